@@ -1,0 +1,91 @@
+import type { SingerState, StreamBookmark } from '../state/singer-state.js';
+
+/** One record as Iterable sent it (after normalisation): field name → JSON value. */
+export type JsonRecord = Record<string, unknown>;
+
+/** The subset of JSON Schema that stream schemas use (Singer style: `type: ["null", "string"]`). */
+export interface JsonSchema {
+  type?: string | string[];
+  format?: string;
+  properties?: Record<string, JsonSchema>;
+  items?: JsonSchema;
+  anyOf?: JsonSchema[];
+  additionalProperties?: boolean | JsonSchema;
+  description?: string;
+}
+
+/** What a destination needs to know of a stream to hold it as a table. */
+export interface TableSpec {
+  /** Table name = stream name (`email_send`). */
+  name: string;
+  /** Upsert key, e.g. `['_event_id']` or `['email', 'listId']`. */
+  keyProperties: readonly string[];
+  /** Object schema whose `properties` give the known columns. Fields outside it may still arrive. */
+  schema: JsonSchema;
+}
+
+/** A line of an export that was not valid JSON, kept for inspection, never dropped silently. */
+export interface RejectedRecord {
+  stream: string;
+  /** The raw text as received (truncated by the destination if very large). */
+  raw: string;
+  /** Why it was rejected, e.g. the JSON.parse message. */
+  reason: string;
+  /** Where it came from, e.g. `export emailSend [2024-01-01T00:00:00.000Z, 2024-01-31T00:00:00.000Z)`. */
+  source: string;
+}
+
+/** What one commit changed. */
+export interface CommitResult {
+  /** Rows upserted or inserted by this commit (after deduplication on the key). */
+  rowsWritten: number;
+  /** Rows that had at least one value moved to `_rescued`. */
+  rowsRescued: number;
+  /** Columns added to the table by this commit (new fields). */
+  columnsAdded: string[];
+  /** Rejected records stored by this commit. */
+  rejected: number;
+}
+
+/**
+ * Loading of one stream into its table. Rows written are invisible until `commit`, which makes
+ * them visible together with the stream's bookmark in one transaction. Memory stays bounded:
+ * `write` hands each batch to the database (appender / COPY) before returning.
+ */
+export interface TableLoad {
+  /** Adds a bounded batch of rows (callers send at most a few thousand at a time). */
+  write(rows: readonly JsonRecord[]): Promise<void>;
+  /** Keeps records that could not be parsed; stored with the next commit. */
+  reject(records: readonly RejectedRecord[]): Promise<void>;
+  /**
+   * Upsert mode: merges every row written since the last commit into the table, deduplicated on
+   * the key (the last written wins), and stores `bookmark` for the stream, in one transaction.
+   * Replace mode: the table's contents become exactly the rows written since `beginLoad`.
+   * `bookmark` null leaves the stored bookmark as it is.
+   */
+  commit(bookmark: StreamBookmark | null): Promise<CommitResult>;
+  /** Discards everything written since the last commit. */
+  rollback(): Promise<void>;
+  /** Releases the load's connection; rolls back anything uncommitted. */
+  close(): Promise<void>;
+}
+
+export type LoadMode = 'upsert' | 'replace';
+
+/** A place that holds the replicated tables and the bookmarks. */
+export interface Destination {
+  /** Password-free description for messages, e.g. `duckdb:iterable.duckdb`. */
+  readonly description: string;
+  /** Connects, creates the state table if needed. */
+  open(): Promise<void>;
+  /** The stored bookmarks of every stream. */
+  readState(): Promise<SingerState>;
+  /** Forgets the bookmarks of these streams (every stream when omitted); tables stay. */
+  resetState(streams?: readonly string[]): Promise<string[]>;
+  /**
+   * Starts loading a stream: creates its table from the schema (or adds missing columns).
+   * Several loads (of different tables) may be open at once.
+   */
+  beginLoad(table: TableSpec, mode: LoadMode): Promise<TableLoad>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,118 @@
+/**
+ * Every error class of iterable-sync. Each is a ConnectorError with a literal `code`; callers
+ * decide what to do by class (retry, fail the stream, exit 2/3), never by parsing messages.
+ * Messages say what failed, where, and what to do; they never contain the API key or a
+ * database password (see `redactSecrets`).
+ */
+
+export type ErrorCode =
+  | 'config'
+  | 'auth'
+  | 'api_retryable'
+  | 'api_fatal'
+  | 'destination'
+  | 'schema'
+  | 'state'
+  | 'stream_failed';
+
+export abstract class ConnectorError extends Error {
+  abstract readonly code: ErrorCode;
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** Bad usage or configuration: exit 2. */
+export class ConfigError extends ConnectorError {
+  readonly code = 'config' as const;
+}
+
+/** Iterable refused the key (401) or the key may not call an endpoint (403): exit 3. */
+export class AuthError extends ConnectorError {
+  readonly code = 'auth' as const;
+  constructor(
+    message: string,
+    readonly status: number,
+    readonly path: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** Describes one HTTP exchange for error messages; never holds the key. */
+export interface RequestDescription {
+  method: string;
+  /** Path with query string, e.g. `/api/export/data.json?dataTypeName=emailSend&...`. */
+  path: string;
+  status?: number;
+}
+
+/** A failure worth retrying: 429, 5xx, network errors, bodies cut mid-stream, stalled reads. */
+export class RetryableApiError extends ConnectorError {
+  readonly code = 'api_retryable' as const;
+  constructor(
+    message: string,
+    readonly request: RequestDescription,
+    /** Server-requested delay (Retry-After), when it sent one. */
+    readonly retryAfterMs?: number,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** A failure retrying cannot fix (400, 404, retries exhausted). */
+export class FatalApiError extends ConnectorError {
+  readonly code = 'api_fatal' as const;
+  constructor(
+    message: string,
+    readonly request: RequestDescription,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** The destination refused a write, a connection or a lock. */
+export class DestinationError extends ConnectorError {
+  readonly code = 'destination' as const;
+}
+
+/** A schema cannot be applied to a destination table. */
+export class SchemaError extends ConnectorError {
+  readonly code = 'schema' as const;
+}
+
+/** A state file or stored bookmark is unreadable. */
+export class StateError extends ConnectorError {
+  readonly code = 'state' as const;
+}
+
+/** One stream could not finish; the others still ran. */
+export class StreamFailedError extends ConnectorError {
+  readonly code = 'stream_failed' as const;
+  constructor(
+    readonly stream: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+const registeredSecrets = new Set<string>();
+
+/** Registers a value (API key, password) that must never appear in output. */
+export function registerSecret(secret: string | undefined): void {
+  if (secret && secret.length >= 4) registeredSecrets.add(secret);
+}
+
+/** Replaces every registered secret, and any password in a URL, with `***`. */
+export function redactSecrets(text: string): string {
+  let out = text;
+  for (const secret of registeredSecrets) out = out.split(secret).join('***');
+  // user:password@ in URLs (postgres://user:pass@host)
+  return out.replace(/(\b[a-z][a-z0-9+.-]*:\/\/[^:/?#\s@]*:)[^@/\s]*@/gi, '$1***@');
+}

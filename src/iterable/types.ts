@@ -1,0 +1,59 @@
+/** Query parameters; arrays are sent as repeated parameters (`campaignState=a&campaignState=b`). */
+export type Query = Record<string, string | number | boolean | readonly string[] | undefined>;
+
+/**
+ * Endpoint families that share one Iterable rate limit. The limits themselves live in
+ * `rate-limits.ts`; a request names its family so the limiter can pace it.
+ */
+export type EndpointFamily =
+  | 'export'
+  | 'listUsers'
+  | 'campaigns'
+  | 'channels'
+  | 'lists'
+  | 'messageTypes'
+  | 'metadata'
+  | 'templates'
+  | 'userFields';
+
+/** What a logger must accept; output goes to stderr. */
+export interface Logger {
+  debug(message: string, fields?: Record<string, unknown>): void;
+  info(message: string, fields?: Record<string, unknown>): void;
+  warn(message: string, fields?: Record<string, unknown>): void;
+  error(message: string, fields?: Record<string, unknown>): void;
+}
+
+/** Counters the client keeps for summaries and benchmarks. */
+export interface ClientStats {
+  /** Requests sent, by path without query (`/api/export/data.json`). */
+  requestsByPath: Map<string, number>;
+  /** Responses per HTTP status. */
+  responsesByStatus: Map<number, number>;
+  /** Retries performed. */
+  retries: number;
+  /** Milliseconds spent waiting for the rate limiter, per family. */
+  rateLimitWaitMs: Map<EndpointFamily, number>;
+}
+
+export interface IterableClientOptions {
+  apiKey: string;
+  /** e.g. `https://api.iterable.com` or `http://127.0.0.1:8080`. */
+  baseUrl: string;
+  /** Milliseconds to wait for a connection and response headers. Default 60_000. */
+  connectTimeoutMs?: number;
+  /** Milliseconds a response body may stall between two chunks. Default 300_000. */
+  idleTimeoutMs?: number;
+  /** Attempts per request before giving up (first try included). Default 8. */
+  maxAttempts?: number;
+  /** Base of the exponential backoff, in ms. Default 1000. */
+  backoffBaseMs?: number;
+  /** Cap of one backoff delay, in ms. Default 120_000. */
+  backoffMaxMs?: number;
+  /**
+   * Divides every rate-limit period (1 = Iterable's real limits; 60 = a minute lasts a second).
+   * `Infinity` or 0 disables pacing. Default 1.
+   */
+  rateLimitTimeScale?: number;
+  logger?: Logger;
+}
