@@ -20,6 +20,8 @@ export interface TableSpec {
   name: string;
   /** Upsert key, e.g. `['_event_id']` or `['email', 'listId']`. */
   keyProperties: readonly string[];
+  /** Field the stream's bookmark follows, for incremental streams (`createdAt`). */
+  replicationKey?: string;
   /** Object schema whose `properties` give the known columns. Fields outside it may still arrive. */
   schema: JsonSchema;
 }

@@ -1,0 +1,219 @@
+import type { Config } from '../config/config.js';
+import type { Destination, RejectedRecord } from '../destinations/destination.js';
+import { AuthError, ConfigError, FatalApiError } from '../errors.js';
+import type { Logger } from '../iterable/types.js';
+import { readStateFile } from '../state/state-file.js';
+import type { SingerState } from '../state/singer-state.js';
+import { buildCatalog, selectedInCatalog, type Catalog } from '../streams/catalog.js';
+import { resolveStreamSchema } from '../streams/schema-resolution.js';
+import { STREAMS, STREAM_NAMES, type StreamDefinition } from '../streams/stream-table.js';
+import { runSync, type StreamResult } from '../sync/run-sync.js';
+import { formatIterableTime } from '../time/instants.js';
+import { EXIT, exitCodeForResults } from './exit-codes.js';
+import { createProgress } from './progress.js';
+import { createClient, createDestination, isSingerDestination } from './run-context.js';
+import { formatSummary } from './summary.js';
+import { readFile } from 'node:fs/promises';
+
+/** The Iterable family whose rate limit paces a stream, for progress lines. */
+function familyOf(stream: StreamDefinition): string {
+  switch (stream.read.kind) {
+    case 'export-windows':
+      return 'export';
+    case 'list-members':
+      return 'listUsers';
+    case 'template-fanout':
+      return 'templates';
+    case 'metadata-walk':
+      return 'metadata';
+    default:
+      return stream.read.family;
+  }
+}
+
+/** `check`: one cheap call to see whether the key works, then probes of what it may read. */
+export async function commandCheck(config: Config, logger: Logger, out: (text: string) => void): Promise<number> {
+  const client = createClient(config, logger);
+  try {
+    try {
+      await client.getJson('/api/channels', {}, 'channels');
+    } catch (error) {
+      if (error instanceof AuthError) {
+        out(`Iterable refused the API key at ${config.baseUrl} (HTTP ${error.status}).\n`);
+        out(`Check the key, and that region (${config.region}) matches the project's data centre.\n`);
+        return EXIT.auth;
+      }
+      throw error;
+    }
+    out(`API key works: ${config.baseUrl} (region ${config.region})\n`);
+    const now = new Date();
+    const canExport = await probe(() =>
+      drain(
+        client.streamLines(
+          '/api/export/data.json',
+          { dataTypeName: 'emailSend', startDateTime: formatIterableTime(new Date(now.getTime() - 60_000)), endDateTime: formatIterableTime(now) },
+          'export',
+        ),
+      ),
+    );
+    const lists = await client.getJson<{ lists?: Array<{ id: number }> }>('/api/lists', {}, 'lists');
+    const firstList = lists.lists?.[0]?.id ?? 0;
+    const canListUsers = await probe(() => drain(client.streamLines('/api/lists/getUsers', { listId: String(firstList) }, 'listUsers'), 1));
+    const lines: string[] = [];
+    for (const stream of STREAMS) {
+      let ok = true;
+      let why = '';
+      if (stream.read.kind === 'export-windows' && canExport !== true) [ok, why] = [false, canExport];
+      if (stream.read.kind === 'list-members' && canListUsers !== true) [ok, why] = [false, canListUsers];
+      lines.push(`  ${stream.name.padEnd(18)} ${ok ? 'readable' : `not readable: ${why}`}`);
+    }
+    out(`Streams:\n${lines.join('\n')}\n`);
+    if (canExport !== true || canListUsers !== true) {
+      out('A read-only key cannot call /api/export/data.json or /api/lists/getUsers; create a server-side key to read every stream.\n');
+    }
+    return EXIT.ok;
+  } finally {
+    await client.close();
+  }
+}
+
+async function drain(lines: AsyncGenerator<string>, max = Number.POSITIVE_INFINITY): Promise<void> {
+  let n = 0;
+  for await (const _ of lines) if (++n >= max) break;
+}
+
+/** Runs a probe: true when allowed, else the reason (auth refusals only; other errors propagate). */
+async function probe(call: () => Promise<void>): Promise<true | string> {
+  try {
+    await call();
+    return true;
+  } catch (error) {
+    if (error instanceof AuthError) return `refused (HTTP ${error.status})`;
+    // getUsers with an unknown list answers 400: the key may call it.
+    if (error instanceof FatalApiError && error.request.status === 400) return true;
+    throw error;
+  }
+}
+
+/** Resolved schemas of the streams (users with the project's custom fields when a key is set). */
+async function resolvedCatalog(config: Config, streams: readonly StreamDefinition[], logger: Logger): Promise<Catalog> {
+  if (!config.apiKey) return buildCatalog(streams.map((stream) => ({ stream, schema: stream.schema })));
+  const client = createClient(config, logger);
+  try {
+    const entries = [];
+    for (const stream of streams) entries.push({ stream, schema: (await resolveStreamSchema(stream, client, logger)).schema });
+    return buildCatalog(entries);
+  } finally {
+    await client.close();
+  }
+}
+
+/** `discover`: the Singer catalog on stdout. */
+export async function commandDiscover(config: Config, logger: Logger, out: (text: string) => void): Promise<number> {
+  const catalog = await resolvedCatalog(config, STREAMS, logger);
+  out(`${JSON.stringify(catalog, null, 2)}\n`);
+  return EXIT.ok;
+}
+
+/** Streams for tap mode: `--streams`, else those a `--catalog` selects, else all. */
+export async function streamsForTap(
+  streamsFlag: StreamDefinition[] | undefined,
+  catalogPath: string | undefined,
+  logger: Logger,
+): Promise<StreamDefinition[]> {
+  if (streamsFlag) return streamsFlag;
+  if (!catalogPath) return [...STREAMS];
+  let catalog: unknown;
+  try {
+    catalog = JSON.parse(await readFile(catalogPath, 'utf8'));
+  } catch (error) {
+    throw new ConfigError(`cannot read catalog ${catalogPath}: ${(error as Error).message}`, { cause: error });
+  }
+  const names = selectedInCatalog(catalog, STREAM_NAMES, `catalog ${catalogPath}`);
+  if (names.length === 0) logger.warn(`catalog ${catalogPath} selects no stream ("selected": true in its metadata); nothing to do`);
+  return STREAMS.filter((s) => names.includes(s.name));
+}
+
+/** `sync` / `tap`: replicate streams into a destination; prints the summary (not in Singer mode). */
+export async function commandSync(
+  config: Config,
+  streams: readonly StreamDefinition[],
+  options: { fullRefresh: boolean; statePath?: string; logger: Logger; out: (text: string) => void; isTTY: boolean },
+): Promise<number> {
+  const { logger } = options;
+  const singer = isSingerDestination(config.destination);
+  const runStart = new Date();
+  let state: SingerState | undefined;
+  if (options.statePath) {
+    if (!singer) logger.warn('--state applies to Singer output only; DuckDB and PostgreSQL keep their bookmarks in the destination');
+    state = await readStateFile(options.statePath);
+  }
+  const rejected: RejectedRecord[] = [];
+  const destination: Destination = await createDestination(config.destination, logger, {
+    state,
+    onRejected: (record) => {
+      logger.warn(`${record.stream}: rejected line from ${record.source}: ${record.reason}`, { raw: record.raw.slice(0, 2000) });
+      rejected.push(record);
+    },
+  });
+  const client = createClient(config, logger);
+  const familyOfStream = new Map(streams.map((s) => [s.name, familyOf(s)]));
+  const progress = createProgress({
+    isTTY: options.isTTY && !singer,
+    logger,
+    rateLimitWaitMs: (stream) => client.stats.rateLimitWaitMs.get(familyOfStream.get(stream) as never) ?? 0,
+  });
+  let results: StreamResult[];
+  try {
+    results = await runSync({
+      streams,
+      client,
+      destination,
+      startDate: config.startDate,
+      windowDays: config.windowDays,
+      lookbackMinutes: config.lookbackMinutes,
+      fullRefresh: options.fullRefresh,
+      runStart,
+      logger,
+      progress,
+    });
+  } finally {
+    progress.stop();
+    await client.close();
+    await destination.close();
+  }
+  const durationMs = Date.now() - runStart.getTime();
+  const requests = [...client.stats.requestsByPath].map(([path, n]) => `${path}=${n}`).join(' ');
+  logger.info(`requests: ${requests || 'none'}; retries: ${client.stats.retries}`);
+  if (singer) {
+    for (const r of results) logger.info(`${r.stream}: ${r.status}, ${r.rows} records`);
+  } else {
+    options.out(formatSummary(results, durationMs, destination.description));
+  }
+  return exitCodeForResults(results);
+}
+
+/** `reset`: forget bookmarks in the destination. */
+export async function commandReset(
+  config: Config,
+  streamNames: readonly string[] | undefined,
+  logger: Logger,
+  out: (text: string) => void,
+): Promise<number> {
+  if (isSingerDestination(config.destination)) {
+    throw new ConfigError('reset needs a DuckDB or PostgreSQL destination; for Singer output, delete or edit your state file');
+  }
+  const destination = await createDestination(config.destination, logger);
+  try {
+    const reset = await destination.resetState(streamNames);
+    out(
+      reset.length > 0
+        ? `Forgot the bookmarks of ${reset.join(', ')} in ${destination.description}; the next sync reads them again from start_date.\n`
+        : `No bookmarks to forget in ${destination.description}.\n`,
+    );
+    return EXIT.ok;
+  } finally {
+    await destination.close();
+  }
+}
+

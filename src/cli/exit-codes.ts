@@ -1,0 +1,32 @@
+import { AuthError, ConfigError, ConnectorError, StateError, redactSecrets } from '../errors.js';
+import type { StreamResult } from '../sync/run-sync.js';
+
+/** Exit codes of contract §2. */
+export const EXIT = {
+  ok: 0,
+  streamFailed: 1,
+  usage: 2,
+  auth: 3,
+} as const;
+
+/** The exit code for an error that ended a command. */
+export function exitCodeForError(error: unknown): number {
+  if (error instanceof ConfigError || error instanceof StateError) return EXIT.usage;
+  if (error instanceof AuthError) return EXIT.auth;
+  return EXIT.streamFailed;
+}
+
+/** The exit code of a sync from its stream results: 3 if Iterable refused any, 1 if any failed. */
+export function exitCodeForResults(results: readonly StreamResult[]): number {
+  if (results.some((r) => r.status === 'failed' && r.error instanceof AuthError)) return EXIT.auth;
+  if (results.some((r) => r.status === 'failed' && r.error instanceof ConfigError)) return EXIT.usage;
+  if (results.some((r) => r.status === 'failed')) return EXIT.streamFailed;
+  return EXIT.ok;
+}
+
+/** The one line a user sees for an error: what failed and what to do, without secrets. */
+export function describeError(error: unknown): string {
+  if (error instanceof ConnectorError) return redactSecrets(error.message);
+  if (error instanceof Error) return redactSecrets(`unexpected error: ${error.stack ?? error.message}`);
+  return redactSecrets(`unexpected error: ${String(error)}`);
+}

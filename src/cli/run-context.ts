@@ -1,0 +1,85 @@
+import { configFromEnv, readConfigFile, validateConfig, type Config, type RawConfig } from '../config/config.js';
+import type { Destination } from '../destinations/destination.js';
+import { openDestination } from '../destinations/destination-factory.js';
+import { SingerDestination } from '../destinations/singer/singer-destination.js';
+import { ConfigError } from '../errors.js';
+import { IterableClient } from '../iterable/client.js';
+import type { Logger } from '../iterable/types.js';
+import type { SingerState } from '../state/singer-state.js';
+import { STREAMS, STREAM_NAMES, type StreamDefinition } from '../streams/stream-table.js';
+
+/** Options shared by the commands (commander's camel-cased flags). */
+export interface CommonFlags {
+  config?: string;
+  destination?: string;
+  streams?: string;
+  startDate?: string;
+  windowDays?: string;
+  lookbackMinutes?: string;
+  baseUrl?: string;
+  region?: string;
+}
+
+/** Loads and validates configuration: config file, then environment, then flags. */
+export async function loadConfig(
+  flags: CommonFlags,
+  logger: Logger,
+  options: { requireApiKey?: boolean } = {},
+): Promise<Config> {
+  const fromFile = flags.config ? await readConfigFile(flags.config) : {};
+  const fromFlags: RawConfig = {};
+  if (flags.destination !== undefined) fromFlags.destination = flags.destination;
+  if (flags.startDate !== undefined) fromFlags.start_date = flags.startDate;
+  if (flags.windowDays !== undefined) fromFlags.api_window_in_days = flags.windowDays;
+  if (flags.lookbackMinutes !== undefined) fromFlags.lookback_minutes = flags.lookbackMinutes;
+  if (flags.baseUrl !== undefined) fromFlags.base_url = flags.baseUrl;
+  if (flags.region !== undefined) fromFlags.region = flags.region;
+  return validateConfig([fromFile, configFromEnv(process.env), fromFlags], {
+    requireApiKey: options.requireApiKey,
+    warn: (message) => logger.warn(message),
+  });
+}
+
+/** The streams named by `--streams a,b,c` (all when omitted); unknown names are an error. */
+export function selectStreams(list: string | readonly string[] | undefined): StreamDefinition[] {
+  if (list === undefined) return [...STREAMS];
+  const names = (typeof list === 'string' ? list.split(',') : list).map((s) => s.trim()).filter(Boolean);
+  const unknown = names.filter((n) => !STREAM_NAMES.includes(n));
+  if (unknown.length > 0) {
+    throw new ConfigError(`unknown stream(s) ${unknown.join(', ')}; valid streams: ${STREAM_NAMES.join(', ')}`);
+  }
+  if (names.length === 0) throw new ConfigError(`--streams names no stream; valid streams: ${STREAM_NAMES.join(', ')}`);
+  return STREAMS.filter((s) => names.includes(s.name));
+}
+
+/** An Iterable client for the configuration. */
+export function createClient(config: Config, logger: Logger): IterableClient {
+  const scale = Number(process.env.ITERABLE_SYNC_RATE_LIMIT_SCALE ?? '1');
+  return new IterableClient({
+    apiKey: config.apiKey,
+    baseUrl: config.baseUrl,
+    logger,
+    // Undocumented knob for tests and benchmarks against the fake: divides rate-limit periods.
+    rateLimitTimeScale: Number.isFinite(scale) && scale > 0 ? scale : scale === 0 ? 0 : 1,
+    ...(process.env.ITERABLE_SYNC_BACKOFF_BASE_MS ? { backoffBaseMs: Number(process.env.ITERABLE_SYNC_BACKOFF_BASE_MS) } : {}),
+    ...(process.env.ITERABLE_SYNC_IDLE_TIMEOUT_MS ? { idleTimeoutMs: Number(process.env.ITERABLE_SYNC_IDLE_TIMEOUT_MS) } : {}),
+  });
+}
+
+/** True for the destination URLs that mean Singer messages on stdout. */
+export function isSingerDestination(url: string): boolean {
+  return url === '-' || url === 'singer:' || url === 'singer';
+}
+
+/** Opens the destination for a URL (DuckDB, PostgreSQL, or Singer on stdout). */
+export async function createDestination(
+  url: string,
+  logger: Logger,
+  singer: { state?: SingerState; onRejected?: ConstructorParameters<typeof SingerDestination>[0]['onRejected'] } = {},
+): Promise<Destination> {
+  const destination = isSingerDestination(url)
+    ? new SingerDestination({ out: process.stdout, state: singer.state, onRejected: singer.onRejected })
+    : openDestination(url, { logger });
+  await destination.open();
+  return destination;
+}

@@ -1,0 +1,71 @@
+import { createHash } from 'node:crypto';
+import type { JsonRecord } from '../destinations/destination.js';
+import { epochMsToIso, iterableTimeToIso, parseInstant } from '../time/instants.js';
+
+/**
+ * The deterministic id of an export event: a hash of the raw record's own content with keys in
+ * sorted order, leaving out Iterable's bookkeeping (`itblInternal` and `itblInternal.*`), which
+ * can change between two reads of the same event. Same event → same id; two events that differ
+ * in any field → different ids.
+ */
+export function eventId(raw: JsonRecord): string {
+  const keys = Object.keys(raw).sort();
+  let canonical = '{';
+  for (const key of keys) {
+    if (key === 'itblInternal' || key.startsWith('itblInternal.') || key === '_event_id') continue;
+    canonical += `${JSON.stringify(key)}:${JSON.stringify(raw[key])},`;
+  }
+  canonical += '}';
+  return createHash('sha256').update(canonical).digest('hex').slice(0, 32);
+}
+
+/**
+ * Normalises one export row in place: every value in Iterable's export time format becomes ISO
+ * 8601 UTC, `dateFields` (custom `date` fields) that parse as dates too, and a
+ * `transactionalData` string is parsed (kept as text when it is not JSON). Nested objects
+ * (`itblInternal` in some rows) are normalised the same way.
+ */
+export function normalizeExportRecord(record: JsonRecord, dateFields?: ReadonlySet<string>): JsonRecord {
+  for (const key in record) {
+    const value = record[key];
+    if (typeof value === 'string') {
+      const iso = iterableTimeToIso(value);
+      if (iso !== null) {
+        record[key] = iso;
+      } else if (key === 'transactionalData') {
+        record[key] = parseJsonText(value);
+      } else if (dateFields?.has(key)) {
+        const date = parseInstant(value);
+        if (date) record[key] = date.toISOString();
+      }
+    } else if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
+      normalizeExportRecord(value as JsonRecord);
+    }
+  }
+  return record;
+}
+
+/** Converts epoch-millisecond values of the named fields to ISO 8601 UTC, in place. */
+export function normalizeEpochFields(record: JsonRecord, fields: readonly string[]): JsonRecord {
+  for (const field of fields) {
+    const value = record[field];
+    if (typeof value === 'number') {
+      const iso = epochMsToIso(value);
+      if (iso !== null) record[field] = iso;
+    } else if (typeof value === 'string') {
+      const iso = iterableTimeToIso(value) ?? (/^\d{12,14}$/.test(value) ? epochMsToIso(Number(value)) : null);
+      if (iso !== null) record[field] = iso;
+    }
+  }
+  return record;
+}
+
+function parseJsonText(text: string): unknown {
+  const first = text.trimStart()[0];
+  if (first !== '{' && first !== '[') return text;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}

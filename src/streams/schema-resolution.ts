@@ -1,0 +1,41 @@
+import type { JsonSchema } from '../destinations/destination.js';
+import { AuthError } from '../errors.js';
+import type { Logger } from '../iterable/types.js';
+import type { IterableReader } from './read-strategies.js';
+import { schemaForIterableFieldType } from './schemas.js';
+import type { StreamDefinition } from './stream-table.js';
+
+/** A stream's schema for this project, and the custom fields holding dates. */
+export interface ResolvedSchema {
+  schema: JsonSchema;
+  dateFields: ReadonlySet<string>;
+}
+
+/**
+ * The stream's schema; for `users`, extended with the project's custom fields from
+ * `GET /api/users/getFields` when the key may read it (declared fields keep their schema).
+ */
+export async function resolveStreamSchema(
+  stream: StreamDefinition,
+  client: IterableReader,
+  logger: Logger,
+): Promise<ResolvedSchema> {
+  if (stream.name !== 'users') return { schema: stream.schema, dateFields: new Set() };
+  let fields: Record<string, string>;
+  try {
+    const body = await client.getJson<{ fields?: Record<string, string> }>('/api/users/getFields', {}, 'userFields');
+    fields = body.fields ?? {};
+  } catch (error) {
+    if (!(error instanceof AuthError)) throw error;
+    logger.warn('users: this key may not read /api/users/getFields; custom fields will be typed from their values');
+    return { schema: stream.schema, dateFields: new Set() };
+  }
+  const properties: Record<string, JsonSchema> = { ...stream.schema.properties };
+  const dateFields = new Set<string>();
+  for (const [name, type] of Object.entries(fields)) {
+    if (typeof type !== 'string') continue;
+    if (type.toLowerCase() === 'date') dateFields.add(name);
+    if (!(name in properties)) properties[name] = schemaForIterableFieldType(type);
+  }
+  return { schema: { ...stream.schema, properties }, dateFields };
+}

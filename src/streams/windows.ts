@@ -1,0 +1,101 @@
+/** A half-open interval of time `[start, end)`, in epoch milliseconds. */
+export interface TimeWindow {
+  startMs: number;
+  endMs: number;
+}
+
+export const MS_PER_DAY = 86_400_000;
+
+/**
+ * Where an incremental export stream starts reading: the bookmark minus the lookback (exports
+ * are eventually consistent), else the configured start date. Never after `endMs`.
+ */
+export function exportStartMs(options: {
+  bookmarkMs: number | null;
+  startDateMs: number | null;
+  lookbackMinutes: number;
+  endMs: number;
+}): number | null {
+  const { bookmarkMs, startDateMs, lookbackMinutes, endMs } = options;
+  let start: number | null;
+  if (bookmarkMs !== null) {
+    start = bookmarkMs - lookbackMinutes * 60_000;
+    // The lookback never reaches before the configured start date.
+    if (startDateMs !== null && start < startDateMs && bookmarkMs >= startDateMs) start = startDateMs;
+  } else {
+    start = startDateMs;
+  }
+  if (start === null) return null;
+  return Math.min(start, endMs);
+}
+
+/**
+ * Splits `[startMs, endMs)` into consecutive half-open windows of `windowMs` (the last one
+ * shorter): no gap, no overlap, the last ends exactly at `endMs`.
+ */
+export function buildWindows(startMs: number, endMs: number, windowMs: number): TimeWindow[] {
+  if (!(windowMs > 0)) throw new RangeError(`window length must be > 0 ms (got ${windowMs})`);
+  const windows: TimeWindow[] = [];
+  for (let s = startMs; s < endMs; s += windowMs) windows.push({ startMs: s, endMs: Math.min(s + windowMs, endMs) });
+  return windows;
+}
+
+/** Tuning of adaptive windows. */
+export interface AdaptivePolicy {
+  /** The configured window, in ms (`api_window_in_days`); windows never grow past it. */
+  maxWindowMs: number;
+  /** The smallest window tried after failures, in ms. Default 15 minutes. */
+  minWindowMs: number;
+  /** Failed attempts in a row (across halvings) before the stream gives up. Default 8. */
+  maxConsecutiveFailures: number;
+}
+
+/** Where an adaptive export walk stands. */
+export interface AdaptiveCursor {
+  /** Start of the next window to read. */
+  startMs: number;
+  /** Length of the next window. */
+  windowMs: number;
+  /** Failures since the last window that succeeded. */
+  consecutiveFailures: number;
+}
+
+/** The next window to read from a cursor, clipped to `endMs`; null when the walk is done. */
+export function nextWindow(cursor: AdaptiveCursor, endMs: number): TimeWindow | null {
+  if (cursor.startMs >= endMs) return null;
+  return { startMs: cursor.startMs, endMs: Math.min(cursor.startMs + cursor.windowMs, endMs) };
+}
+
+/**
+ * Advances the cursor after a window was read. Success moves the start to the window's end and
+ * doubles the length again (up to the maximum); failure halves it (down to the minimum) and
+ * counts; returns `giveUp: true` when the failures in a row reach the limit. Every call either
+ * moves the start forward or increases the failure count, so a walk always terminates.
+ */
+export function advanceCursor(
+  cursor: AdaptiveCursor,
+  window: TimeWindow,
+  outcome: 'success' | 'failure',
+  policy: AdaptivePolicy,
+): { cursor: AdaptiveCursor; giveUp: boolean } {
+  if (outcome === 'success') {
+    return {
+      cursor: {
+        startMs: window.endMs,
+        windowMs: Math.min(policy.maxWindowMs, cursor.windowMs * 2),
+        consecutiveFailures: 0,
+      },
+      giveUp: false,
+    };
+  }
+  const failures = cursor.consecutiveFailures + 1;
+  const attempted = window.endMs - window.startMs;
+  return {
+    cursor: {
+      startMs: cursor.startMs,
+      windowMs: Math.max(Math.min(policy.minWindowMs, policy.maxWindowMs), Math.floor(attempted / 2)),
+      consecutiveFailures: failures,
+    },
+    giveUp: failures >= policy.maxConsecutiveFailures,
+  };
+}

@@ -1,0 +1,178 @@
+import type { Destination, TableLoad } from '../destinations/destination.js';
+import { AuthError, ConnectorError } from '../errors.js';
+import type { Logger } from '../iterable/types.js';
+import { readStream, type IterableReader } from '../streams/read-strategies.js';
+import { resolveStreamSchema } from '../streams/schema-resolution.js';
+import type { StreamDefinition } from '../streams/stream-table.js';
+
+/** Receives progress of a sync; the CLI renders it. */
+export interface ProgressListener {
+  streamStarted?(stream: string): void;
+  planned?(stream: string, unitsTotal: number): void;
+  rowsRead?(stream: string, rows: number): void;
+  unitDone?(stream: string, label: string): void;
+  committed?(stream: string, rowsWritten: number): void;
+  streamFinished?(result: StreamResult): void;
+}
+
+/** How one stream ended. */
+export interface StreamResult {
+  stream: string;
+  status: 'complete' | 'failed';
+  /** Rows committed (after deduplication on the key). */
+  rows: number;
+  /** Rows read from Iterable, including re-reads. */
+  rowsRead: number;
+  /** Rows with values kept in `_rescued`. */
+  rescued: number;
+  /** Lines that were not valid records, kept in `_rejected`. */
+  rejected: number;
+  /** Windows / lists / tables completed. */
+  unitsDone: number;
+  /** Columns added for new fields. */
+  columnsAdded: string[];
+  durationMs: number;
+  error?: Error;
+}
+
+export interface SyncOptions {
+  streams: readonly StreamDefinition[];
+  client: IterableReader;
+  destination: Destination;
+  startDate: Date | null;
+  windowDays: number;
+  lookbackMinutes: number;
+  /** Ignore stored bookmarks for this run. */
+  fullRefresh: boolean;
+  /** The sync's start; the last export window ends here. */
+  runStart: Date;
+  logger: Logger;
+  progress?: ProgressListener;
+  /** Streams read at once (the rate limiter paces requests across them). Default: all. */
+  concurrency?: number;
+  /** Records per batch handed to the destination. Default 2000. */
+  batchSize?: number;
+  /** Smallest adaptive export window, in ms. */
+  minWindowMs?: number;
+}
+
+/**
+ * Replicates the streams into the destination. Streams run concurrently so that quick streams
+ * finish while exports wait for their rate budget; a stream that fails does not stop the others.
+ */
+export async function runSync(options: SyncOptions): Promise<StreamResult[]> {
+  const state = await options.destination.readState();
+  const queue = [...options.streams];
+  const results = new Map<string, StreamResult>();
+  const workers = Math.max(1, Math.min(options.concurrency ?? queue.length, queue.length));
+  await Promise.all(
+    Array.from({ length: workers }, async () => {
+      for (let stream = queue.shift(); stream; stream = queue.shift()) {
+        const bookmark = options.fullRefresh ? undefined : state.bookmarks[stream.name];
+        const result = await syncStream(stream, bookmark, options);
+        results.set(stream.name, result);
+        options.progress?.streamFinished?.(result);
+      }
+    }),
+  );
+  return options.streams.map((s) => results.get(s.name)!);
+}
+
+async function syncStream(
+  stream: StreamDefinition,
+  bookmark: Record<string, string> | undefined,
+  options: SyncOptions,
+): Promise<StreamResult> {
+  const started = Date.now();
+  const result: StreamResult = {
+    stream: stream.name,
+    status: 'complete',
+    rows: 0,
+    rowsRead: 0,
+    rescued: 0,
+    rejected: 0,
+    unitsDone: 0,
+    columnsAdded: [],
+    durationMs: 0,
+  };
+  const { logger, progress } = options;
+  progress?.streamStarted?.(stream.name);
+  let load: TableLoad | undefined;
+  try {
+    const resolved = await resolveStreamSchema(stream, options.client, logger);
+    load = await options.destination.beginLoad(
+      { name: stream.name, keyProperties: stream.keyProperties, replicationKey: stream.replicationKey, schema: resolved.schema },
+      stream.method === 'FULL_TABLE' ? 'replace' : 'upsert',
+    );
+    const events = readStream({
+      client: options.client,
+      stream,
+      schema: resolved.schema,
+      dateFields: resolved.dateFields,
+      bookmark,
+      startDate: options.startDate,
+      windowDays: options.windowDays,
+      lookbackMinutes: options.lookbackMinutes,
+      runStart: options.runStart,
+      logger,
+      batchSize: options.batchSize,
+      minWindowMs: options.minWindowMs,
+    });
+    for await (const event of events) {
+      switch (event.kind) {
+        case 'records':
+          await load.write(event.records);
+          result.rowsRead += event.records.length;
+          progress?.rowsRead?.(stream.name, event.records.length);
+          break;
+        case 'rejected':
+          await load.reject(event.records);
+          break;
+        case 'checkpoint': {
+          const commit = await load.commit(event.bookmark);
+          result.rows += commit.rowsWritten;
+          result.rescued += commit.rowsRescued;
+          result.rejected += commit.rejected;
+          result.columnsAdded.push(...commit.columnsAdded);
+          if (commit.columnsAdded.length > 0) {
+            logger.info(`${stream.name}: new column(s) ${commit.columnsAdded.join(', ')}`);
+          }
+          progress?.committed?.(stream.name, commit.rowsWritten);
+          break;
+        }
+        case 'discard':
+          await load.rollback();
+          break;
+        case 'plan':
+          progress?.planned?.(stream.name, event.unitsTotal);
+          break;
+        case 'unit-done':
+          result.unitsDone += 1;
+          progress?.unitDone?.(stream.name, event.label);
+          break;
+      }
+    }
+  } catch (error) {
+    result.status = 'failed';
+    result.error = error instanceof Error ? error : new Error(String(error));
+    if (load) await load.rollback().catch(() => undefined);
+    const message = result.error.message;
+    if (error instanceof AuthError) {
+      logger.error(`${stream.name}: Iterable refused access: ${message}`);
+    } else if (error instanceof ConnectorError) {
+      logger.error(`${stream.name}: ${message}`);
+    } else {
+      logger.error(`${stream.name}: unexpected error: ${result.error.stack ?? message}`);
+    }
+  } finally {
+    if (load) await load.close().catch((e: unknown) => logger.warn(`${stream.name}: closing the load failed: ${String(e)}`));
+    result.durationMs = Date.now() - started;
+  }
+  return result;
+}
+
+/** True when a failed stream failed because Iterable refused the key or its permissions. */
+export function failedOnAuth(result: StreamResult): boolean {
+  return result.status === 'failed' && result.error instanceof AuthError;
+}
+

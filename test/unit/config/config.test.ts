@@ -1,0 +1,51 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { configFromEnv, validateConfig } from '../../../src/config/config.js';
+import { ConfigError } from '../../../src/errors.js';
+
+describe('config', () => {
+  it('accepts a config written for the Python tap-iterable unchanged', () => {
+    const config = validateConfig([{ api_key: 'abcd1234', start_date: '2019-01-01T00:00:00Z', api_window_in_days: 7 }]);
+    assert.equal(config.apiKey, 'abcd1234');
+    assert.equal(config.startDate?.toISOString(), '2019-01-01T00:00:00.000Z');
+    assert.equal(config.windowDays, 7);
+    assert.equal(config.baseUrl, 'https://api.iterable.com');
+    assert.equal(config.destination, 'duckdb:iterable.duckdb');
+    assert.equal(config.lookbackMinutes, 60);
+  });
+
+  it('takes MM/DD/YYYY start dates as in the Qlik form, and the EU region', () => {
+    const config = validateConfig([{ api_key: 'k123', start_date: '03/15/2024', region: 'EU' }]);
+    assert.equal(config.startDate?.toISOString(), '2024-03-15T00:00:00.000Z');
+    assert.equal(config.baseUrl, 'https://api.eu.iterable.com');
+  });
+
+  it('lets flags override the environment, which overrides the file', () => {
+    const env = configFromEnv({ ITERABLE_API_KEY: 'env-key', ITERABLE_START_DATE: '2024-02-01' });
+    const config = validateConfig([{ api_key: 'file-key', start_date: '2024-01-01', api_window_in_days: 3 }, env, { start_date: '2024-03-01' }]);
+    assert.equal(config.apiKey, 'env-key');
+    assert.equal(config.startDate?.toISOString(), '2024-03-01T00:00:00.000Z');
+    assert.equal(config.windowDays, 3);
+  });
+
+  it('names the key and the fix in every validation error', () => {
+    const cases: Array<[Record<string, unknown>, RegExp]> = [
+      [{}, /api_key is missing.*ITERABLE_API_KEY/],
+      [{ api_key: 'k123', start_date: 'last tuesday' }, /start_date "last tuesday".*MM\/DD\/YYYY/],
+      [{ api_key: 'k123', api_window_in_days: 0 }, /api_window_in_days must be a number > 0/],
+      [{ api_key: 'k123', api_window_in_days: 'ten' }, /api_window_in_days/],
+      [{ api_key: 'k123', region: 'asia' }, /region must be "us" or "eu"/],
+      [{ api_key: 'k123', base_url: 'ftp://x' }, /base_url must start with http/],
+      [{ api_key: 'k123', lookback_minutes: -5 }, /lookback_minutes must be a number ≥ 0/],
+    ];
+    for (const [raw, pattern] of cases) {
+      assert.throws(() => validateConfig([raw]), (error: unknown) => error instanceof ConfigError && pattern.test(error.message));
+    }
+  });
+
+  it('warns about unknown keys instead of failing', () => {
+    const warnings: string[] = [];
+    validateConfig([{ api_key: 'k123', colour: 'blue' }], { warn: (m) => warnings.push(m) });
+    assert.match(warnings.join('\n'), /unknown config key "colour"/);
+  });
+});
