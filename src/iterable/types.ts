@@ -55,5 +55,9 @@ export interface IterableClientOptions {
    * `Infinity` or 0 disables pacing. Default 1.
    */
   rateLimitTimeScale?: number;
+  /** Longest Retry-After honoured, in ms; longer values are cut to this. Default 120_000. */
+  retryAfterMaxMs?: number;
+  /** Backoff jitter (see `retry-policy.ts`). Default `decorrelated`. */
+  retryJitter?: 'full' | 'decorrelated' | 'none';
   logger?: Logger;
 }

@@ -1,0 +1,592 @@
+import { PassThrough, type Readable } from 'node:stream';
+import { Agent, EnvHttpProxyAgent, request, type Dispatcher } from 'undici';
+
+import {
+  AuthError,
+  ConnectorError,
+  FatalApiError,
+  RetryableApiError,
+  redactSecrets,
+  registerSecret,
+  type RequestDescription,
+} from '../errors.js';
+import { LineSplitter } from './line-splitter.js';
+import { RateLimiter } from './rate-limiter.js';
+import {
+  DEFAULT_RETRY_POLICY,
+  decideRetry,
+  describeStatus,
+  errorCodeOf,
+  parseRetryAfter,
+  type AttemptFailure,
+  type RetryPolicyOptions,
+} from './retry-policy.js';
+import type {
+  ClientStats,
+  EndpointFamily,
+  IterableClientOptions,
+  Logger,
+  Query,
+} from './types.js';
+import { userAgent } from './user-agent.js';
+
+const DEFAULT_CONNECT_TIMEOUT_MS = 60_000;
+const DEFAULT_IDLE_TIMEOUT_MS = 300_000;
+/** Error bodies are read up to this size for Iterable's `msg`; the rest is dropped. */
+const MAX_ERROR_BODY_BYTES = 64 * 1024;
+/** A line longer than this is refused, so one runaway line cannot exhaust memory. */
+const MAX_LINE_BYTES = 64 * 1024 * 1024;
+/** Paths in messages are cut to this length. */
+const MAX_DESCRIBED_PATH_CHARS = 300;
+
+const JSON_ACCEPT = 'application/json';
+const STREAM_ACCEPT = 'application/x-json-stream, text/plain;q=0.9, */*;q=0.8';
+
+const AUTH_HINT =
+  'Check the API key and its type: read-only keys cannot call /api/export/* or ' +
+  '/api/lists/getUsers, and keys of EU projects need region eu.';
+
+const PROXY_ENV_VARS = ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy'] as const;
+
+const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };
+
+/** A 2xx response whose body the caller reads itself (e.g. to spool an export to a file). */
+export interface StreamedBody {
+  /**
+   * The raw bytes. If the body breaks off, the stream is destroyed with a RetryableApiError
+   * ("response body cut after N bytes (...)"). Destroy it to stop early; that frees the connection.
+   */
+  body: Readable;
+  request: RequestDescription;
+  contentType: string | undefined;
+}
+
+/** Reads a 2xx response inside one attempt; a plain (non-Connector) error counts as a cut body. */
+type Consume<R> = (response: Dispatcher.ResponseData, request: RequestDescription) => Promise<R>;
+
+interface Timeouts {
+  readonly connectTimeoutMs: number;
+  readonly idleTimeoutMs: number;
+}
+
+type AttemptOutcome<R> =
+  | { isOk: true; value: R }
+  | { isOk: false; failure: AttemptFailure; error: RetryableApiError };
+
+/**
+ * Iterable's HTTP client: sends the key, paces each endpoint family, retries what the retry
+ * policy allows, and turns every failure into a ConnectorError whose message never holds the key.
+ */
+export class IterableClient {
+  readonly stats: ClientStats = {
+    requestsByPath: new Map(),
+    responsesByStatus: new Map(),
+    retries: 0,
+    rateLimitWaitMs: new Map(),
+  };
+
+  private readonly baseUrl: URL;
+  private readonly apiKey: string;
+  private readonly dispatcher: Dispatcher;
+  private readonly limiter: RateLimiter;
+  private readonly retryPolicy: RetryPolicyOptions;
+  private readonly timeouts: Timeouts;
+  private readonly logger: Logger;
+  private readonly userAgent = userAgent();
+
+  constructor(options: IterableClientOptions) {
+    registerSecret(options.apiKey);
+    this.apiKey = options.apiKey;
+    this.baseUrl = new URL(options.baseUrl);
+    this.timeouts = {
+      connectTimeoutMs: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+      idleTimeoutMs: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
+    };
+    this.logger = options.logger ?? silentLogger;
+    this.limiter = new RateLimiter({ timeScale: options.rateLimitTimeScale ?? 1 });
+    const backoffMaxMs = options.backoffMaxMs ?? DEFAULT_RETRY_POLICY.backoffMaxMs;
+    this.retryPolicy = {
+      maxAttempts: Math.max(1, options.maxAttempts ?? DEFAULT_RETRY_POLICY.maxAttempts),
+      backoffBaseMs: options.backoffBaseMs ?? DEFAULT_RETRY_POLICY.backoffBaseMs,
+      backoffMaxMs,
+      retryAfterMaxMs: options.retryAfterMaxMs ?? DEFAULT_RETRY_POLICY.retryAfterMaxMs,
+      jitter: options.retryJitter ?? DEFAULT_RETRY_POLICY.jitter,
+    };
+    const agentOptions: Agent.Options = {
+      connect: { timeout: this.timeouts.connectTimeoutMs },
+      headersTimeout: this.timeouts.connectTimeoutMs,
+      bodyTimeout: this.timeouts.idleTimeoutMs,
+    };
+    // EnvHttpProxyAgent reads HTTP(S)_PROXY and NO_PROXY itself.
+    const usesProxy = PROXY_ENV_VARS.some((name) => (process.env[name] ?? '') !== '');
+    this.dispatcher = usesProxy ? new EnvHttpProxyAgent(agentOptions) : new Agent(agentOptions);
+  }
+
+  /** GETs `path` and parses its JSON body. */
+  async getJson<T>(path: string, query: Query, family: EndpointFamily): Promise<T> {
+    return this.fetchJson<T>(this.buildUrl(path, query), family);
+  }
+
+  /**
+   * GETs a `nextPageUrl` (absolute, or relative to the base URL). Refuses any other origin than
+   * the configured base URL's, so the key never leaves for another host.
+   */
+  async getJsonUrl<T>(url: string, family: EndpointFamily): Promise<T> {
+    let target: URL;
+    try {
+      target = new URL(url, this.baseUrl);
+    } catch (error) {
+      const shown = redactText(url);
+      throw new FatalApiError(
+        `GET ${shown}: not a valid URL (Iterable's nextPageUrl?); this is likely an Iterable API change, please report it.`,
+        { method: 'GET', path: shown },
+        { cause: error },
+      );
+    }
+    if (target.origin !== this.baseUrl.origin) {
+      const shown = describeUrl(target);
+      throw new FatalApiError(
+        `GET ${shown}: refusing to send the API key to ${redactText(target.origin)}, which is not the configured base URL's origin ${this.baseUrl.origin}.`,
+        { method: 'GET', path: shown },
+      );
+    }
+    return this.fetchJson<T>(target, family);
+  }
+
+  /**
+   * GETs `path` and yields the body's lines as they arrive (empty lines skipped), pulling only as
+   * fast as the consumer reads. Failures before the first line are retried here; once a line has
+   * been yielded, a broken body throws RetryableApiError and the caller redoes its unit of work.
+   * Stopping early (`break`) destroys the body and frees the connection.
+   */
+  async *streamLines(path: string, query: Query, family: EndpointFamily): AsyncGenerator<string> {
+    const url = this.buildUrl(path, query);
+    const opened = await this.execute(url, family, STREAM_ACCEPT, async (response, description) => {
+      const reader = new BodyLineReader(response.body);
+      try {
+        // Read up to the first line inside the attempt, so an early cut is retried here.
+        let first: string[] = [];
+        while (first.length === 0 && !reader.isDone) {
+          first = await reader.next();
+          this.checkLineLength(reader, description);
+        }
+        return { reader, first, description };
+      } catch (error) {
+        reader.destroy();
+        throw error;
+      }
+    });
+    const { reader, description } = opened;
+    try {
+      yield* opened.first;
+      while (!reader.isDone) {
+        let lines: string[];
+        try {
+          lines = await reader.next();
+        } catch (error) {
+          throw bodyCutError(description, error, `${reader.lineCount} lines`, this.timeouts);
+        }
+        this.checkLineLength(reader, description);
+        yield* lines;
+      }
+    } finally {
+      reader.destroy();
+    }
+  }
+
+  /**
+   * GETs `path` and hands back the raw body once a 2xx status arrived (retries cover only the
+   * status and headers). For callers that spool bytes, e.g. an export straight to a file.
+   */
+  async streamBody(path: string, query: Query, family: EndpointFamily): Promise<StreamedBody> {
+    const url = this.buildUrl(path, query);
+    const { response, description } = await this.execute(
+      url,
+      family,
+      STREAM_ACCEPT,
+      async (response, description) => ({ response, description }),
+    );
+    const source = response.body;
+    const body = new PassThrough();
+    let byteCount = 0;
+    source.on('data', (chunk: Buffer) => {
+      byteCount += chunk.length;
+    });
+    source.on('error', (error) => {
+      body.destroy(bodyCutError(description, error, `${byteCount} bytes`, this.timeouts));
+    });
+    body.on('close', () => {
+      if (!source.readableEnded) source.destroy();
+    });
+    source.pipe(body);
+    const contentType = headerValue(response.headers['content-type']);
+    return { body, request: description, contentType };
+  }
+
+  /** Closes the connection pool; waits for requests in flight. */
+  async close(): Promise<void> {
+    await this.dispatcher.close();
+  }
+
+  private async fetchJson<T>(url: URL, family: EndpointFamily): Promise<T> {
+    return this.execute(url, family, JSON_ACCEPT, async (response, description) => {
+      const text = await response.body.text();
+      try {
+        return JSON.parse(text) as T;
+      } catch (error) {
+        throw new FatalApiError(
+          `${description.method} ${description.path}: ${describeStatus(response.statusCode)} but the body is not JSON ` +
+            `(${summarizeBody(text) || 'empty body'}); check base_url: it must point at Iterable's API host.`,
+          description,
+          { cause: error },
+        );
+      }
+    });
+  }
+
+  /** Builds base URL + path + query; arrays become repeated parameters, `undefined` is skipped. */
+  private buildUrl(path: string, query: Query): URL {
+    if (!path.startsWith('/')) throw new TypeError(`path must start with "/": ${path}`);
+    const basePath = this.baseUrl.pathname.replace(/\/+$/, '');
+    const url = new URL(basePath + path, this.baseUrl.origin);
+    for (const [name, value] of Object.entries(query)) {
+      if (value === undefined) continue;
+      if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') {
+        url.searchParams.append(name, String(value));
+      } else {
+        for (const item of value) url.searchParams.append(name, item);
+      }
+    }
+    return url;
+  }
+
+  /**
+   * Runs attempts until `consume` returns, a failure is not retryable, or attempts run out.
+   * Each attempt first waits for the rate limiter.
+   */
+  private async execute<R>(
+    url: URL,
+    family: EndpointFamily,
+    accept: string,
+    consume: Consume<R>,
+  ): Promise<R> {
+    const shownPath = describeUrl(url);
+    let previousDelayMs: number | undefined;
+    for (let attempt = 1; ; attempt += 1) {
+      const waitedMs = await this.limiter.acquire(family);
+      if (waitedMs > 0) increment(this.stats.rateLimitWaitMs, family, waitedMs);
+      increment(this.stats.requestsByPath, url.pathname, 1);
+
+      const outcome = await this.attemptOnce(url, family, shownPath, accept, consume, attempt);
+      if (outcome.isOk) return outcome.value;
+
+      const { failure, error } = outcome;
+      const decision = decideRetry(
+        {
+          attempt,
+          failure,
+          previousDelayMs,
+          rateLimitPeriodMs: this.limiter.scaledPeriodMs(family),
+        },
+        this.retryPolicy,
+      );
+      if (decision.action === 'fail') {
+        if (decision.why === 'exhausted') {
+          throw new FatalApiError(
+            `${error.message}. Gave up after ${attempt} attempt${attempt === 1 ? '' : 's'}; ${this.exhaustedHint(failure)}`,
+            error.request,
+            { cause: error },
+          );
+        }
+        throw this.nonRetryableError(error, failure);
+      }
+
+      this.stats.retries += 1;
+      previousDelayMs = decision.delayMs;
+      this.logger.warn(`retrying GET ${shownPath} in ${decision.delayMs} ms: ${decision.reason}`, {
+        attempt,
+        maxAttempts: this.retryPolicy.maxAttempts,
+        delayMs: decision.delayMs,
+        reason: decision.reason,
+      });
+      // A 429 concerns the whole family: hold back every request of it, not just this one.
+      if (decision.isRateLimited) this.limiter.penalize(family, decision.delayMs);
+      await sleep(decision.delayMs);
+    }
+  }
+
+  /** Sends one request and consumes a 2xx; every failure comes back as a RetryableApiError. */
+  private async attemptOnce<R>(
+    url: URL,
+    family: EndpointFamily,
+    shownPath: string,
+    accept: string,
+    consume: Consume<R>,
+    attempt: number,
+  ): Promise<AttemptOutcome<R>> {
+    const description: RequestDescription = { method: 'GET', path: shownPath };
+    const startedAtMs = Date.now();
+    let response: Dispatcher.ResponseData;
+    try {
+      response = await request(url, {
+        method: 'GET',
+        dispatcher: this.dispatcher,
+        headers: { 'api-key': this.apiKey, accept, 'user-agent': this.userAgent },
+        headersTimeout: this.timeouts.connectTimeoutMs,
+        bodyTimeout: this.timeouts.idleTimeoutMs,
+      });
+    } catch (error) {
+      this.limiter.release(family);
+      const code = errorCodeOf(error);
+      this.logger.debug(`GET ${shownPath}`, { error: code, durationMs: Date.now() - startedAtMs, attempt });
+      return {
+        isOk: false,
+        failure: { kind: 'network', code },
+        error: new RetryableApiError(
+          `GET ${shownPath}: ${describeNetworkError(error, code, this.timeouts)}`,
+          description,
+          undefined,
+          { cause: error },
+        ),
+      };
+    }
+
+    // The answer is here: the limiter counts this request's window from now.
+    this.limiter.release(family);
+    const status = response.statusCode;
+    description.status = status;
+    increment(this.stats.responsesByStatus, status, 1);
+    this.logger.debug(`GET ${shownPath}`, { status, durationMs: Date.now() - startedAtMs, attempt });
+
+    if (status >= 200 && status < 300) {
+      try {
+        return { isOk: true, value: await consume(response, description) };
+      } catch (error) {
+        if (error instanceof ConnectorError) throw error;
+        response.body.destroy();
+        const code = errorCodeOf(error);
+        return {
+          isOk: false,
+          failure: { kind: 'bodyCut', code },
+          error: new RetryableApiError(
+            `GET ${shownPath}: ${describeStatus(status)} but the response body broke off (${describeNetworkError(error, code, this.timeouts)})`,
+            description,
+            undefined,
+            { cause: error },
+          ),
+        };
+      }
+    }
+
+    const retryAfter = headerValue(response.headers['retry-after']);
+    const detail = await readErrorDetail(response);
+    const location = status >= 300 && status < 400 ? headerValue(response.headers.location) : undefined;
+    const message =
+      `GET ${shownPath}: ${describeStatus(status)}${detail ? `; Iterable says ${detail}` : ''}` +
+      (location ? `; redirected to ${redactText(location)}` : '');
+    return {
+      isOk: false,
+      failure: { kind: 'status', status, retryAfter },
+      error: new RetryableApiError(message, description, parseRetryAfter(retryAfter)),
+    };
+  }
+
+  /** The error for a failure retrying cannot fix, with what to do next. */
+  private nonRetryableError(lastError: RetryableApiError, failure: AttemptFailure): ConnectorError {
+    const { request: description } = lastError;
+    if (failure.kind === 'status') {
+      const { status } = failure;
+      if (status === 401 || status === 403) {
+        return new AuthError(`${lastError.message}. ${AUTH_HINT}`, status, description.path, {
+          cause: lastError.cause,
+        });
+      }
+      return new FatalApiError(`${lastError.message}. ${statusHint(status)}`, description, {
+        cause: lastError.cause,
+      });
+    }
+    return new FatalApiError(`${lastError.message}. ${this.networkHint(failure.code)}`, description, {
+      cause: lastError.cause,
+    });
+  }
+
+  /** What to do when every attempt failed. */
+  private exhaustedHint(failure: AttemptFailure): string {
+    if (failure.kind === 'network') return `${this.networkHint(failure.code)} Or run again later.`;
+    if (failure.kind === 'status' && failure.status === 429) {
+      return 'Iterable kept answering 429: another client may be using this project\'s rate limit; run again later.';
+    }
+    return 'Iterable may be degraded; run again later.';
+  }
+
+  /** What to do about a connection-level failure. */
+  private networkHint(code: string | undefined): string {
+    if (code === 'UND_ERR_CLOSED' || code === 'UND_ERR_DESTROYED') {
+      return 'A request was made after close(); this is a bug in iterable-sync.';
+    }
+    if (code !== undefined && /CERT|SELF_SIGNED|TLS|SSL/.test(code)) {
+      return 'TLS verification failed: if a proxy re-signs TLS traffic, point NODE_EXTRA_CA_CERTS at its CA certificate.';
+    }
+    return `Check base_url / region and that this machine can reach ${this.baseUrl.origin} (proxy: HTTPS_PROXY / NO_PROXY).`;
+  }
+
+  private checkLineLength(reader: BodyLineReader, description: RequestDescription): void {
+    if (reader.pendingBytes > MAX_LINE_BYTES) {
+      throw new FatalApiError(
+        `${description.method} ${description.path}: a line of the response exceeds ${MAX_LINE_BYTES} bytes; ` +
+          'this is not a line-delimited body, check base_url.',
+        description,
+      );
+    }
+  }
+}
+
+/** Pulls a body chunk by chunk (so backpressure reaches the socket) and splits it into lines. */
+class BodyLineReader {
+  lineCount = 0;
+  isDone = false;
+  private readonly iterator: AsyncIterator<Buffer>;
+  private readonly splitter = new LineSplitter();
+
+  constructor(private readonly body: Readable) {
+    this.iterator = body[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  }
+
+  get pendingBytes(): number {
+    return this.splitter.pendingBytes;
+  }
+
+  /** The lines completed by the next chunk (maybe none); sets `isDone` at the end of the body. */
+  async next(): Promise<string[]> {
+    if (this.isDone) return [];
+    const result = await this.iterator.next();
+    const lines = result.done ? this.splitter.end() : this.splitter.push(result.value);
+    if (result.done) this.isDone = true;
+    this.lineCount += lines.length;
+    return lines;
+  }
+
+  /** Frees the connection unless the body was read to its end. */
+  destroy(): void {
+    if (!this.body.destroyed && !this.isDone) this.body.destroy();
+  }
+}
+
+/** The RetryableApiError for a body that broke off after `progress` (e.g. "1234 lines"). */
+function bodyCutError(
+  description: RequestDescription,
+  error: unknown,
+  progress: string,
+  timeouts: Timeouts,
+): ConnectorError {
+  if (error instanceof ConnectorError) return error;
+  const reason = describeNetworkError(error, errorCodeOf(error), timeouts);
+  return new RetryableApiError(
+    `${description.method} ${description.path}: response body cut after ${progress} (${reason})`,
+    description,
+    undefined,
+    { cause: error },
+  );
+}
+
+/** Short, key-free words for a network failure: "socket closed", "no data for 300 s". */
+function describeNetworkError(error: unknown, code: string | undefined, timeouts: Timeouts): string {
+  switch (code) {
+    case 'UND_ERR_SOCKET':
+    case 'ERR_STREAM_PREMATURE_CLOSE':
+      return 'socket closed';
+    case 'ECONNRESET':
+      return 'connection reset';
+    case 'ECONNREFUSED':
+      return 'connection refused';
+    case 'UND_ERR_BODY_TIMEOUT':
+      return `no data for ${timeouts.idleTimeoutMs} ms (idle timeout)`;
+    case 'UND_ERR_HEADERS_TIMEOUT':
+      return `no response headers within ${timeouts.connectTimeoutMs} ms (connect timeout)`;
+    case 'UND_ERR_CONNECT_TIMEOUT':
+      return `could not connect within ${timeouts.connectTimeoutMs} ms (connect timeout)`;
+    case 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH':
+      return 'body shorter than its Content-Length';
+    case 'ENOTFOUND':
+      return 'host not found';
+    case 'UND_ERR_CLOSED':
+    case 'UND_ERR_DESTROYED':
+      return 'the client is closed';
+    default: {
+      const message = error instanceof Error ? error.message : String(error);
+      // e.g. "Response does not match the HTTP/1.1 protocol (Invalid character in chunk size)"
+      if (code?.startsWith('HPE_')) return redactText(`invalid HTTP framing: ${message}`);
+      return redactText(code ? `${code}: ${message}` : message);
+    }
+  }
+}
+
+/** What to do after a non-retryable status. */
+function statusHint(status: number): string {
+  if (status === 404) return 'Check base_url / region: this path does not exist on that host.';
+  if (status >= 300 && status < 400) return 'Check base_url: it must be the API host itself (e.g. https://api.iterable.com).';
+  if (status === 400) return 'Iterable refused the parameters; retrying will not help.';
+  return 'Retrying will not help.';
+}
+
+/** Reads a small error body and returns Iterable's `msg`/`code`, or a snippet of the text. */
+async function readErrorDetail(response: Dispatcher.ResponseData): Promise<string | undefined> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  try {
+    for await (const chunk of response.body as AsyncIterable<Buffer>) {
+      chunks.push(chunk);
+      size += chunk.length;
+      if (size >= MAX_ERROR_BODY_BYTES) break; // destroys the rest
+    }
+  } catch {
+    // A broken error body still leaves us the status.
+  }
+  const text = Buffer.concat(chunks).toString('utf8');
+  try {
+    const parsed = JSON.parse(text) as { msg?: unknown; code?: unknown };
+    if (typeof parsed === 'object' && parsed !== null && typeof parsed.msg === 'string') {
+      const code = typeof parsed.code === 'string' ? ` (code ${parsed.code})` : '';
+      return redactText(`"${parsed.msg.trim()}"${code}`);
+    }
+  } catch {
+    // Not the JSON envelope: HTML 404 pages, plain text.
+  }
+  const summary = summarizeBody(text);
+  return summary === '' ? undefined : summary;
+}
+
+/** The first 200 characters of a body, without HTML tags, on one line, redacted. */
+function summarizeBody(text: string): string {
+  const flat = text.replace(/<[^>]*>/g, ' ').replace(/\s+/g, ' ').trim();
+  return redactText(flat.length > 200 ? `${flat.slice(0, 200)}…` : flat);
+}
+
+/** `pathname?query`, form-decoded for reading, key-free, cut to a readable length. */
+function describeUrl(url: URL): string {
+  let query = url.search;
+  try {
+    query = decodeURIComponent(query.replace(/\+/g, ' '));
+  } catch {
+    // Keep the encoded form if it does not decode.
+  }
+  const text = redactText(url.pathname + query);
+  return text.length > MAX_DESCRIBED_PATH_CHARS ? `${text.slice(0, MAX_DESCRIBED_PATH_CHARS)}…` : text;
+}
+
+/** Removes registered secrets and any `api_key=` / `apiKey=` parameter value. */
+function redactText(text: string): string {
+  return redactSecrets(text).replace(/([?&;\s](?:api[_-]?key)=)[^&\s#]*/gi, '$1***');
+}
+
+function headerValue(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}
+
+function increment<K>(map: Map<K, number>, key: K, by: number): void {
+  map.set(key, (map.get(key) ?? 0) + by);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
