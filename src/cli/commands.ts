@@ -31,6 +31,18 @@ function familyOf(stream: StreamDefinition): string {
   }
 }
 
+/** Request counts by endpoint, with metadata table and key names folded into placeholders. */
+export function requestsByEndpoint(byPath: ReadonlyMap<string, number>): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const [path, n] of byPath) {
+    const endpoint = path
+      .replace(/^\/api\/metadata\/[^/]+\/[^/]+$/, '/api/metadata/{table}/{key}')
+      .replace(/^\/api\/metadata\/[^/]+$/, '/api/metadata/{table}');
+    out.set(endpoint, (out.get(endpoint) ?? 0) + n);
+  }
+  return out;
+}
+
 /** `check`: one cheap call to see whether the key works, then probes of what it may read. */
 export async function commandCheck(config: Config, logger: Logger, out: (text: string) => void): Promise<number> {
   const client = createClient(config, logger);
@@ -183,7 +195,7 @@ export async function commandSync(
     await destination.close();
   }
   const durationMs = Date.now() - runStart.getTime();
-  const requests = [...client.stats.requestsByPath].map(([path, n]) => `${path}=${n}`).join(' ');
+  const requests = [...requestsByEndpoint(client.stats.requestsByPath)].map(([path, n]) => `${path}=${n}`).join(' ');
   logger.info(`requests: ${requests || 'none'}; retries: ${client.stats.retries}`);
   if (singer) {
     for (const r of results) logger.info(`${r.stream}: ${r.status}, ${r.rows} records`);

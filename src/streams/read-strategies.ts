@@ -168,15 +168,16 @@ async function* templateFanout(ctx: ReadContext): AsyncGenerator<JsonRecord[]> {
 /**
  * Incremental JSON lists (campaigns, templates): Iterable returns everything, so records
  * updated before the bookmark (minus the lookback) are skipped, and the bookmark becomes the
- * newest `updatedAt` seen, never later than the run's start.
+ * newest `updatedAt` seen, never later than the run's start. Without a bookmark, all are kept.
  */
 async function* readIncrementalList(ctx: ReadContext, pages: AsyncGenerator<JsonRecord[]>): AsyncGenerator<ReadEvent> {
   const key = ctx.stream.replicationKey ?? 'updatedAt';
   const epochFields = dateTimeFields(ctx.schema);
   const bookmarkMs = bookmarkInstant(ctx)?.getTime() ?? null;
-  const startDateMs = ctx.startDate?.getTime() ?? null;
-  const floorMs =
-    bookmarkMs !== null ? bookmarkMs - ctx.lookbackMinutes * 60_000 : startDateMs !== null ? startDateMs : Number.NEGATIVE_INFINITY;
+  // The first sync keeps every campaign and template, whatever start_date says: they are the
+  // dimensions that events within the start date refer to (a triggered campaign last edited
+  // years ago still sends today). Later syncs keep what changed since the bookmark.
+  const floorMs = bookmarkMs !== null ? bookmarkMs - ctx.lookbackMinutes * 60_000 : Number.NEGATIVE_INFINITY;
   let newestMs = bookmarkMs ?? Number.NEGATIVE_INFINITY;
   for await (const page of pages) {
     const kept: JsonRecord[] = [];

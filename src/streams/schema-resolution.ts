@@ -35,7 +35,12 @@ export async function resolveStreamSchema(
   for (const [name, type] of Object.entries(fields)) {
     if (typeof type !== 'string') continue;
     if (type.toLowerCase() === 'date') dateFields.add(name);
-    if (!(name in properties)) properties[name] = schemaForIterableFieldType(type);
+    if (name in properties) continue;
+    const parent = name.includes('.') ? fields[name.slice(0, name.indexOf('.'))] : undefined;
+    // Exports flatten objects into dotted keys, and lists of objects into parallel arrays
+    // (`shoppingCartItems.price: [9.99]`), so a child of an object field may be a scalar or a
+    // list: keep it as JSON rather than rescuing every list.
+    properties[name] = parent?.toLowerCase() === 'object' ? {} : schemaForIterableFieldType(type);
   }
   return { schema: { ...stream.schema, properties }, dateFields };
 }
