@@ -368,7 +368,11 @@ async function* readExportWindows(ctx: ReadContext, dataTypeName: string): Async
         }
       }
     } catch (error) {
-      if (!(error instanceof RetryableApiError)) throw error;
+      // A cut or stalled body, or a request whose own retries ran out on such failures: the
+      // window is read again, smaller. Anything else (auth, bad parameters) fails the stream.
+      const isWindowFailure =
+        error instanceof RetryableApiError || (error instanceof FatalApiError && error.cause instanceof RetryableApiError);
+      if (!isWindowFailure) throw error;
       const step = advanceCursor(cursor, window, 'failure', policy);
       yield { kind: 'discard', reason: error.message };
       if (step.giveUp) {
