@@ -1,0 +1,41 @@
+import { ConfigError, redactSecrets } from '../errors.js';
+import type { Logger } from '../iterable/types.js';
+import type { Destination } from './destination.js';
+import { DuckDBDestination } from './duckdb/duckdb-destination.js';
+import { PostgresDestination } from './postgres/postgres-destination.js';
+
+/** The destination URL forms, for messages. */
+export const DESTINATION_FORMS = [
+  'duckdb:PATH (e.g. duckdb:iterable.duckdb, the default)',
+  'postgres://user:password@host:port/database?schema=NAME (or postgresql://; schema defaults to iterable)',
+  'singer: or - (Singer messages on stdout)',
+] as const;
+
+export interface OpenDestinationOptions {
+  logger?: Logger;
+}
+
+/**
+ * The database destination for a URL, not yet opened (call `open()`): `duckdb:PATH` (also
+ * `duckdb::memory:`) or `postgres://…` / `postgresql://…`. Singer output (`singer:`, `-`) is not
+ * a database and is built by the CLI; any other form is a ConfigError listing the valid ones.
+ */
+export function openDestination(url: string, options: OpenDestinationOptions = {}): Destination {
+  const trimmed = url.trim();
+  const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(trimmed)?.[1]?.toLowerCase();
+  if (scheme === 'duckdb') {
+    let path = trimmed.slice('duckdb:'.length);
+    if (path.startsWith('//')) path = path.slice(2); // duckdb:///abs/path
+    if (path === '') throw new ConfigError(`destination ${trimmed} names no file; use duckdb:PATH, e.g. duckdb:iterable.duckdb`);
+    return new DuckDBDestination({ path, logger: options.logger });
+  }
+  if (scheme === 'postgres' || scheme === 'postgresql') {
+    return new PostgresDestination({ url: trimmed, logger: options.logger });
+  }
+  const singer = trimmed === '-' || scheme === 'singer';
+  throw new ConfigError(
+    singer
+      ? `destination ${trimmed} is Singer output, which the CLI writes itself (iterable-sync tap, or sync --destination ${trimmed})`
+      : `unknown destination ${redactSecrets(trimmed) || '(empty)'}; valid forms: ${DESTINATION_FORMS.join('; ')}`,
+  );
+}

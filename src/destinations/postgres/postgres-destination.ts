@@ -1,0 +1,220 @@
+import pg from 'pg';
+import { ConfigError, ConnectorError, DestinationError, redactSecrets, registerSecret } from '../../errors.js';
+import type { Logger } from '../../iterable/types.js';
+import type { SingerState } from '../../state/singer-state.js';
+import type { Destination, LoadMode, TableLoad, TableSpec } from '../destination.js';
+import { columnTypeForSqlType, type ColumnType } from '../sql/column-types.js';
+import { quoteIdentifier, quoteLiteral } from '../sql/identifiers.js';
+import type { SqlDialect, SqlParam } from '../sql/sql-dialect.js';
+import { SqlTableLoad } from '../sql/sql-table-load.js';
+import { readState, resetState, systemTablesDdl } from '../sql/system-tables.js';
+import { prepareTable } from '../sql/table-setup.js';
+import { PostgresSession } from './postgres-session.js';
+import { PostgresStaging } from './postgres-staging.js';
+
+/** Schema of the tables when the URL names none. */
+export const DEFAULT_POSTGRES_SCHEMA = 'iterable';
+/** Connections in the pool: every open load holds one (a sync may load all 16 streams at once). */
+const POOL_SIZE = 20;
+
+const POSTGRES_TYPES: Record<ColumnType, string> = {
+  bigint: 'bigint',
+  double: 'double precision',
+  boolean: 'boolean',
+  timestamptz: 'timestamptz',
+  text: 'text',
+  json: 'jsonb',
+};
+
+/** PostgreSQL's SQL for tables in `schema`: identifiers case-sensitive (always quoted), at most 63 bytes. */
+export function postgresDialect(schema: string): SqlDialect {
+  const qualified = (name: string) => `${quoteIdentifier(schema)}.${quoteIdentifier(name)}`;
+  return {
+    product: 'PostgreSQL',
+    columnNames: { foldsAsciiCase: false, maxBytes: 63 },
+    textRules: { replaceNul: true },
+    typeName: (type) => POSTGRES_TYPES[type],
+    columnType: columnTypeForSqlType,
+    table: qualified,
+    schemaName: schema,
+    primaryKeySql: (table) =>
+      `SELECT a.attname AS column_name FROM pg_index i ` +
+      `JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey) ` +
+      `WHERE i.indrelid = to_regclass(${quoteLiteral(qualified(table))}) AND i.indisprimary ` +
+      `ORDER BY array_position(i.indkey::int2[], a.attnum)`,
+    ddlLockSql: `SELECT pg_advisory_xact_lock(hashtext(${quoteLiteral(`iterable-sync DDL ${schema}`)}))`,
+    createTempTable: (name, columns) => `CREATE TEMP TABLE ${quoteIdentifier(name)} (${columns}) ON COMMIT DROP`,
+    tempTable: (name) => `pg_temp.${quoteIdentifier(name)}`,
+    dropsTempTablesBeforeCommit: false,
+  };
+}
+
+/** A `postgres://` URL split into what pg needs and what messages may show. */
+export interface PostgresLocation {
+  /** Connection string for pg: the URL without `schema=`, with the password. */
+  connectionString: string;
+  schema: string;
+  /** The URL without its password. */
+  description: string;
+}
+
+/**
+ * Parses `postgres://user:pass@host:port/db?schema=NAME` (or `postgresql://`). `schema` is taken
+ * out (default `iterable`); other parameters (`sslmode`, `application_name`, …) go to pg as they
+ * are. The password is registered as a secret so that no message shows it.
+ */
+export function parsePostgresUrl(url: string): PostgresLocation {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new ConfigError(
+      `destination ${redactSecrets(url)} is not a valid URL; expected postgres://user:password@host:port/database?schema=NAME`,
+    );
+  }
+  if (parsed.password) registerSecret(decodeURIComponent(parsed.password));
+  const schema = parsed.searchParams.get('schema') || DEFAULT_POSTGRES_SCHEMA;
+  parsed.searchParams.delete('schema');
+  if (!parsed.searchParams.has('application_name')) parsed.searchParams.set('application_name', 'iterable-sync');
+  const connectionString = parsed.toString();
+  const shown = new URL(parsed.toString());
+  shown.password = '';
+  shown.searchParams.delete('application_name');
+  shown.searchParams.set('schema', schema);
+  return { connectionString, schema, description: shown.toString() };
+}
+
+export interface PostgresDestinationOptions {
+  url: string;
+  logger?: Logger;
+}
+
+/**
+ * PostgreSQL (`postgres://…?schema=NAME`): the tables live in one schema, created if missing.
+ * Each load has a connection of its own from a pool; DDL runs under an advisory lock so that
+ * two processes creating the same tables do not race.
+ */
+export class PostgresDestination implements Destination {
+  readonly description: string;
+  private readonly location: PostgresLocation;
+  private readonly dialect: SqlDialect;
+  private pool: pg.Pool | undefined;
+  private readonly loads = new Set<SqlTableLoad>();
+
+  constructor(private readonly options: PostgresDestinationOptions) {
+    this.location = parsePostgresUrl(options.url);
+    this.description = this.location.description;
+    this.dialect = postgresDialect(this.location.schema);
+  }
+
+  async open(): Promise<void> {
+    if (this.pool) return;
+    const pool = new pg.Pool({ connectionString: this.location.connectionString, max: POOL_SIZE });
+    pool.on('error', (error) => {
+      this.options.logger?.warn(`${this.description}: an idle connection failed: ${redactSecrets(error.message)}`);
+    });
+    pool.on('connect', (client) => {
+      // Literals are quoted the standard way; servers configured otherwise would misread backslashes.
+      client.query('SET standard_conforming_strings = on').catch(() => undefined);
+    });
+    this.pool = pool;
+    const schema = this.location.schema;
+    await this.withSession('creating the schema and system tables', async (session) => {
+      await session.execute('BEGIN');
+      try {
+        await session.execute(this.dialect.ddlLockSql!);
+        // CREATE SCHEMA IF NOT EXISTS needs the CREATE privilege even when the schema exists.
+        const found = await session.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [schema]);
+        if (found.length === 0) await session.execute(`CREATE SCHEMA ${quoteIdentifier(schema)}`);
+        for (const statement of systemTablesDdl(this.dialect)) await session.execute(statement);
+        await session.execute('COMMIT');
+      } catch (error) {
+        await session.execute('ROLLBACK').catch(() => undefined);
+        throw error;
+      }
+    });
+  }
+
+  readState(): Promise<SingerState> {
+    return this.withSession('reading the bookmarks', (session) => readState(session, this.dialect));
+  }
+
+  resetState(streams?: readonly string[]): Promise<string[]> {
+    return this.withSession('forgetting bookmarks', (session) => resetState(session, this.dialect, streams));
+  }
+
+  async beginLoad(table: TableSpec, mode: LoadMode): Promise<TableLoad> {
+    const session = await this.connect(true);
+    try {
+      const prepared = await prepareTable(session, this.dialect, table);
+      const load: SqlTableLoad = new SqlTableLoad({
+        session,
+        dialect: this.dialect,
+        staging: new PostgresStaging(session, this.dialect),
+        spec: table,
+        table: prepared,
+        mode,
+        description: this.description,
+        onClose: () => this.loads.delete(load),
+      });
+      this.loads.add(load);
+      return load;
+    } catch (error) {
+      await session.close();
+      throw this.wrap(error, `preparing table ${this.dialect.table(table.name)}`);
+    }
+  }
+
+  /**
+   * Runs a query and returns plain rows (BIGINT as bigint, TIMESTAMPTZ as Date, JSONB parsed).
+   * For tests and tools; not part of Destination.
+   */
+  query(sql: string, params?: readonly SqlParam[]): Promise<Record<string, unknown>[]> {
+    return this.withSession('running a query', (session) => session.query(sql, params));
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled([...this.loads].map((load) => load.close()));
+    const pool = this.pool;
+    this.pool = undefined;
+    await pool?.end();
+  }
+
+  /** A session on a pooled connection; loads destroy theirs at close (no transaction state can leak). */
+  private async connect(forLoad: boolean): Promise<PostgresSession> {
+    if (!this.pool) throw new DestinationError(`${this.description} is not open; call open() first`);
+    try {
+      return new PostgresSession(await this.pool.connect(), forLoad);
+    } catch (error) {
+      throw this.wrap(error, 'connecting');
+    }
+  }
+
+  private async withSession<T>(action: string, operation: (session: PostgresSession) => Promise<T>): Promise<T> {
+    const session = await this.connect(false);
+    try {
+      return await operation(session);
+    } catch (error) {
+      throw this.wrap(error, action);
+    } finally {
+      await session.close();
+    }
+  }
+
+  private wrap(error: unknown, action: string): Error {
+    if (error instanceof ConnectorError) return error;
+    // Node reports a refused connection to a name with several addresses as an AggregateError without message.
+    const first = error instanceof AggregateError && error.errors.length > 0 ? (error.errors[0] as unknown) : error;
+    const message = redactSecrets(first instanceof Error ? first.message || String(first) : String(first));
+    const code = (error as { code?: unknown } | null)?.code ?? (first as { code?: unknown } | null)?.code;
+    const hint =
+      code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'ETIMEDOUT'
+        ? '; check that the server is running and that host and port in the URL are right'
+        : code === '28P01' || code === '28000'
+          ? '; check the user name and password in the URL'
+          : code === '3D000'
+            ? '; create the database or fix its name in the URL'
+            : '';
+    return new DestinationError(`${this.description}: ${action} failed: ${message}${hint}`, { cause: error });
+  }
+}

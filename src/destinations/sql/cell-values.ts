@@ -1,0 +1,195 @@
+import type { ColumnType } from './column-types.js';
+
+/**
+ * Turning record values into column values. A value either fits its column (and becomes one
+ * canonical text the database parses without any chance of failure) or does not (and goes to
+ * `_rescued` unchanged). Deciding this in JS, once per value, keeps the SQL of both
+ * destinations free of casts that could fail halfway through a commit.
+ */
+
+/** What the database can hold in text; PostgreSQL text and jsonb refuse U+0000. */
+export interface TextRules {
+  /** Replace U+0000 with U+FFFD (PostgreSQL). Default false. */
+  replaceNul: boolean;
+}
+
+const MIN_BIGINT = -(2n ** 63n);
+const MAX_BIGINT = 2n ** 63n - 1n;
+const TWO_POW_63 = 2 ** 63;
+
+/**
+ * The canonical text of `value` for a column of `type`, or undefined when it does not fit:
+ * - bigint: integers in the signed 64-bit range (numbers or JS bigints), as decimal digits;
+ * - double: finite numbers, and bigints a double holds exactly;
+ * - boolean: true / false;
+ * - timestamptz: ISO 8601 date-time strings (see `parseTimestamp`) and valid `Date`s;
+ * - text: strings, and numbers / booleans as their JSON text (no information is lost);
+ * - json: any value.
+ * `null` / `undefined` are the caller's business (they become SQL NULL).
+ */
+export function cellText(type: ColumnType, value: unknown, rules: TextRules): string | undefined {
+  switch (type) {
+    case 'bigint':
+      if (typeof value === 'number') {
+        if (!Number.isInteger(value) || value < -TWO_POW_63 || value >= TWO_POW_63) return undefined;
+        return Number.isSafeInteger(value) ? String(value) : BigInt(value).toString();
+      }
+      if (typeof value === 'bigint') return value >= MIN_BIGINT && value <= MAX_BIGINT ? value.toString() : undefined;
+      return undefined;
+    case 'double':
+      if (typeof value === 'number') return Number.isFinite(value) ? String(value) : undefined;
+      if (typeof value === 'bigint') {
+        const number = Number(value);
+        return Number.isFinite(number) && BigInt(number) === value ? String(number) : undefined;
+      }
+      return undefined;
+    case 'boolean':
+      return typeof value === 'boolean' ? String(value) : undefined;
+    case 'timestamptz':
+      if (typeof value === 'string') return parseTimestamp(value);
+      if (value instanceof Date) return Number.isNaN(value.getTime()) ? undefined : parseTimestamp(value.toISOString());
+      return undefined;
+    case 'text':
+      if (typeof value === 'string') return cleanText(value, rules.replaceNul);
+      if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return String(value);
+      return undefined;
+    case 'json':
+      return toJsonText(value, rules);
+  }
+}
+
+/**
+ * `YYYY-MM-DD`, optionally followed by `T` or a space, `HH:MM`, `:SS`, a fraction and a zone
+ * (`Z`, `+HH`, `+HHMM`, `+HH:MM`, optionally after one space, as in Iterable's
+ * `2024-05-01 12:00:00 +00:00`). No zone means UTC.
+ */
+const TIMESTAMP =
+  /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)? ?(Z|[+-]\d{2}(?::?\d{2})?)?)?$/;
+/** 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z: the instants both databases hold. */
+const MIN_EPOCH_MS = -62_135_596_800_000;
+const MAX_EPOCH_MS = 253_402_300_799_000;
+
+/**
+ * Parses an ISO 8601 date-time into the canonical UTC form `YYYY-MM-DDTHH:MM:SS.ffffffZ`, or
+ * undefined when it is not one (a date like Feb 30, hour 24, a leap second, a year outside
+ * 0001–9999). Digits beyond microseconds are truncated: both databases store microseconds.
+ */
+export function parseTimestamp(text: string): string | undefined {
+  if (UTC_INSTANT.test(text)) return canonicalUtcInstant(text);
+  const match = TIMESTAMP.exec(text);
+  if (!match) return undefined;
+  const year = Number(match[1]);
+  const month = Number(match[2]);
+  const day = Number(match[3]);
+  const hour = Number(match[4] ?? 0);
+  const minute = Number(match[5] ?? 0);
+  const second = Number(match[6] ?? 0);
+  if (year < 1 || month < 1 || month > 12 || day < 1 || hour > 23 || minute > 59 || second > 59) return undefined;
+  const date = new Date(0);
+  date.setUTCFullYear(year, month - 1, day); // not Date.UTC, which maps years 0–99 to 1900–1999
+  if (date.getUTCDate() !== day) return undefined;
+  let offsetMinutes = 0;
+  const zone = match[8];
+  if (zone !== undefined && zone !== 'Z') {
+    const digits = zone.slice(1).replace(':', '');
+    const hours = Number(digits.slice(0, 2));
+    const minutes = digits.length > 2 ? Number(digits.slice(2)) : 0;
+    if (hours > 15 || minutes > 59) return undefined;
+    offsetMinutes = (zone.startsWith('-') ? -1 : 1) * (hours * 60 + minutes);
+  }
+  const epochMs = date.getTime() + ((hour * 60 + minute - offsetMinutes) * 60 + second) * 1000;
+  if (epochMs < MIN_EPOCH_MS || epochMs > MAX_EPOCH_MS) return undefined;
+  const micros = (match[7] ?? '').padEnd(6, '0').slice(0, 6);
+  return `${new Date(epochMs).toISOString().slice(0, 19)}.${micros}Z`;
+}
+
+/** `2024-05-01T12:00:00.000Z` (what `toISOString` writes) and other UTC instants: the common case, parsed without a Date. */
+const UTC_INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?Z$/;
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+function canonicalUtcInstant(text: string): string | undefined {
+  const year = digits(text, 0, 4);
+  const month = digits(text, 5, 2);
+  const day = digits(text, 8, 2);
+  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
+  const monthDays = month === 2 && leap ? 29 : DAYS_IN_MONTH[month - 1];
+  if (year < 1 || monthDays === undefined || day < 1 || day > monthDays) return undefined;
+  if (digits(text, 11, 2) > 23 || digits(text, 14, 2) > 59 || digits(text, 17, 2) > 59) return undefined;
+  const fraction = text.length > 20 ? text.slice(20, -1) : '';
+  return `${text.slice(0, 19)}.${fraction.length === 6 ? fraction : fraction.padEnd(6, '0').slice(0, 6)}Z`;
+}
+
+function digits(text: string, start: number, count: number): number {
+  let value = 0;
+  for (let i = start; i < start + count; i++) value = value * 10 + text.charCodeAt(i) - 48;
+  return value;
+}
+
+interface WellFormedString {
+  isWellFormed(): boolean;
+  toWellFormed(): string;
+}
+
+/** Makes a string storable: lone UTF-16 surrogates become U+FFFD, and U+0000 too when the rules say so. */
+export function cleanText(text: string, replaceNul: boolean): string {
+  const checked = text as unknown as WellFormedString;
+  let out = checked.isWellFormed() ? text : checked.toWellFormed();
+  if (replaceNul && out.includes('\u0000')) out = out.replaceAll('\u0000', '\uFFFD');
+  return out;
+}
+
+/** `\udXXX` escapes that JSON.stringify writes for lone surrogates (both databases refuse them). */
+const LONE_SURROGATE_ESCAPE = /\\ud[89a-f][0-9a-f]{2}/;
+
+/**
+ * JSON text of a value, like JSON.stringify, but JS bigints are written as exact JSON numbers
+ * and strings are cleaned (see `cleanText`) so that both databases accept the text.
+ */
+export function toJsonText(value: unknown, rules: TextRules): string {
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(value);
+  } catch {
+    text = undefined; // a bigint somewhere: the slow path writes it
+  }
+  if (
+    text === undefined ||
+    (text.includes('\\u') && (LONE_SURROGATE_ESCAPE.test(text) || (rules.replaceNul && text.includes('\\u0000'))))
+  ) {
+    text = writeJson(value, rules.replaceNul);
+  }
+  return text;
+}
+
+function writeJson(value: unknown, replaceNul: boolean): string {
+  if (value === null || value === undefined) return 'null';
+  switch (typeof value) {
+    case 'string':
+      return JSON.stringify(cleanText(value, replaceNul));
+    case 'number':
+      return Number.isFinite(value) ? String(value) : 'null';
+    case 'boolean':
+      return value ? 'true' : 'false';
+    case 'bigint':
+      return value.toString();
+    case 'object': {
+      const toJSON = (value as { toJSON?: unknown }).toJSON;
+      if (typeof toJSON === 'function') return writeJson(toJSON.call(value), replaceNul);
+      if (Array.isArray(value)) {
+        return `[${value.map((item) => (isOmitted(item) ? 'null' : writeJson(item, replaceNul))).join(',')}]`;
+      }
+      const parts: string[] = [];
+      for (const [key, item] of Object.entries(value)) {
+        if (isOmitted(item)) continue;
+        parts.push(`${JSON.stringify(cleanText(key, replaceNul))}:${writeJson(item, replaceNul)}`);
+      }
+      return `{${parts.join(',')}}`;
+    }
+    default:
+      return 'null';
+  }
+}
+
+function isOmitted(value: unknown): boolean {
+  return value === undefined || typeof value === 'function' || typeof value === 'symbol';
+}

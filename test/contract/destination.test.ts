@@ -1,0 +1,483 @@
+import assert from 'node:assert/strict';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import type { JsonRecord, TableSpec } from '../../src/destinations/destination.js';
+import { DestinationError, SchemaError } from '../../src/errors.js';
+import { HARNESSES, type Fixture, type Row } from './destination-harnesses.js';
+
+const str = { type: ['null', 'string'] };
+const int = { type: ['null', 'integer'] };
+const time = { type: ['null', 'string'], format: 'date-time' };
+
+const EVENTS: TableSpec = {
+  name: 'email_send',
+  keyProperties: ['_event_id'],
+  replicationKey: 'createdAt',
+  schema: {
+    type: ['null', 'object'],
+    properties: {
+      _event_id: { type: 'string' },
+      email: str,
+      createdAt: time,
+      campaignId: int,
+      score: { type: ['null', 'number'] },
+      isTest: { type: ['null', 'boolean'] },
+      dataFields: { type: ['null', 'object'] },
+      labels: { type: ['null', 'array'], items: str },
+      transactionalData: {},
+    },
+  },
+};
+
+const LIST_USERS: TableSpec = {
+  name: 'list_users',
+  keyProperties: ['listId', 'email'],
+  schema: { type: 'object', properties: { listId: { type: 'integer' }, email: { type: 'string' }, note: str } },
+};
+
+function event(id: string, fields: JsonRecord = {}): JsonRecord {
+  return { _event_id: id, email: `${id}@example.com`, createdAt: '2024-05-01T12:00:00.000Z', campaignId: 7, ...fields };
+}
+
+for (const harness of HARNESSES) {
+  describe(`${harness.name} destination (contract)`, () => {
+    let fx: Fixture;
+    beforeEach(async () => {
+      fx = await harness.create();
+    });
+    afterEach(async () => {
+      await fx.close();
+    });
+
+    const all = (table: string, orderBy: string): Promise<Row[]> =>
+      fx.query(`SELECT * FROM ${fx.table(table)} ORDER BY ${orderBy}`);
+    const columnTypes = async (table: string): Promise<Record<string, string>> => {
+      const rows = await fx.query(
+        `SELECT column_name, data_type FROM information_schema.columns ` +
+          `WHERE table_catalog = current_database() AND table_schema = $1 AND table_name = $2`,
+        [fx.schema, table],
+      );
+      return Object.fromEntries(rows.map((r) => [String(r.column_name), String(r.data_type)]));
+    };
+    const mapping = async (table: string): Promise<Record<string, string>> => {
+      const rows = await fx.query(
+        `SELECT field, column_name FROM ${fx.table('_iterable_sync_columns')} WHERE table_name = $1`,
+        [table],
+      );
+      return Object.fromEntries(rows.map((r) => [String(r.field), String(r.column_name)]));
+    };
+    const bookmarks = async () => (await fx.destination.readState()).bookmarks;
+
+    it('creates the table from the schema with the documented column types and system columns', async () => {
+      const load = await fx.destination.beginLoad(EVENTS, 'upsert');
+      await load.close();
+      const t = harness.typeNames;
+      assert.deepEqual(await columnTypes('email_send'), {
+        _event_id: t.text,
+        email: t.text,
+        createdAt: t.timestamptz,
+        campaignId: t.bigint,
+        score: t.double,
+        isTest: t.boolean,
+        dataFields: t.json,
+        labels: t.json,
+        transactionalData: t.json,
+        _synced_at: t.timestamptz,
+        _rescued: t.json,
+      });
+      const state = await columnTypes('_iterable_sync_state');
+      assert.deepEqual(Object.keys(state).sort(), ['bookmark', 'stream', 'updated_at']);
+      const rejected = await columnTypes('_rejected');
+      assert.deepEqual(Object.keys(rejected).sort(), ['_synced_at', 'raw', 'reason', 'source', 'stream']);
+      assert.deepEqual(await fx.destination.readState(), { currently_syncing: null, bookmarks: {} });
+    });
+
+    it('upserts on a single key: the last written row wins within a batch and across commits', async () => {
+      const load = await fx.destination.beginLoad(EVENTS, 'upsert');
+      await load.write([event('a', { campaignId: 1 }), event('b', { campaignId: 2 })]);
+      await load.write([event('a', { campaignId: 3 })]);
+      const first = await load.commit({ createdAt: '2024-05-02T00:00:00.000000Z' });
+      assert.equal(first.rowsWritten, 2);
+      await load.write([{ _event_id: 'a', campaignId: 4 }, event('c', { campaignId: 5 })]);
+      const second = await load.commit({ createdAt: '2024-05-03T00:00:00.000000Z' });
+      assert.equal(second.rowsWritten, 2);
+      await load.close();
+      const rows = await all('email_send', '_event_id');
+      assert.deepEqual(
+        rows.map((r) => [r._event_id, r.campaignId, r.email]),
+        [
+          ['a', 4n, null], // the last record replaces the row: fields it lacks are NULL
+          ['b', 2n, 'b@example.com'],
+          ['c', 5n, 'c@example.com'],
+        ],
+      );
+      for (const row of rows) assert.ok(row._synced_at instanceof Date);
+    });
+
+    it('upserts on a composite key without duplicates', async () => {
+      const load = await fx.destination.beginLoad(LIST_USERS, 'upsert');
+      await load.write([
+        { listId: 1, email: 'x@e.com', note: 'first' },
+        { listId: 1, email: 'y@e.com' },
+        { listId: 2, email: 'x@e.com' },
+        { listId: 1, email: 'x@e.com', note: 'second' },
+      ]);
+      await load.commit(null);
+      await load.write([{ listId: 2, email: 'x@e.com', note: 'third' }]);
+      await load.commit(null);
+      await load.close();
+      const rows = await all('list_users', 'email, "listId"');
+      assert.deepEqual(
+        rows.map((r) => [r.listId, r.email, r.note]),
+        [
+          [1n, 'x@e.com', 'second'],
+          [2n, 'x@e.com', 'third'],
+          [1n, 'y@e.com', null],
+        ],
+      );
+    });
+
+    it('replaces a table atomically: readers see the old rows until the commit', async () => {
+      const seed = await fx.destination.beginLoad(EVENTS, 'upsert');
+      await seed.write([event('old1'), event('old2'), event('keep', { campaignId: 1 })]);
+      await seed.commit(null);
+      await seed.close();
+
+      const load = await fx.destination.beginLoad(EVENTS, 'replace');
+      await load.write([event('keep', { campaignId: 2 })]);
+      await load.write([event('new1')]);
+      const during = await all('email_send', '_event_id');
+      assert.deepEqual(
+        during.map((r) => r._event_id),
+        ['keep', 'old1', 'old2'],
+      );
+      const result = await load.commit(null);
+      assert.equal(result.rowsWritten, 2);
+      const after = await all('email_send', '_event_id');
+      assert.deepEqual(
+        after.map((r) => [r._event_id, r.campaignId]),
+        [
+          ['keep', 2n],
+          ['new1', 7n],
+        ],
+      );
+      // A later commit of the same load adds to what the load replaced.
+      await load.write([event('new2')]);
+      await load.commit(null);
+      await load.close();
+      assert.equal((await all('email_send', '_event_id')).length, 3);
+
+      const empty = await fx.destination.beginLoad(EVENTS, 'replace');
+      await empty.commit(null);
+      await empty.close();
+      assert.equal((await all('email_send', '_event_id')).length, 0);
+    });
+
+    it('adds columns for new fields, typed from their values, and maps names the database cannot hold side by side', async () => {
+      const load = await fx.destination.beginLoad(EVENTS, 'upsert');
+      await load.write([
+        event('a', { Industry: 'Tech', count: 5, ratio: 0.5, flag: true, seenAt: '2024-06-01T00:00:00Z', tags: ['x'], note: 'hi' }),
+        event('b', { industry: 'retail', onlyNull: null }),
+      ]);
+      const result = await load.commit(null);
+      await load.close();
+      const expectedIndustry = harness.foldsCase ? 'industry__2' : 'industry';
+      assert.deepEqual(result.columnsAdded, ['Industry', 'count', 'ratio', 'flag', 'seenAt', 'tags', 'note', expectedIndustry]);
+      const map = await mapping('email_send');
+      assert.equal(map.Industry, 'Industry');
+      assert.equal(map.industry, expectedIndustry);
+      assert.equal(map.onlyNull, undefined, 'a field seen only as null gets no column');
+      const t = harness.typeNames;
+      const types = await columnTypes('email_send');
+      assert.deepEqual(
+        [types.count, types.ratio, types.flag, types.seenAt, types.tags, types.note, types.Industry, types[expectedIndustry]],
+        [t.bigint, t.double, t.boolean, t.timestamptz, t.json, t.text, t.text, t.text],
+      );
+      const rows = await all('email_send', '_event_id');
+      assert.equal(rows[0]!.Industry, 'Tech');
+      assert.equal(rows[1]![expectedIndustry], 'retail');
+      assert.deepEqual(rows[0]!.tags, ['x']);
+
+      // A later load keeps the stored mapping and adds nothing.
+      const next = await fx.destination.beginLoad(EVENTS, 'upsert');
+      await next.write([event('c', { industry: 'food', Industry: 'Food' })]);
+      const again = await next.commit(null);
+      await next.close();
+      assert.deepEqual(again.columnsAdded, []);
+      const c = (await fx.query(`SELECT * FROM ${fx.table('email_send')} WHERE _event_id = 'c'`))[0]!;
+      assert.deepEqual([c.Industry, c[expectedIndustry]], ['Food', 'food']);
+    });
+
+    it('maps over-long field names deterministically and keeps their values', async () => {
+      const long = 'customField_'.repeat(6); // 72 bytes: too long for PostgreSQL
+      const load = await fx.destination.beginLoad(EVENTS, 'upsert');
+      await load.write([event('a', { [`${long}A`]: 1, [`${long}B`]: 2 })]);
+      await load.commit(null);
+      await load.close();
+      const map = await mapping('email_send');
+      const a = map[`${long}A`]!;
+      const b = map[`${long}B`]!;
+      assert.notEqual(a, b);
+      if (harness.name === 'postgres') {
+        assert.ok(Buffer.byteLength(a) <= 63 && Buffer.byteLength(b) <= 63);
+        assert.match(a, /^customField_.*_[0-9a-f]{8}$/);
+      } else {
+        assert.equal(a, `${long}A`);
+      }
+      const row = (await all('email_send', '_event_id'))[0]!;
+      assert.deepEqual([row[a], row[b]], [1n, 2n]);
+    });
+
+    it('keeps values that do not fit their column in _rescued and drops nothing', async () => {
+      const load = await fx.destination.beginLoad(EVENTS, 'upsert');
+      await load.write([
+        event('bad', {
+          campaignId: 'abc',
+          createdAt: 'not a date',
+          email: { nested: true },
+          score: 'high',
+          isTest: 'yes',
+          labels: 'not-an-array-but-json-holds-it',
+        }),
+        event('frac', { campaignId: 1.5 }),
+        event('good', { email: 42, score: 3 }),
+      ]);
+      const result = await load.commit(null);
+      await load.close();
+      assert.equal(result.rowsWritten, 3);
+      assert.equal(result.rowsRescued, 2);
+      const [bad, frac, good] = await all('email_send', '_event_id');
+      assert.deepEqual(
+        [bad!.campaignId, bad!.createdAt, bad!.email, bad!.score, bad!.isTest],
+        [null, null, null, null, null],
+      );
+      assert.deepEqual(bad!._rescued, {
+        campaignId: 'abc',
+        createdAt: 'not a date',
+        email: { nested: true },
+        score: 'high',
+        isTest: 'yes',
+      });
+      assert.equal(bad!.labels, 'not-an-array-but-json-holds-it');
+      assert.deepEqual(frac!._rescued, { campaignId: 1.5 });
+      assert.equal(good!._rescued, null);
+      assert.equal(good!.email, '42', 'a number in a text column is kept as its JSON text');
+      assert.equal(good!.score, 3);
+    });
+
+    it('stores the bookmark in the commit transaction: a refused commit changes neither rows nor bookmark', async () => {
+      const load = await fx.destination.beginLoad(EVENTS, 'upsert');
+      await load.write([event('a'), event('b')]);
+      await load.commit({ createdAt: '2024-05-01T00:00:00.000000Z' });
+      assert.deepEqual(await bookmarks(), { email_send: { createdAt: '2024-05-01T00:00:00.000000Z' } });
+
+      // Someone adds a constraint the next batch violates: the database refuses the commit.
+      await fx.query(`CREATE UNIQUE INDEX email_send_email_unique ON ${fx.table('email_send')} (email)`);
+      await load.write([event('c', { email: 'same@example.com', newField: 1 }), event('d', { email: 'same@example.com' })]);
+      await load.reject([{ stream: 'email_send', raw: '{', reason: 'bad json', source: 'test' }]);
+      await assert.rejects(load.commit({ createdAt: '2024-06-01T00:00:00.000000Z' }), DestinationError);
+      assert.deepEqual(
+        (await all('email_send', '_event_id')).map((r) => r._event_id),
+        ['a', 'b'],
+      );
+      assert.deepEqual(await bookmarks(), { email_send: { createdAt: '2024-05-01T00:00:00.000000Z' } });
+      assert.equal((await fx.query(`SELECT * FROM ${fx.table('_rejected')}`)).length, 0);
+      assert.equal((await columnTypes('email_send')).newField, undefined);
+
+      // The load goes on after the failure.
+      await load.write([event('e')]);
+      const after = await load.commit({ createdAt: '2024-07-01T00:00:00.000000Z' });
+      assert.equal(after.rowsWritten, 1);
+      await load.close();
+      assert.deepEqual(await bookmarks(), { email_send: { createdAt: '2024-07-01T00:00:00.000000Z' } });
+    });
+
+    it('rolls back rows, bookmark, rejected records and new columns; close discards what was not committed', async () => {
+      const load = await fx.destination.beginLoad(EVENTS, 'upsert');
+      await load.write([event('a')]);
+      await load.commit({ createdAt: '2024-05-01T00:00:00.000000Z' });
+      await load.write([event('b', { brandNew: 'x' })]);
+      await load.reject([{ stream: 'email_send', raw: 'oops', reason: 'bad json', source: 'test' }]);
+      await load.rollback();
+      const result = await load.commit(null);
+      assert.deepEqual(result, { rowsWritten: 0, rowsRescued: 0, columnsAdded: [], rejected: 0 });
+      await load.write([event('c')]);
+      await load.close();
+      assert.deepEqual(
+        (await all('email_send', '_event_id')).map((r) => r._event_id),
+        ['a'],
+      );
+      assert.equal((await columnTypes('email_send')).brandNew, undefined);
+      assert.equal((await mapping('email_send')).brandNew, undefined);
+      assert.equal((await fx.query(`SELECT * FROM ${fx.table('_rejected')}`)).length, 0);
+      assert.deepEqual(await bookmarks(), { email_send: { createdAt: '2024-05-01T00:00:00.000000Z' } });
+      await assert.rejects(load.write([event('d')]), DestinationError);
+    });
+
+    // An embedded database has no connection to lose; the refused commit above covers it.
+    if (harness.hasServer) {
+      it('surfaces a connection lost mid-load as a DestinationError and keeps the last commit', async () => {
+        const load = await fx.destination.beginLoad(EVENTS, 'upsert');
+        await load.write([event('a')]);
+        await load.commit({ createdAt: '2024-05-01T00:00:00.000000Z' });
+        await load.write([event('b')]);
+        assert.equal(await fx.breakLoadConnections!(), 1);
+        await assert.rejects(load.commit({ createdAt: '2024-06-01T00:00:00.000000Z' }), DestinationError);
+        await load.close();
+        assert.deepEqual(
+          (await all('email_send', '_event_id')).map((r) => r._event_id),
+          ['a'],
+        );
+        assert.deepEqual(await bookmarks(), { email_send: { createdAt: '2024-05-01T00:00:00.000000Z' } });
+      });
+    }
+
+    it('forgets the bookmarks of some or all streams and keeps the tables', async () => {
+      for (const name of ['campaigns', 'email_send', 'users']) {
+        const load = await fx.destination.beginLoad({ ...EVENTS, name }, 'upsert');
+        await load.write([event('x')]);
+        await load.commit({ updatedAt: `2024-05-01T00:00:00.000000Z` });
+        await load.close();
+      }
+      assert.deepEqual(await fx.destination.resetState(['users', 'email_send', 'unknown']), ['email_send', 'users']);
+      assert.deepEqual(Object.keys(await bookmarks()), ['campaigns']);
+      assert.deepEqual(await fx.destination.resetState([]), []);
+      assert.deepEqual(await fx.destination.resetState(), ['campaigns']);
+      assert.deepEqual(await bookmarks(), {});
+      assert.equal((await all('users', '_event_id')).length, 1);
+    });
+
+    it('stores rejected records and records without a usable key in _rejected at commit', async () => {
+      const load = await fx.destination.beginLoad(EVENTS, 'upsert');
+      await load.reject([
+        { stream: 'email_send', raw: '{"broken', reason: 'Unterminated string in JSON', source: 'export emailSend [a, b)' },
+        { stream: 'email_send', raw: 'x'.repeat(10), reason: 'Unexpected token', source: 'export emailSend [a, b)' },
+      ]);
+      await load.write([event('ok'), { email: 'no-key@example.com' }, event('bad-key', { _event_id: { id: 1 } })]);
+      assert.equal((await fx.query(`SELECT * FROM ${fx.table('_rejected')}`)).length, 0, 'invisible before commit');
+      const result = await load.commit(null);
+      await load.close();
+      assert.equal(result.rejected, 4);
+      assert.equal(result.rowsWritten, 1);
+      const rows = await fx.query(`SELECT * FROM ${fx.table('_rejected')} ORDER BY reason`);
+      assert.equal(rows.length, 4);
+      assert.ok(rows.every((r) => r.stream === 'email_send' && r._synced_at instanceof Date));
+      const broken = rows.find((r) => r.raw === '{"broken')!;
+      assert.deepEqual([broken.reason, broken.source], ['Unterminated string in JSON', 'export emailSend [a, b)']);
+      assert.ok(rows.some((r) => r.raw === '{"email":"no-key@example.com"}' && /_event_id/.test(String(r.reason))));
+    });
+
+    it('holds fields whose names have dots, spaces, quotes and unicode', async () => {
+      const fields = ['itblInternal.emailDomain', 'offers.Intro APR', 'quote"d', "it's", 'prénom', '名前', 'emoji😀', 'tab\there'];
+      const record = event('u');
+      fields.forEach((field, i) => (record[field] = `value ${i} ✓ "q" \\ \n`));
+      const load = await fx.destination.beginLoad(EVENTS, 'upsert');
+      await load.write([record]);
+      await load.commit(null);
+      await load.close();
+      const map = await mapping('email_send');
+      const row = (await all('email_send', '_event_id'))[0]!;
+      fields.forEach((field, i) => {
+        assert.equal(map[field], field, `column of ${field}`);
+        assert.equal(row[field], `value ${i} ✓ "q" \\ \n`);
+      });
+    });
+
+    it('round-trips instants and 64-bit integers exactly', async () => {
+      const load = await fx.destination.beginLoad(EVENTS, 'upsert');
+      await load.write([
+        event('utc', { createdAt: '2024-05-01T12:00:00.000Z', campaignId: 9007199254740993n }),
+        event('offset', { createdAt: '2024-05-01 14:00:00 +02:00', campaignId: 9223372036854775807n }),
+        event('micros', { createdAt: '2024-05-01T12:00:00.123456Z', campaignId: -9223372036854775808n, big: 12345678901234567890n }),
+        event('old', { createdAt: '0001-01-01T00:00:00Z', campaignId: Number.MAX_SAFE_INTEGER }),
+      ]);
+      await load.commit(null);
+      await load.close();
+      const rows = await fx.query(
+        `SELECT _event_id, "createdAt", "campaignId", CAST("campaignId" AS TEXT) AS id_text, big, _rescued FROM ${fx.table('email_send')} ORDER BY _event_id`,
+      );
+      const byId = Object.fromEntries(rows.map((r) => [r._event_id, r]));
+      assert.equal((byId.utc!.createdAt as Date).toISOString(), '2024-05-01T12:00:00.000Z');
+      assert.equal((byId.offset!.createdAt as Date).toISOString(), '2024-05-01T12:00:00.000Z');
+      assert.equal((byId.micros!.createdAt as Date).toISOString(), '2024-05-01T12:00:00.123Z');
+      assert.equal((byId.old!.createdAt as Date).toISOString(), '0001-01-01T00:00:00.000Z');
+      assert.equal(byId.utc!.id_text, '9007199254740993');
+      assert.equal(byId.offset!.campaignId, 9223372036854775807n);
+      assert.equal(byId.micros!.campaignId, -9223372036854775808n);
+      assert.equal(byId.old!.campaignId, BigInt(Number.MAX_SAFE_INTEGER));
+      // 12345678901234567890 does not fit BIGINT: the new column was typed from it, so it is rescued exactly.
+      assert.equal(byId.micros!.big, null);
+      const micros = await fx.query(
+        `SELECT CAST("createdAt" AS TEXT) AS t FROM ${fx.table('email_send')} WHERE _event_id = 'micros'`,
+      );
+      assert.match(String(micros[0]!.t), /^2024-05-01 12:00:00\.123456\+00(:00)?$/);
+      const rescuedText = await fx.query(
+        `SELECT CAST(_rescued AS TEXT) AS r FROM ${fx.table('email_send')} WHERE _event_id = 'micros'`,
+      );
+      assert.match(String(rescuedText[0]!.r), /12345678901234567890/);
+    });
+
+    it('loads 20k rows in bounded batches with overlapping keys correctly', async () => {
+      const load = await fx.destination.beginLoad(EVENTS, 'upsert');
+      const expected = new Map<number, number>();
+      let written = 0;
+      for (let batch = 0; batch < 20; batch++) {
+        const rows: JsonRecord[] = [];
+        for (let i = 0; i < 1000; i++) {
+          const id = batch * 750 + i;
+          expected.set(id, batch);
+          rows.push(event(`e${id}`, { campaignId: batch, score: id / 3, dataFields: { n: id } }));
+        }
+        await load.write(rows);
+        if (batch % 5 === 4) written += (await load.commit({ createdAt: `2024-05-0${1 + (batch >> 2)}T00:00:00.000000Z` })).rowsWritten;
+      }
+      await load.close();
+      const [summary] = await fx.query(
+        `SELECT count(*) AS n, count(DISTINCT _event_id) AS d, sum("campaignId") AS s FROM ${fx.table('email_send')}`,
+      );
+      const sum = [...expected.values()].reduce((a, b) => a + b, 0);
+      assert.equal(Number(summary!.n), expected.size);
+      assert.equal(Number(summary!.d), expected.size);
+      assert.equal(Number(summary!.s), sum);
+      assert.ok(written >= expected.size);
+      assert.deepEqual(await bookmarks(), { email_send: { createdAt: '2024-05-05T00:00:00.000000Z' } });
+    });
+
+    it('runs loads of different tables side by side, each committing its own bookmark', async () => {
+      const a = await fx.destination.beginLoad(EVENTS, 'upsert');
+      const b = await fx.destination.beginLoad(LIST_USERS, 'replace');
+      const c = await fx.destination.beginLoad({ ...EVENTS, name: 'email_open' }, 'upsert');
+      for (let round = 0; round < 3; round++) {
+        await Promise.all([
+          a.write([event(`a${round}`, { [`fieldA${round}`]: round })]),
+          b.write([{ listId: round, email: `u${round}@e.com` }]),
+          c.write([event(`c${round}`)]),
+        ]);
+        await Promise.all([
+          a.commit({ createdAt: `2024-05-0${round + 1}T00:00:00.000000Z` }),
+          b.commit({ listId: String(round) }),
+          c.commit({ createdAt: `2024-06-0${round + 1}T00:00:00.000000Z` }),
+        ]);
+      }
+      await Promise.all([a.close(), b.close(), c.close()]);
+      assert.deepEqual(await bookmarks(), {
+        email_open: { createdAt: '2024-06-03T00:00:00.000000Z' },
+        email_send: { createdAt: '2024-05-03T00:00:00.000000Z' },
+        list_users: { listId: '2' },
+      });
+      assert.equal((await all('email_send', '_event_id')).length, 3);
+      assert.equal((await all('list_users', 'email')).length, 3);
+    });
+
+    it('keeps state across destination objects and refuses a table keyed differently', async () => {
+      const load = await fx.destination.beginLoad(EVENTS, 'upsert');
+      await load.write([event('a')]);
+      await load.commit({ createdAt: '2024-05-01T00:00:00.000000Z' });
+      await load.close();
+      const other = fx.reopen();
+      await other.open();
+      assert.deepEqual((await other.readState()).bookmarks, { email_send: { createdAt: '2024-05-01T00:00:00.000000Z' } });
+      await assert.rejects(other.beginLoad({ ...EVENTS, keyProperties: ['email'] }, 'upsert'), SchemaError);
+      await assert.rejects(other.beginLoad({ ...EVENTS, keyProperties: ['nope'] }, 'upsert'), SchemaError);
+    });
+  });
+}
