@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { JsonRecord } from '../destinations/destination.js';
 import { epochMsToIso, iterableTimeToIso, parseInstant } from '../time/instants.js';
 
@@ -10,13 +10,14 @@ import { epochMsToIso, iterableTimeToIso, parseInstant } from '../time/instants.
  */
 export function eventId(raw: JsonRecord): string {
   const keys = Object.keys(raw).sort();
-  let canonical = '{';
+  const content: JsonRecord = {};
   for (const key of keys) {
-    if (key === 'itblInternal' || key.startsWith('itblInternal.') || key === '_event_id') continue;
-    canonical += `${JSON.stringify(key)}:${JSON.stringify(raw[key])},`;
+    // 105 = 'i': skip the startsWith test for nearly every key.
+    if (key.charCodeAt(0) === 105 && (key === 'itblInternal' || key.startsWith('itblInternal.'))) continue;
+    if (key === '_event_id') continue;
+    content[key] = raw[key];
   }
-  canonical += '}';
-  return createHash('sha256').update(canonical).digest('hex').slice(0, 32);
+  return hash('sha256', JSON.stringify(content), 'hex').slice(0, 32);
 }
 
 /**

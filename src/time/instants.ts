@@ -69,13 +69,19 @@ export function parseInstant(text: string): Date | null {
 
 /**
  * Converts Iterable's export time (`2024-05-01 12:00:00 +00:00`, `… 12:00:00.250 +00:00`) to
- * ISO 8601 UTC; returns null for any other text. Cheap rejection first: this runs per value.
+ * ISO 8601 UTC; returns null for any other text. This runs for every string value of every
+ * export row, so the common UTC case is rebuilt from slices without a Date.
  */
 export function iterableTimeToIso(text: string): string | null {
   const len = text.length;
   if (len < 25 || len > 36 || text.charCodeAt(4) !== 45 /* - */ || text.charCodeAt(10) !== 32 /* space */) return null;
   const m = ITERABLE_EXPORT_TIME.exec(text);
   if (!m) return null;
+  const day = Number(m[3]);
+  if (m[8] === '+' && m[9] === '00' && m[10] === '00' && day <= 28 && Number(m[2]) <= 12 && Number(m[4]) < 24 && Number(m[5]) < 60 && Number(m[6]) < 60 && m[2] !== '00' && day > 0) {
+    const fraction = m[7] === undefined ? '000' : m[7].length >= 3 ? m[7].slice(0, 3) : m[7].padEnd(3, '0');
+    return `${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6]}.${fraction}Z`;
+  }
   const ms = utcMs(m[1]!, m[2]!, m[3]!, m[4], m[5], m[6], m[7] ?? '');
   if (ms === null) return null;
   return new Date(ms - offsetMs(`${m[8]}${m[9]}${m[10]}`)).toISOString();
