@@ -10,26 +10,11 @@ import { STREAMS, STREAM_NAMES, type StreamDefinition } from '../streams/stream-
 import { runSync, type StreamResult } from '../sync/run-sync.js';
 import { formatIterableTime } from '../time/instants.js';
 import { EXIT, exitCodeForResults } from './exit-codes.js';
+import { createStderrLogger, type LogLevel } from '../log/stderr-logger.js';
 import { createProgress } from './progress.js';
 import { createClient, createDestination, isSingerDestination } from './run-context.js';
 import { formatSummary } from './summary.js';
 import { readFile } from 'node:fs/promises';
-
-/** The Iterable family whose rate limit paces a stream, for progress lines. */
-function familyOf(stream: StreamDefinition): string {
-  switch (stream.read.kind) {
-    case 'export-windows':
-      return 'export';
-    case 'list-members':
-      return 'listUsers';
-    case 'template-fanout':
-      return 'templates';
-    case 'metadata-walk':
-      return 'metadata';
-    default:
-      return stream.read.family;
-  }
-}
 
 /** Request counts by endpoint, with metadata table and key names folded into placeholders. */
 export function requestsByEndpoint(byPath: ReadonlyMap<string, number>): Map<string, number> {
@@ -150,7 +135,14 @@ export async function streamsForTap(
 export async function commandSync(
   config: Config,
   streams: readonly StreamDefinition[],
-  options: { fullRefresh: boolean; statePath?: string; logger: Logger; out: (text: string) => void; isTTY: boolean },
+  options: {
+    fullRefresh: boolean;
+    statePath?: string;
+    logger: Logger;
+    logLevel?: LogLevel;
+    out: (text: string) => void;
+    isTTY: boolean;
+  },
 ): Promise<number> {
   const { logger } = options;
   const singer = isSingerDestination(config.destination);
@@ -168,13 +160,13 @@ export async function commandSync(
       rejected.push(record);
     },
   });
-  const client = createClient(config, logger);
-  const familyOfStream = new Map(streams.map((s) => [s.name, familyOf(s)]));
+  // On a TTY, log lines go through the progress display so they print above its live block.
   const progress = createProgress({
     isTTY: options.isTTY && !singer,
-    logger,
-    rateLimitWaitMs: (stream) => client.stats.rateLimitWaitMs.get(familyOfStream.get(stream) as never) ?? 0,
+    info: (message) => syncLogger.info(message),
   });
+  const syncLogger = options.isTTY && !singer ? createStderrLogger({ level: options.logLevel, write: (line) => progress.log(line) }) : logger;
+  const client = createClient(config, syncLogger);
   let results: StreamResult[];
   try {
     results = await runSync({
@@ -186,7 +178,7 @@ export async function commandSync(
       lookbackMinutes: config.lookbackMinutes,
       fullRefresh: options.fullRefresh,
       runStart,
-      logger,
+      logger: syncLogger,
       progress,
     });
   } finally {

@@ -12,7 +12,8 @@ import { describeError, EXIT, exitCodeForError } from './exit-codes.js';
 import { loadConfig, selectStreams, type CommonFlags } from './run-context.js';
 import { commandSimulate } from './simulate.js';
 
-const logger = createStderrLogger({ level: process.env.ITERABLE_SYNC_LOG_LEVEL === 'debug' ? 'debug' : 'info' });
+const logLevel = process.env.ITERABLE_SYNC_LOG_LEVEL === 'debug' ? 'debug' : 'info';
+const logger = createStderrLogger({ level: logLevel });
 const out = (text: string) => process.stdout.write(text);
 
 function withCommonOptions(command: Command): Command {
@@ -73,6 +74,7 @@ withCommonOptions(
       fullRefresh: flags.fullRefresh === true,
       statePath: flags.state,
       logger,
+      logLevel,
       out,
       isTTY: process.stderr.isTTY === true,
     });

@@ -1,4 +1,3 @@
-import type { Logger } from '../iterable/types.js';
 import type { ProgressListener, StreamResult } from '../sync/run-sync.js';
 
 interface StreamProgress {
@@ -7,37 +6,49 @@ interface StreamProgress {
   unitsDone: number;
   rows: number;
   status: 'running' | 'complete' | 'failed';
+  waits: { readonly rateLimitWaitMs: number };
+}
+
+/** Progress of a sync on stderr. */
+export interface Progress extends ProgressListener {
+  /** Writes a log line; on a TTY, above the live block, which is then redrawn. */
+  log(line: string): void;
+  stop(): void;
 }
 
 /**
- * Progress of a sync. On a TTY: a live line per stream (units done/total, rows, rows/s, time
- * waiting for the rate limit), redrawn in place on stderr. Otherwise: plain log lines.
+ * On a TTY: a live line per stream (units done/total, rows, rows/s, time waiting for the rate
+ * limit), redrawn in place, with log lines printed above it. Otherwise: plain log lines on
+ * each committed unit.
  */
-export function createProgress(options: {
-  isTTY: boolean;
-  logger: Logger;
-  /** Milliseconds waited for the rate limit so far, for a stream. */
-  rateLimitWaitMs?: (stream: string) => number;
-  write?: (text: string) => void;
-}): ProgressListener & { stop(): void } {
+export function createProgress(options: { isTTY: boolean; write?: (text: string) => void; info?: (message: string) => void }): Progress {
   const streams = new Map<string, StreamProgress>();
   const write = options.write ?? ((text: string) => process.stderr.write(text));
+  const info = options.info ?? (() => undefined);
   let drawnLines = 0;
   let timer: NodeJS.Timeout | undefined;
 
-  function render(): void {
+  function block(): string {
     const lines: string[] = [];
     for (const [name, p] of streams) {
       const seconds = Math.max(0.001, (Date.now() - p.startedAt) / 1000);
-      const units = p.unitsTotal !== null ? `${p.unitsDone}/${p.unitsTotal}` : `${p.unitsDone}`;
-      const waited = ((options.rateLimitWaitMs?.(name) ?? 0) / 1000).toFixed(0);
+      const units = p.unitsTotal !== null ? `${p.unitsDone}/${p.unitsTotal}` : '';
       const rate = p.status === 'running' ? `${Math.round(p.rows / seconds)} rows/s` : p.status;
-      lines.push(`${name.padEnd(18)} ${units.padStart(9)}  ${String(p.rows).padStart(10)} rows  ${rate.padStart(14)}  rate-limit wait ${waited}s`);
+      const waited = `${(p.waits.rateLimitWaitMs / 1000).toFixed(0)}s`;
+      lines.push(`${name.padEnd(18)} ${units.padStart(9)} ${String(p.rows).padStart(10)} rows ${rate.padStart(14)}   waited for rate limit ${waited}`);
     }
-    let text = drawnLines > 0 ? `\x1b[${drawnLines}A` : '';
-    for (const line of lines) text += `\x1b[2K${line}\n`;
-    drawnLines = lines.length;
-    write(text);
+    return lines.map((line) => `\x1b[2K${line}\n`).join('');
+  }
+
+  /** Moves the cursor to the top of the live block and clears below. */
+  function clear(): string {
+    return drawnLines > 0 ? `\x1b[${drawnLines}A\x1b[0J` : '';
+  }
+
+  function render(): void {
+    const text = block();
+    write(clear() + text);
+    drawnLines = streams.size;
   }
 
   if (options.isTTY) {
@@ -48,16 +59,24 @@ export function createProgress(options: {
   const get = (stream: string): StreamProgress => {
     let p = streams.get(stream);
     if (!p) {
-      p = { startedAt: Date.now(), unitsTotal: null, unitsDone: 0, rows: 0, status: 'running' };
+      p = { startedAt: Date.now(), unitsTotal: null, unitsDone: 0, rows: 0, status: 'running', waits: { rateLimitWaitMs: 0 } };
       streams.set(stream, p);
     }
     return p;
   };
 
   return {
-    streamStarted(stream) {
-      get(stream);
-      if (!options.isTTY) options.logger.info(`${stream}: started`);
+    log(line: string) {
+      if (!options.isTTY) {
+        write(line);
+        return;
+      }
+      write(clear() + line + block());
+      drawnLines = streams.size;
+    },
+    streamStarted(stream, waits) {
+      get(stream).waits = waits;
+      if (!options.isTTY) info(`${stream}: started`);
     },
     planned(stream, unitsTotal) {
       get(stream).unitsTotal = unitsTotal;
@@ -70,15 +89,13 @@ export function createProgress(options: {
       p.unitsDone += 1;
       if (!options.isTTY) {
         const of = p.unitsTotal !== null ? `/${p.unitsTotal}` : '';
-        options.logger.info(`${stream}: ${label} committed (${p.unitsDone}${of}), ${p.rows} rows read so far`);
+        info(`${stream}: ${label} committed (${p.unitsDone}${of}), ${p.rows} rows read so far`);
       }
     },
     streamFinished(result: StreamResult) {
       const p = get(result.stream);
       p.status = result.status;
-      if (!options.isTTY) {
-        options.logger.info(`${result.stream}: ${result.status}, ${result.rows} rows in ${(result.durationMs / 1000).toFixed(1)}s`);
-      }
+      if (!options.isTTY) info(`${result.stream}: ${result.status}, ${result.rows} rows in ${(result.durationMs / 1000).toFixed(1)}s`);
     },
     stop() {
       if (timer) clearInterval(timer);

@@ -7,7 +7,7 @@ function pad(text: string, width: number, right = false): string {
 
 /** The end-of-sync summary table printed on stdout. */
 export function formatSummary(results: readonly StreamResult[], durationMs: number, destination: string): string {
-  const header = ['stream', 'status', 'rows', 'rescued', 'rejected', 'seconds'];
+  const header = ['stream', 'status', 'rows', 'rescued', 'rejected', 'seconds', 'rate-limit wait s'];
   const rows = results.map((r) => [
     r.stream,
     r.status,
@@ -15,12 +15,13 @@ export function formatSummary(results: readonly StreamResult[], durationMs: numb
     String(r.rescued),
     String(r.rejected),
     (r.durationMs / 1000).toFixed(1),
+    (r.rateLimitWaitMs / 1000).toFixed(1),
   ]);
   const totals = results.reduce(
     (acc, r) => ({ rows: acc.rows + r.rows, rescued: acc.rescued + r.rescued, rejected: acc.rejected + r.rejected }),
     { rows: 0, rescued: 0, rejected: 0 },
   );
-  rows.push(['total', '', String(totals.rows), String(totals.rescued), String(totals.rejected), (durationMs / 1000).toFixed(1)]);
+  rows.push(['total', '', String(totals.rows), String(totals.rescued), String(totals.rejected), (durationMs / 1000).toFixed(1), '']);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => pad(c, widths[i]!, i >= 2)).join('  ');
   const out = [`Synced into ${destination}`, line(header), widths.map((w) => '-'.repeat(w)).join('  ')];

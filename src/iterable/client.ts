@@ -1,4 +1,5 @@
 import { PassThrough, type Readable } from 'node:stream';
+import { requestContext } from './request-context.js';
 import { Agent, EnvHttpProxyAgent, request, type Dispatcher } from 'undici';
 
 import {
@@ -274,7 +275,11 @@ export class IterableClient {
     let previousDelayMs: number | undefined;
     for (let attempt = 1; ; attempt += 1) {
       const waitedMs = await this.limiter.acquire(family);
-      if (waitedMs > 0) increment(this.stats.rateLimitWaitMs, family, waitedMs);
+      if (waitedMs > 0) {
+        increment(this.stats.rateLimitWaitMs, family, waitedMs);
+        const context = requestContext.getStore();
+        if (context) context.rateLimitWaitMs += waitedMs;
+      }
       increment(this.stats.requestsByPath, url.pathname, 1);
 
       const outcome = await this.attemptOnce(url, family, shownPath, accept, consume, attempt);

@@ -1,13 +1,15 @@
 import type { Destination, TableLoad } from '../destinations/destination.js';
 import { AuthError, ConnectorError } from '../errors.js';
 import type { Logger } from '../iterable/types.js';
+import { runWithRequestContext } from '../iterable/request-context.js';
 import { readStream, type IterableReader } from '../streams/read-strategies.js';
 import { resolveStreamSchema } from '../streams/schema-resolution.js';
 import type { StreamDefinition } from '../streams/stream-table.js';
 
 /** Receives progress of a sync; the CLI renders it. */
 export interface ProgressListener {
-  streamStarted?(stream: string): void;
+  /** `waits` is updated live with the stream's rate-limit waiting. */
+  streamStarted?(stream: string, waits: { readonly rateLimitWaitMs: number }): void;
   planned?(stream: string, unitsTotal: number): void;
   rowsRead?(stream: string, rows: number): void;
   unitDone?(stream: string, label: string): void;
@@ -32,6 +34,8 @@ export interface StreamResult {
   /** Columns added for new fields. */
   columnsAdded: string[];
   durationMs: number;
+  /** Milliseconds this stream's requests waited for Iterable's rate limits. */
+  rateLimitWaitMs: number;
   error?: Error;
 }
 
@@ -69,7 +73,10 @@ export async function runSync(options: SyncOptions): Promise<StreamResult[]> {
     Array.from({ length: workers }, async () => {
       for (let stream = queue.shift(); stream; stream = queue.shift()) {
         const bookmark = options.fullRefresh ? undefined : state.bookmarks[stream.name];
-        const result = await syncStream(stream, bookmark, options);
+        const context = { rateLimitWaitMs: 0 };
+        options.progress?.streamStarted?.(stream.name, context);
+        const result = await runWithRequestContext(context, () => syncStream(stream, bookmark, options));
+        result.rateLimitWaitMs = context.rateLimitWaitMs;
         results.set(stream.name, result);
         options.progress?.streamFinished?.(result);
       }
@@ -94,9 +101,9 @@ async function syncStream(
     unitsDone: 0,
     columnsAdded: [],
     durationMs: 0,
+    rateLimitWaitMs: 0,
   };
   const { logger, progress } = options;
-  progress?.streamStarted?.(stream.name);
   let load: TableLoad | undefined;
   try {
     const resolved = await resolveStreamSchema(stream, options.client, logger);
