@@ -15,7 +15,7 @@ export interface RateLimiterOptions {
    * on either side (latency itself is covered by counting from the answer). Default 0.02.
    */
   safetyMarginRatio?: number;
-  /** Lower bound of that margin, in ms. Default 50. */
+  /** Lower bound of that margin, in ms (clock granularity does not shrink with the time scale). Default 10. */
   minSafetyMarginMs?: number;
   /** Monotonic clock in ms. Default `performance.now`. */
   now?: () => number;
@@ -72,7 +72,7 @@ export class RateLimiter {
     this.timeScale = timeScale;
     this.limits = options.limits ?? RATE_LIMITS;
     this.safetyMarginRatio = options.safetyMarginRatio ?? 0.02;
-    this.minSafetyMarginMs = options.minSafetyMarginMs ?? 50;
+    this.minSafetyMarginMs = options.minSafetyMarginMs ?? 10;
     this.now = options.now ?? (() => performance.now());
     this.sleep = options.sleep ?? defaultSleep;
   }

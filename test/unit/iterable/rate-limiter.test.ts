@@ -156,10 +156,10 @@ describe('RateLimiter', () => {
     assert.equal(await blocked, 100);
   });
 
-  it('adds the safety margin: by default 2% of the period, at least 50 ms', () => {
+  it('adds the safety margin: by default 2% of the period, at least 10 ms', () => {
     const limiter = new RateLimiter();
     assert.equal(limiter.windowMs('export'), 61_200);
-    assert.equal(limiter.windowMs('campaigns'), 1050);
+    assert.equal(limiter.windowMs('campaigns'), 1020);
     const custom = new RateLimiter({ safetyMarginRatio: 0.1, minSafetyMarginMs: 0 });
     assert.equal(custom.windowMs('export'), 66_000);
   });
