@@ -1,4 +1,6 @@
+import { CommanderError } from 'commander';
 import { AuthError, ConfigError, ConnectorError, StateError, redactSecrets } from '../errors.js';
+import type { Logger } from '../iterable/types.js';
 import type { StreamResult } from '../sync/run-sync.js';
 
 /** Exit codes of contract §2. */
@@ -11,6 +13,8 @@ export const EXIT = {
 
 /** The exit code for an error that ended a command. */
 export function exitCodeForError(error: unknown): number {
+  // Help and version exit 0; every other commander error is bad usage.
+  if (error instanceof CommanderError) return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
   if (error instanceof ConfigError || error instanceof StateError) return EXIT.usage;
   if (error instanceof AuthError) return EXIT.auth;
   return EXIT.streamFailed;
@@ -29,4 +33,13 @@ export function describeError(error: unknown): string {
   if (error instanceof ConnectorError) return redactSecrets(error.message);
   if (error instanceof Error) return redactSecrets(`unexpected error: ${error.stack ?? error.message}`);
   return redactSecrets(`unexpected error: ${String(error)}`);
+}
+
+/**
+ * Ends a command that threw: one clear line on stderr (commander has already printed its own
+ * usage errors) and the matching exit code.
+ */
+export function failCommand(error: unknown, logger: Logger): void {
+  if (!(error instanceof CommanderError)) logger.error(describeError(error));
+  process.exitCode = exitCodeForError(error);
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { Command, CommanderError, Option } from 'commander';
+import { Command, Option } from 'commander';
 import { createStderrLogger } from '../log/stderr-logger.js';
 import {
   commandCheck,
@@ -8,7 +8,7 @@ import {
   commandSync,
   streamsForTap,
 } from './commands.js';
-import { describeError, EXIT, exitCodeForError } from './exit-codes.js';
+import { failCommand } from './exit-codes.js';
 import { loadConfig, selectStreams, type CommonFlags } from './run-context.js';
 import { commandSimulate } from './simulate.js';
 
@@ -37,8 +37,7 @@ async function run(body: () => Promise<number>): Promise<void> {
   try {
     process.exitCode = await body();
   } catch (error) {
-    logger.error(describeError(error));
-    process.exitCode = exitCodeForError(error);
+    failCommand(error, logger);
   }
 }
 
@@ -130,11 +129,5 @@ program
 try {
   await program.parseAsync(process.argv);
 } catch (error) {
-  if (error instanceof CommanderError) {
-    // Help and version exit 0; every other commander error is bad usage.
-    process.exitCode = error.exitCode === 0 ? 0 : EXIT.usage;
-  } else {
-    logger.error(describeError(error));
-    process.exitCode = exitCodeForError(error);
-  }
+  failCommand(error, logger);
 }

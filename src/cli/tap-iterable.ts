@@ -3,10 +3,10 @@
  * `tap-iterable`: a drop-in for the Python Singer tap of the same name, with the classic flags
  * `--config F [--discover] [--catalog F | --properties F] [--state F]`.
  */
-import { Command, CommanderError } from 'commander';
+import { Command } from 'commander';
 import { createStderrLogger } from '../log/stderr-logger.js';
 import { commandDiscover, commandSync, streamsForTap } from './commands.js';
-import { describeError, EXIT, exitCodeForError } from './exit-codes.js';
+import { failCommand } from './exit-codes.js';
 import { loadConfig } from './run-context.js';
 
 const logger = createStderrLogger();
@@ -40,10 +40,5 @@ try {
     });
   }
 } catch (error) {
-  if (error instanceof CommanderError) {
-    process.exitCode = error.exitCode === 0 ? 0 : EXIT.usage;
-  } else {
-    logger.error(describeError(error));
-    process.exitCode = exitCodeForError(error);
-  }
+  failCommand(error, logger);
 }
