@@ -59,9 +59,11 @@ export function createClient(config: Config, logger: Logger): IterableClient {
     apiKey: config.apiKey,
     baseUrl: config.baseUrl,
     logger,
-    // Undocumented knob for tests and benchmarks against the fake: divides rate-limit periods.
+    // Knobs for tests and benchmarks against a local fake (documented in the README's
+    // development section): divide rate-limit periods, shorten backoff and the idle timeout.
     rateLimitTimeScale: Number.isFinite(scale) && scale > 0 ? scale : scale === 0 ? 0 : 1,
     ...(process.env.ITERABLE_SYNC_BACKOFF_BASE_MS ? { backoffBaseMs: Number(process.env.ITERABLE_SYNC_BACKOFF_BASE_MS) } : {}),
+    ...(process.env.ITERABLE_SYNC_BACKOFF_MAX_MS ? { backoffMaxMs: Number(process.env.ITERABLE_SYNC_BACKOFF_MAX_MS) } : {}),
     ...(process.env.ITERABLE_SYNC_IDLE_TIMEOUT_MS ? { idleTimeoutMs: Number(process.env.ITERABLE_SYNC_IDLE_TIMEOUT_MS) } : {}),
   });
 }

@@ -19,7 +19,7 @@ export function cliEnv(extra: Record<string, string | undefined> = {}): NodeJS.P
   delete env.HTTP_PROXY;
   delete env.https_proxy;
   delete env.http_proxy;
-  return { ...env, ITERABLE_SYNC_BACKOFF_BASE_MS: '20', ITERABLE_SYNC_RATE_LIMIT_SCALE: '0', ...extra };
+  return { ...env, ITERABLE_SYNC_BACKOFF_BASE_MS: '20', ITERABLE_SYNC_BACKOFF_MAX_MS: '300', ITERABLE_SYNC_RATE_LIMIT_SCALE: '0', ...extra };
 }
 
 /** Starts the CLI as a real child process (through tsx, so tests run the current source). */

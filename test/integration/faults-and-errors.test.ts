@@ -46,7 +46,7 @@ describe('tap: faults recover to the same records as a clean run', () => {
     try {
       fake.inject({ kind: 'cut', path: EXPORT, dataTypeName: 'emailOpen', afterLines: 1, times: 1000 });
       const result = await runCli(
-        ['tap', '--base-url', fake.url, '--start-date', '2024-01-01', '--streams', 'email_open,email_click,channels', '--window-days', '1'],
+        ['tap', '--base-url', fake.url, '--start-date', '2024-01-01', '--streams', 'email_open,email_click,channels', '--window-days', '30'],
         cliEnv({ ITERABLE_API_KEY: 'test-server-key' }),
       );
       assert.equal(result.code, 1, result.stderr);
