@@ -161,6 +161,14 @@ export class IterableClient {
    * Stopping early (`break`) destroys the body and frees the connection.
    */
   async *streamLines(path: string, query: Query, family: EndpointFamily): AsyncGenerator<string> {
+    for await (const lines of this.streamLineBatches(path, query, family)) yield* lines;
+  }
+
+  /**
+   * Like `streamLines`, but yields the lines of each received chunk as one array: one await per
+   * chunk instead of one per line, for the export path that runs millions of times.
+   */
+  async *streamLineBatches(path: string, query: Query, family: EndpointFamily): AsyncGenerator<string[]> {
     const url = this.buildUrl(path, query);
     const opened = await this.execute(url, family, STREAM_ACCEPT, async (response, description) => {
       const reader = new BodyLineReader(response.body);
@@ -179,7 +187,7 @@ export class IterableClient {
     });
     const { reader, description } = opened;
     try {
-      yield* opened.first;
+      if (opened.first.length > 0) yield opened.first;
       while (!reader.isDone) {
         let lines: string[];
         try {
@@ -188,7 +196,7 @@ export class IterableClient {
           throw bodyCutError(description, error, `${reader.lineCount} lines`, this.timeouts);
         }
         this.checkLineLength(reader, description);
-        yield* lines;
+        if (lines.length > 0) yield lines;
       }
     } finally {
       reader.destroy();

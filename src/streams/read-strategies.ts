@@ -14,6 +14,7 @@ export interface IterableReader {
   getJson<T>(path: string, query: Query, family: EndpointFamily): Promise<T>;
   getJsonUrl<T>(url: string, family: EndpointFamily): Promise<T>;
   streamLines(path: string, query: Query, family: EndpointFamily): AsyncGenerator<string>;
+  streamLineBatches(path: string, query: Query, family: EndpointFamily): AsyncGenerator<string[]>;
 }
 
 /** What a strategy yields; the sync orchestrator turns these into destination calls. */
@@ -338,33 +339,23 @@ async function* readExportWindows(ctx: ReadContext, dataTypeName: string): Async
     let batch: JsonRecord[] = [];
     let rejected: RejectedRecord[] = [];
     try {
-      for await (const line of ctx.client.streamLines('/api/export/data.json', query, 'export')) {
-        let record: unknown;
-        try {
-          record = JSON.parse(line);
-        } catch (error) {
-          rejected.push({ stream: stream.name, raw: line, reason: `invalid JSON: ${(error as Error).message}`, source });
-          if (rejected.length >= batchSize) {
-            yield { kind: 'rejected', records: rejected };
-            rejected = [];
+      for await (const lines of ctx.client.streamLineBatches('/api/export/data.json', query, 'export')) {
+        for (const line of lines) {
+          const parsed = parseExportLine(line, keyFields);
+          if (typeof parsed === 'string') {
+            rejected.push({ stream: stream.name, raw: line, reason: parsed, source });
+            continue;
           }
-          continue;
+          if (isEvent) parsed._event_id = eventId(parsed);
+          batch.push(normalizeExportRecord(parsed, ctx.dateFields));
         }
-        if (record === null || typeof record !== 'object' || Array.isArray(record)) {
-          rejected.push({ stream: stream.name, raw: line, reason: 'not a JSON object', source });
-          continue;
-        }
-        const row = record as JsonRecord;
-        const missing = keyFields.find((k) => row[k] === undefined || row[k] === null || row[k] === '');
-        if (missing !== undefined) {
-          rejected.push({ stream: stream.name, raw: line, reason: `no ${missing}, which is this stream's key`, source });
-          continue;
-        }
-        if (isEvent) row._event_id = eventId(row);
-        batch.push(normalizeExportRecord(row, ctx.dateFields));
         if (batch.length >= batchSize) {
           yield { kind: 'records', records: batch };
           batch = [];
+        }
+        if (rejected.length >= batchSize) {
+          yield { kind: 'rejected', records: rejected };
+          rejected = [];
         }
       }
     } catch (error) {
@@ -401,6 +392,23 @@ async function* readExportWindows(ctx: ReadContext, dataTypeName: string): Async
     yield { kind: 'unit-done', label };
     cursor = advanceCursor(cursor, window, 'success', policy).cursor;
   }
+}
+
+/** One export line as a record, or why it cannot be one. */
+function parseExportLine(line: string, keyFields: readonly string[]): JsonRecord | string {
+  let record: unknown;
+  try {
+    record = JSON.parse(line);
+  } catch (error) {
+    return `invalid JSON: ${(error as Error).message}`;
+  }
+  if (record === null || typeof record !== 'object' || Array.isArray(record)) return 'not a JSON object';
+  const row = record as JsonRecord;
+  for (const key of keyFields) {
+    const value = row[key];
+    if (value === undefined || value === null || value === '') return `no ${key}, which is this stream's key`;
+  }
+  return row;
 }
 
 /** Whether an error means the key may not read this stream. */
