@@ -346,7 +346,7 @@ async function* readExportWindows(ctx: ReadContext, dataTypeName: string): Async
             rejected.push({ stream: stream.name, raw: line, reason: parsed, source });
             continue;
           }
-          if (isEvent) parsed._event_id = eventId(parsed);
+          if (isEvent) parsed._event_id = eventId(parsed, line);
           batch.push(normalizeExportRecord(parsed, ctx.dateFields));
         }
         if (batch.length >= batchSize) {

@@ -3,18 +3,18 @@ import type { JsonRecord } from '../destinations/destination.js';
 import { epochMsToIso, iterableTimeToIso, parseInstant } from '../time/instants.js';
 
 /**
- * The deterministic id of an export event: a hash of the raw record's own content with keys in
- * sorted order, leaving out Iterable's bookkeeping (`itblInternal` and `itblInternal.*`), which
- * can change between two reads of the same event. Same event → same id; two events that differ
- * in any field → different ids.
+ * The deterministic id of an export event: a hash of the export line exactly as Iterable sent
+ * it, which is the event's own content. When the line carries Iterable's bookkeeping
+ * (`itblInternal`, which can change between two reads of the same event), the hash is taken
+ * over the record without it instead. Same event → same id; two events that differ in any
+ * field → different ids. Hashing the raw line costs a fraction of re-serialising the record,
+ * and this runs for every event.
  */
-export function eventId(raw: JsonRecord): string {
-  const keys = Object.keys(raw).sort();
+export function eventId(raw: JsonRecord, line: string): string {
+  if (!line.includes('"itblInternal')) return hash('sha256', line, 'hex').slice(0, 32);
   const content: JsonRecord = {};
-  for (const key of keys) {
-    // 105 = 'i': skip the startsWith test for nearly every key.
-    if (key.charCodeAt(0) === 105 && (key === 'itblInternal' || key.startsWith('itblInternal.'))) continue;
-    if (key === '_event_id') continue;
+  for (const key of Object.keys(raw)) {
+    if (key === 'itblInternal' || key.startsWith('itblInternal.') || key === '_event_id') continue;
     content[key] = raw[key];
   }
   return hash('sha256', JSON.stringify(content), 'hex').slice(0, 32);
@@ -62,8 +62,10 @@ export function normalizeEpochFields(record: JsonRecord, fields: readonly string
 }
 
 function parseJsonText(text: string): unknown {
-  const first = text.trimStart()[0];
-  if (first !== '{' && first !== '[') return text;
+  let i = 0;
+  while (i < text.length && text.charCodeAt(i) <= 32) i++;
+  const first = text.charCodeAt(i);
+  if (first !== 123 /* { */ && first !== 91 /* [ */) return text;
   try {
     return JSON.parse(text);
   } catch {

@@ -3,16 +3,25 @@ import { describe, it } from 'node:test';
 import { eventId, normalizeEpochFields, normalizeExportRecord } from '../../../src/streams/records.js';
 
 describe('records', () => {
-  it('gives the same event the same _event_id whatever its key order or itblInternal bookkeeping', () => {
-    const a = { email: 'a@x.com', createdAt: '2024-05-01 12:00:00 +00:00', campaignId: 1, itblInternal: { documentUpdatedAt: 'x' } };
-    const b = { campaignId: 1, createdAt: '2024-05-01 12:00:00 +00:00', email: 'a@x.com', 'itblInternal.documentUpdatedAt': 'y' };
-    assert.equal(eventId(a), eventId(b));
+  it('gives the same event the same _event_id on every read, ignoring itblInternal bookkeeping', () => {
+    const line = '{"email":"a@x.com","createdAt":"2024-05-01 12:00:00 +00:00","campaignId":1}';
+    assert.equal(eventId(JSON.parse(line), line), eventId(JSON.parse(line), line));
+    const a = '{"email":"a@x.com","itblInternal":{"documentUpdatedAt":"x"},"createdAt":"2024-05-01 12:00:00 +00:00"}';
+    const b = '{"email":"a@x.com","itblInternal":{"documentUpdatedAt":"y"},"createdAt":"2024-05-01 12:00:00 +00:00"}';
+    const c = '{"email":"a@x.com","itblInternal.documentUpdatedAt":"z","createdAt":"2024-05-01 12:00:00 +00:00"}';
+    assert.equal(eventId(JSON.parse(a), a), eventId(JSON.parse(b), b));
+    assert.equal(eventId(JSON.parse(a), a), eventId(JSON.parse(c), c));
   });
 
   it('gives distinct events distinct ids, even when only one field differs', () => {
-    const base = { email: 'a@x.com', createdAt: '2024-05-01 12:00:00 +00:00', campaignId: 1, messageId: 'm1' };
-    const ids = new Set([eventId(base), eventId({ ...base, messageId: 'm2' }), eventId({ ...base, createdAt: '2024-05-01 12:00:01 +00:00' }), eventId({ ...base, extra: null })]);
-    assert.equal(ids.size, 4);
+    const lines = [
+      '{"email":"a@x.com","createdAt":"2024-05-01 12:00:00 +00:00","campaignId":1,"messageId":"m1"}',
+      '{"email":"a@x.com","createdAt":"2024-05-01 12:00:00 +00:00","campaignId":1,"messageId":"m2"}',
+      '{"email":"a@x.com","createdAt":"2024-05-01 12:00:01 +00:00","campaignId":1,"messageId":"m1"}',
+      '{"email":"a@x.com","createdAt":"2024-05-01 12:00:00 +00:00","campaignId":1,"messageId":"m1","extra":null}',
+      '{"email":"a@x.com","itblInternal":{},"createdAt":"2024-05-01 12:00:00 +00:00","campaignId":2,"messageId":"m1"}',
+    ];
+    assert.equal(new Set(lines.map((l) => eventId(JSON.parse(l), l))).size, lines.length);
   });
 
   it('normalises export times to ISO 8601 UTC, parses transactionalData strings, keeps every field', () => {
