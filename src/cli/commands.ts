@@ -190,7 +190,10 @@ export async function commandSync(
   const requests = [...requestsByEndpoint(client.stats.requestsByPath)].map(([path, n]) => `${path}=${n}`).join(' ');
   logger.info(`requests: ${requests || 'none'}; retries: ${client.stats.retries}`);
   if (singer) {
-    for (const r of results) logger.info(`${r.stream}: ${r.status}, ${r.rows} records`);
+    for (const r of results) {
+      const rejected = r.rejected > 0 ? `, ${r.rejected} rejected line(s) (raw text logged above)` : '';
+      logger.info(`${r.stream}: ${r.status}, ${r.rows} records${rejected}`);
+    }
   } else {
     options.out(formatSummary(results, durationMs, destination.description));
   }
