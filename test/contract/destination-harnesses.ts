@@ -28,9 +28,15 @@ export interface Fixture {
   close(): Promise<void>;
 }
 
+/** How often loads merge staged rows into their table (see `SqlTableLoadOptions`); defaults when omitted. */
+export interface MergeOptions {
+  mergeMinRows?: number;
+  mergeEveryRows?: number;
+}
+
 export interface Harness {
   name: string;
-  create(): Promise<Fixture>;
+  create(merge?: MergeOptions): Promise<Fixture>;
   /** information_schema.columns.data_type for each column type. */
   typeNames: Record<ColumnType, string>;
   /** The database compares identifiers ignoring ASCII case (DuckDB). */
@@ -51,10 +57,10 @@ const duckdb: Harness = {
     text: 'VARCHAR',
     json: 'JSON',
   },
-  async create() {
+  async create(merge = {}) {
     const dir = mkdtempSync(join(tmpdir(), 'iterable-sync-contract-'));
     const path = join(dir, 'contract.duckdb');
-    const destination = new DuckDBDestination({ path });
+    const destination = new DuckDBDestination({ path, ...merge });
     await destination.open();
     const opened: Destination[] = [destination];
     return {
@@ -63,7 +69,7 @@ const duckdb: Harness = {
       table: (name) => quoteIdentifier(name),
       schema: 'main',
       reopen() {
-        const other = new DuckDBDestination({ path });
+        const other = new DuckDBDestination({ path, ...merge });
         opened.push(other);
         return other;
       },
@@ -87,7 +93,7 @@ const postgres: Harness = {
     text: 'text',
     json: 'jsonb',
   },
-  async create() {
+  async create(merge = {}) {
     const base = process.env.DATABASE_URL;
     assert.ok(
       base,
@@ -98,7 +104,7 @@ const postgres: Harness = {
     const url = new URL(base);
     url.searchParams.set('schema', schema);
     url.searchParams.set('application_name', schema);
-    const destination = new PostgresDestination({ url: url.toString() });
+    const destination = new PostgresDestination({ url: url.toString(), ...merge });
     await destination.open();
     const opened: Destination[] = [destination];
     return {
@@ -107,7 +113,7 @@ const postgres: Harness = {
       table: (name) => `${quoteIdentifier(schema)}.${quoteIdentifier(name)}`,
       schema,
       reopen() {
-        const other = new PostgresDestination({ url: url.toString() });
+        const other = new PostgresDestination({ url: url.toString(), ...merge });
         opened.push(other);
         return other;
       },

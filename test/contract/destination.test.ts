@@ -66,6 +66,7 @@ for (const harness of HARNESSES) {
       return Object.fromEntries(rows.map((r) => [String(r.field), String(r.column_name)]));
     };
     const bookmarks = async () => (await fx.destination.readState()).bookmarks;
+    const bookmarksOf = async (fixture: Fixture) => (await fixture.destination.readState()).bookmarks;
 
     it('creates the table from the schema with the documented column types and system columns', async () => {
       const load = await fx.destination.beginLoad(EVENTS, 'upsert');
@@ -440,6 +441,164 @@ for (const harness of HARNESSES) {
       assert.equal(Number(summary!.s), sum);
       assert.ok(written >= expected.size);
       assert.deepEqual(await bookmarks(), { email_send: { createdAt: '2024-05-05T00:00:00.000000Z' } });
+    });
+
+    describe('merging staged rows while the transaction is open', () => {
+      /** A fixture whose loads merge every 1,000 to 2,000 staged rows (writes of 500). */
+      let mx: Fixture;
+      beforeEach(async () => {
+        mx = await harness.create({ mergeMinRows: 1000, mergeEveryRows: 2000 });
+      });
+      afterEach(async () => {
+        await mx.close();
+      });
+      const rowsOf = (orderBy = '_event_id') => mx.query(`SELECT * FROM ${mx.table('email_send')} ORDER BY ${orderBy}`);
+      const columnsOf = async () =>
+        (
+          await mx.query(
+            `SELECT column_name FROM information_schema.columns ` +
+              `WHERE table_catalog = current_database() AND table_schema = $1 AND table_name = 'email_send'`,
+            [mx.schema],
+          )
+        ).map((r) => String(r.column_name));
+      const writeInBatches = async (load: { write(rows: readonly JsonRecord[]): Promise<void> }, rows: JsonRecord[]) => {
+        for (let i = 0; i < rows.length; i += 500) await load.write(rows.slice(i, i + 500));
+      };
+      /** 5,000 rows: keys s0…s1999 (committed before) and e0…e2999; lateField from row 3,500; s5 and e10 again at the end. */
+      const window = (): JsonRecord[] => {
+        const rows: JsonRecord[] = [];
+        for (let i = 0; i < 5000; i++) {
+          const id = i < 2000 ? `s${i}` : `e${i - 2000}`;
+          rows.push(event(id, { campaignId: i, ...(i === 7 ? { score: 'not a number' } : {}), ...(i >= 3500 ? { lateField: `late ${i}` } : {}) }));
+        }
+        rows.push(event('e10', { campaignId: -10 }), event('s5', { campaignId: -5, score: 'rescued' }), event('s7', { campaignId: -7 }));
+        return rows;
+      };
+      const seed = async () => {
+        const load = await mx.destination.beginLoad(EVENTS, 'upsert');
+        const rows: JsonRecord[] = [];
+        for (let i = 0; i < 2000; i++) rows.push(event(`s${i}`, { campaignId: 100_000 + i, email: `seed${i}@example.com` }));
+        await writeInBatches(load, rows);
+        const result = await load.commit({ createdAt: '2024-05-01T00:00:00.000000Z' });
+        assert.equal(result.rowsWritten, 2000);
+        return load;
+      };
+
+      it('keeps the last row of a key repeated across merges, adds a field first seen after a merge, and shows nothing before the commit', async () => {
+        const load = await seed();
+        await writeInBatches(load, window());
+        // Merges ran, inside the transaction: readers still see the last commit.
+        const before = await rowsOf();
+        assert.equal(before.length, 2000);
+        assert.ok(before.every((r) => Number(r.campaignId) >= 100_000));
+        assert.ok(!(await columnsOf()).includes('lateField'));
+        const result = await load.commit({ createdAt: '2024-05-02T00:00:00.000000Z' });
+        await load.close();
+        assert.equal(result.rowsWritten, 5000, 'distinct keys, however many merges wrote them');
+        assert.equal(result.rowsRescued, 1, 's7 was rescued but written again without; s5 rescued in its last row');
+        assert.deepEqual(result.columnsAdded, ['lateField']);
+        const rows = await rowsOf();
+        assert.equal(rows.length, 5000);
+        const byId = new Map(rows.map((r) => [String(r._event_id), r]));
+        assert.deepEqual([byId.get('e10')!.campaignId, byId.get('e10')!.lateField], [-10n, null]);
+        assert.deepEqual([byId.get('s5')!.campaignId, byId.get('s5')!._rescued], [-5n, { score: 'rescued' }]);
+        assert.deepEqual([byId.get('s7')!.campaignId, byId.get('s7')!._rescued], [-7n, null]);
+        assert.deepEqual([byId.get('s100')!.campaignId, byId.get('s100')!.email], [100n, 's100@example.com']);
+        assert.deepEqual([byId.get('e1499')!.lateField, byId.get('e1500')!.lateField], [null, 'late 3500']);
+        assert.equal(rows.filter((r) => r.lateField !== null).length, 1500);
+        assert.equal(new Set(rows.map((r) => (r._synced_at as Date).getTime())).size, 1, 'one instant per commit');
+        assert.deepEqual(await bookmarksOf(mx), { email_send: { createdAt: '2024-05-02T00:00:00.000000Z' } });
+      });
+
+      it('rolls back every merge: rows, new columns, rejected records and bookmark stay those of the last commit', async () => {
+        const load = await seed();
+        const committed = await rowsOf();
+        await writeInBatches(load, window());
+        await load.reject([{ stream: 'email_send', raw: '{', reason: 'bad json', source: 'test' }]);
+        await load.write([{ email: 'no-key@example.com' }]);
+        await load.rollback();
+        assert.deepEqual(await rowsOf(), committed);
+        assert.ok(!(await columnsOf()).includes('lateField'));
+        assert.equal((await mx.query(`SELECT * FROM ${mx.table('_rejected')}`)).length, 0);
+        assert.deepEqual(await bookmarksOf(mx), { email_send: { createdAt: '2024-05-01T00:00:00.000000Z' } });
+
+        // The load goes on; closing after more merges discards them too.
+        await writeInBatches(load, window());
+        const result = await load.commit({ createdAt: '2024-05-03T00:00:00.000000Z' });
+        assert.equal(result.rowsWritten, 5000);
+        await writeInBatches(load, window().map((r) => ({ ...r, campaignId: 424_242, anotherField: true })));
+        await load.close();
+        const rows = await rowsOf();
+        assert.equal(rows.length, 5000);
+        assert.ok(!rows.some((r) => r.campaignId === 424_242n));
+        assert.ok(!(await columnsOf()).includes('anotherField'));
+        assert.deepEqual(await bookmarksOf(mx), { email_send: { createdAt: '2024-05-03T00:00:00.000000Z' } });
+      });
+
+      it('replaces a table with merges: readers see the old rows until the commit, then exactly the rows written', async () => {
+        await (await seed()).close();
+        const load = await mx.destination.beginLoad(EVENTS, 'replace');
+        const rows: JsonRecord[] = [];
+        for (let i = 0; i < 3000; i++) rows.push(event(`r${i % 2500}`, { campaignId: i }));
+        await writeInBatches(load, rows);
+        assert.equal((await rowsOf()).length, 2000);
+        const result = await load.commit(null);
+        await load.close();
+        assert.equal(result.rowsWritten, 2500);
+        const after = await rowsOf();
+        assert.equal(after.length, 2500);
+        assert.ok(after.every((r) => String(r._event_id).startsWith('r')));
+        assert.equal(after.find((r) => r._event_id === 'r10')!.campaignId, 2510n);
+      });
+
+      it('reports a merge that failed in the background at the next call, and keeps the last commit', async () => {
+        const load = await seed();
+        await mx.query(`CREATE UNIQUE INDEX email_send_email_unique ON ${mx.table('email_send')} (email)`);
+        const rows: JsonRecord[] = [];
+        for (let i = 0; i < 3000; i++) rows.push(event(`d${i}`, { email: i === 1500 ? 'seed3@example.com' : `d${i}@example.com` }));
+        await assert.rejects(async () => {
+          await writeInBatches(load, rows);
+          await load.commit({ createdAt: '2024-06-01T00:00:00.000000Z' });
+        }, DestinationError);
+        assert.equal((await rowsOf()).length, 2000);
+        assert.deepEqual(await bookmarksOf(mx), { email_send: { createdAt: '2024-05-01T00:00:00.000000Z' } });
+        await load.write([event('after')]);
+        assert.equal((await load.commit(null)).rowsWritten, 1);
+        await load.close();
+        assert.equal((await rowsOf()).length, 2001);
+      });
+    });
+
+    it('keeps a transaction of large merges correct: replaced rows, a new field after them, a key repeated late', async () => {
+      // Merges of 40,000 rows: DuckDB writes them to the file before the commit (see duckdb-destination.ts).
+      const big = await harness.create({ mergeMinRows: 40_000, mergeEveryRows: 40_000 });
+      try {
+        const spec: TableSpec = { name: 'big', keyProperties: ['id'], schema: { type: 'object', properties: { id: { type: 'string' }, n: int } } };
+        const rows = (from: number, to: number, extra: (i: number) => JsonRecord = () => ({})) =>
+          Array.from({ length: to - from }, (_, k) => ({ id: `k${from + k}`, n: from + k, ...extra(from + k) }));
+        const writeAll = async (load: { write(rows: readonly JsonRecord[]): Promise<void> }, all: JsonRecord[]) => {
+          for (let i = 0; i < all.length; i += 5000) await load.write(all.slice(i, i + 5000));
+        };
+        const load = await big.destination.beginLoad(spec, 'upsert');
+        await writeAll(load, rows(0, 50_000));
+        await load.commit({ n: '1' });
+        const second = [...rows(25_000, 110_000, (i) => (i >= 100_000 ? { extra: `x${i}` } : {})), { id: 'k30000', n: -1 }];
+        await writeAll(load, second);
+        await load.rollback();
+        assert.equal(Number((await big.query(`SELECT count(*) AS c FROM ${big.table('big')}`))[0]!.c), 50_000);
+        await writeAll(load, second);
+        const result = await load.commit({ n: '2' });
+        await load.close();
+        assert.deepEqual([result.rowsWritten, result.columnsAdded], [85_000, ['extra']]);
+        const [summary] = await big.query(
+          `SELECT count(*) AS c, count(extra) AS e, sum(n) AS s, max(CASE WHEN id = 'k30000' THEN n END) AS late FROM ${big.table('big')}`,
+        );
+        const expectedSum = (109_999 * 110_000) / 2 - 30_000 - 1;
+        assert.deepEqual([Number(summary!.c), Number(summary!.e), Number(summary!.s), Number(summary!.late)], [110_000, 10_000, expectedSum, -1]);
+        assert.deepEqual((await big.destination.readState()).bookmarks, { big: { n: '2' } });
+      } finally {
+        await big.close();
+      }
     });
 
     it('runs loads of different tables side by side, each committing its own bookmark', async () => {

@@ -46,6 +46,7 @@ export function postgresDialect(schema: string): SqlDialect {
     createTempTable: (name, columns) => `CREATE TEMP TABLE ${quoteIdentifier(name)} (${columns}) ON COMMIT DROP`,
     tempTable: (name) => `pg_temp.${quoteIdentifier(name)}`,
     dropsTempTablesBeforeCommit: false,
+    alterLocksTable: true,
   };
 }
 
@@ -87,7 +88,14 @@ export function parsePostgresUrl(url: string): PostgresLocation {
 export interface PostgresDestinationOptions {
   url: string;
   logger?: Logger;
+  /** Staged rows from which a load merges them into the table, inside the open transaction (see `SqlTableLoadOptions`). */
+  mergeMinRows?: number;
+  mergeEveryRows?: number;
 }
+
+/** Merges start from this many staged rows whenever the connection is idle: the server is kept busy. */
+const POSTGRES_MERGE_MIN_ROWS = 20_000;
+const POSTGRES_MERGE_EVERY_ROWS = 200_000;
 
 /**
  * PostgreSQL (`postgres://…?schema=NAME`): the tables live in one schema, created if missing.
@@ -150,11 +158,13 @@ export class PostgresDestination implements Destination {
       const load: SqlTableLoad = new SqlTableLoad({
         session,
         dialect: this.dialect,
-        staging: new PostgresStaging(session, this.dialect),
+        staging: new PostgresStaging(session, this.dialect, prepared.keyColumns),
         spec: table,
         table: prepared,
         mode,
         description: this.description,
+        mergeMinRows: this.options.mergeMinRows ?? POSTGRES_MERGE_MIN_ROWS,
+        mergeEveryRows: this.options.mergeEveryRows ?? POSTGRES_MERGE_EVERY_ROWS,
         onClose: () => this.loads.delete(load),
       });
       this.loads.add(load);

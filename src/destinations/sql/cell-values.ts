@@ -59,6 +59,58 @@ export function cellText(type: ColumnType, value: unknown, rules: TextRules): st
 }
 
 /**
+ * True when `value`, written as JSON by `JSON.stringify`, is read by DuckDB's JSON reader into a
+ * column of `type` as exactly the value `cellText` gives (so the record can be staged as it is):
+ * strings, finite numbers and booleans for text (the reader keeps a number's JSON text), integers
+ * of the signed 64-bit range for bigint, finite numbers for double, booleans, UTC instants written
+ * `YYYY-MM-DDTHH:MM:SS[.ffffff]Z` for timestamptz, anything for json. Strings are not checked for
+ * lone surrogates: the caller checks the JSON text of the whole record. False means "use
+ * `cellText`", not "does not fit".
+ */
+export function fitsAsJson(type: ColumnType, value: unknown): boolean {
+  switch (type) {
+    case 'text':
+      return typeof value === 'string' || typeof value === 'boolean' || (typeof value === 'number' && Number.isFinite(value));
+    case 'bigint':
+      return typeof value === 'number' && Number.isInteger(value) && value >= -TWO_POW_63 && value < TWO_POW_63;
+    case 'double':
+      return typeof value === 'number' && Number.isFinite(value);
+    case 'boolean':
+      return typeof value === 'boolean';
+    case 'timestamptz':
+      return typeof value === 'string' && isCanonicalUtcInstant(value);
+    case 'json':
+      return true;
+  }
+}
+
+/** `YYYY-MM-DDTHH:MM:SS(.f{1,6})?Z` with a real date and time, year 0001 or later. */
+function isCanonicalUtcInstant(text: string): boolean {
+  const length = text.length;
+  if (length < 20 || length > 27 || text.charCodeAt(length - 1) !== 90 /* Z */) return false;
+  if (text.charCodeAt(4) !== 45 || text.charCodeAt(7) !== 45 || text.charCodeAt(10) !== 84 /* T */) return false;
+  if (text.charCodeAt(13) !== 58 || text.charCodeAt(16) !== 58) return false;
+  if (length > 20) {
+    if (text.charCodeAt(19) !== 46 /* . */ || length === 21) return false;
+    for (let i = 20; i < length - 1; i++) if (!isDigit(text.charCodeAt(i))) return false;
+  }
+  for (const i of DIGIT_POSITIONS) if (!isDigit(text.charCodeAt(i))) return false;
+  const year = digits(text, 0, 4);
+  const month = digits(text, 5, 2);
+  const day = digits(text, 8, 2);
+  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
+  const monthDays = month === 2 && leap ? 29 : DAYS_IN_MONTH[month - 1];
+  if (year < 1 || monthDays === undefined || day < 1 || day > monthDays) return false;
+  return digits(text, 11, 2) <= 23 && digits(text, 14, 2) <= 59 && digits(text, 17, 2) <= 59;
+}
+
+const DIGIT_POSITIONS = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18];
+
+function isDigit(code: number): boolean {
+  return code >= 48 && code <= 57;
+}
+
+/**
  * `YYYY-MM-DD`, optionally followed by `T` or a space, `HH:MM`, `:SS`, a fraction and a zone
  * (`Z`, `+HH`, `+HHMM`, `+HH:MM`, optionally after one space, as in Iterable's
  * `2024-05-01 12:00:00 +00:00`). No zone means UTC.
@@ -75,6 +127,13 @@ const MAX_EPOCH_MS = 253_402_300_799_000;
  * 0001–9999). Digits beyond microseconds are truncated: both databases store microseconds.
  */
 export function parseTimestamp(text: string): string | undefined {
+  if (isCanonicalUtcInstant(text)) {
+    // The common case (`toISOString()`): only the fraction's width changes.
+    const length = text.length;
+    if (length === 24) return `${text.slice(0, 23)}000Z`;
+    if (length === 27) return text;
+    return `${text.slice(0, 19)}.${(length > 20 ? text.slice(20, -1) : '').padEnd(6, '0')}Z`;
+  }
   if (UTC_INSTANT.test(text)) return canonicalUtcInstant(text);
   const match = TIMESTAMP.exec(text);
   if (!match) return undefined;

@@ -1,5 +1,5 @@
 import type { JsonRecord } from '../destination.js';
-import { cellText, cleanText, toJsonText, type TextRules } from './cell-values.js';
+import { cellText, cleanText, fitsAsJson, toJsonText, type TextRules } from './cell-values.js';
 import { inferColumnType } from './column-types.js';
 import type { LoadColumn, TableColumns } from './table-columns.js';
 
@@ -22,6 +22,21 @@ export interface UnstorableRecord {
 }
 
 /**
+ * Where `RecordEncoder.encodeInto` puts a row: `cell` for each value that fits its column, then
+ * `endRow`. A staging writes the row straight into its own format (a JSON document, a COPY line),
+ * so no per-cell objects are made.
+ */
+export interface RowSink {
+  cell(column: LoadColumn, text: string): void;
+  /**
+   * The row is complete. `rescued`: JSON text of `{"field": originalValue, …}`, or null. `key`:
+   * the canonical texts of the key columns (equal keys give equal strings; the reverse may not
+   * hold), '' for a table without key.
+   */
+  endRow(rescued: string | null, key: string): void;
+}
+
+/**
  * Turns records into rows of the table: each non-null value goes to its field's column when it
  * fits, or into `_rescued`; a field seen for the first time gets a column typed from its value
  * (see `inferColumnType`). A record whose key property is missing, null or does not fit the key
@@ -34,15 +49,75 @@ export class RecordEncoder {
     private readonly rules: TextRules,
   ) {}
 
+  /** The row as cells (for tests and tools; loads use `encodeInto`). */
   encode(record: JsonRecord): EncodedRow | UnstorableRecord {
-    for (const key of this.keyColumns) {
-      const value = record[key.field];
-      if (value === undefined || value === null) return { reason: `key property "${key.field}" is missing or null` };
-      if (cellText(key.type, value, this.rules) === undefined) {
-        return { reason: `key property "${key.field}" holds ${describe(value)}, which does not fit its ${key.type} column` };
+    const cells: EncodedCell[] = [];
+    let rescued: string | null = null;
+    const reason = this.encodeInto(record, {
+      cell: (column, text) => cells.push({ column, text }),
+      endRow: (r) => {
+        rescued = r;
+      },
+    });
+    return reason === undefined ? { cells, rescued } : { reason };
+  }
+
+  /**
+   * Checks a record for the fast path of a staging that stores records as their JSON text
+   * (DuckDB): true when every non-null value fits its column as it is (`fitsAsJson`) and every
+   * field with a value has a column `asIs` accepts; false when the record needs `encodeInto`; a
+   * string (the reason) when its key is unusable. Maps new fields, like `encodeInto`.
+   */
+  fitsAsIs(record: JsonRecord, asIs: (column: LoadColumn) => boolean): boolean | string {
+    const { keyColumns, rules } = this;
+    for (let i = 0; i < keyColumns.length; i++) {
+      const column = keyColumns[i]!;
+      const value = record[column.field];
+      if (value === undefined || value === null) return `key property "${column.field}" is missing or null`;
+      if (!fitsAsJson(column.type, value) && cellText(column.type, value, rules) === undefined) {
+        return `key property "${column.field}" holds ${describe(value)}, which does not fit its ${column.type} column`;
       }
     }
-    const cells: EncodedCell[] = [];
+    for (const field of Object.keys(record)) {
+      const value = record[field];
+      if (value === undefined || value === null) continue;
+      let column = this.columns.get(field);
+      if (column === undefined) {
+        const type = inferColumnType(value);
+        if (type === undefined) continue;
+        column = this.columns.add(field, type);
+      }
+      if (!fitsAsJson(column.type, value) || !asIs(column)) return false;
+    }
+    return true;
+  }
+
+  /** The key text `RowSink.endRow` gets, for a record whose key fits (as `fitsAsIs` found). */
+  keyText(record: JsonRecord): string {
+    const { keyColumns, rules } = this;
+    let key = '';
+    for (let i = 0; i < keyColumns.length; i++) {
+      const column = keyColumns[i]!;
+      const text = cellText(column.type, record[column.field], rules) ?? '';
+      key = i === 0 ? text : `${key}\u0000${text}`;
+    }
+    return key;
+  }
+
+  /** Sends the row to `sink`; returns why the record cannot be stored (nothing sent) or undefined. */
+  encodeInto(record: JsonRecord, sink: RowSink): string | undefined {
+    const { keyColumns, rules } = this;
+    let key = '';
+    for (let i = 0; i < keyColumns.length; i++) {
+      const column = keyColumns[i]!;
+      const value = record[column.field];
+      if (value === undefined || value === null) return `key property "${column.field}" is missing or null`;
+      const text = cellText(column.type, value, rules);
+      if (text === undefined) {
+        return `key property "${column.field}" holds ${describe(value)}, which does not fit its ${column.type} column`;
+      }
+      key = i === 0 ? text : `${key}\u0000${text}`;
+    }
     let rescued: string | null = null;
     for (const field of Object.keys(record)) {
       const value = record[field];
@@ -53,15 +128,16 @@ export class RecordEncoder {
         if (type === undefined) continue;
         column = this.columns.add(field, type);
       }
-      const text = cellText(column.type, value, this.rules);
+      const text = cellText(column.type, value, rules);
       if (text !== undefined) {
-        cells.push({ column, text });
+        sink.cell(column, text);
       } else {
-        const entry = `${JSON.stringify(cleanText(field, this.rules.replaceNul))}:${toJsonText(value, this.rules)}`;
+        const entry = `${JSON.stringify(cleanText(field, rules.replaceNul))}:${toJsonText(value, rules)}`;
         rescued = rescued === null ? entry : `${rescued},${entry}`;
       }
     }
-    return { cells, rescued: rescued === null ? null : `{${rescued}}` };
+    sink.endRow(rescued === null ? null : `{${rescued}}`, key);
+    return undefined;
   }
 }
 

@@ -1,7 +1,8 @@
 import type { TextRules } from './cell-values.js';
 import type { ColumnNameRules } from './column-names.js';
 import type { ColumnType } from './column-types.js';
-import type { EncodedRow } from './record-encoder.js';
+import type { JsonRecord } from '../destination.js';
+import type { RecordEncoder } from './record-encoder.js';
 import type { LoadColumn } from './table-columns.js';
 
 /** A value bound to a `$n` placeholder. */
@@ -42,32 +43,79 @@ export interface SqlDialect {
   tempTable(name: string): string;
   /** True when temp tables must be dropped before COMMIT (DuckDB has no ON COMMIT DROP). */
   readonly dropsTempTablesBeforeCommit: boolean;
+  /**
+   * DuckDB: a transaction that updated or deleted committed rows of a table cannot commit after
+   * an `ALTER TABLE` of that table ("another transaction has altered this table"). A load then
+   * replays its transaction (see `SqlTableLoad`) when a new field needs a column after such a merge.
+   */
+  readonly alterAfterUpdateFails?: boolean;
+  /**
+   * PostgreSQL: `ALTER TABLE … ADD COLUMN` locks the table against readers until the transaction
+   * ends. A load then stops merging while a new field waits for its column: the rows stay staged
+   * and the commit adds the column and merges them, as briefly as before.
+   */
+  readonly alterLocksTable?: boolean;
 }
 
-/** How a load hands rows to the database and merges them into the table at commit. */
+/** What a merge wrote: rows of the table written (after deduplication) and how many of them have `_rescued`. */
+export interface MergeCounts {
+  rowsWritten: number;
+  rowsRescued: number;
+}
+
+/**
+ * How a load hands rows to the database and moves them into the table (see README.md,
+ * "Transactions"). Rows reach the staging through `stage` (synchronously, in write order); `push`
+ * hands what the staging holds to the database side (a file, a COPY); `seal` + `merge` move every
+ * row received so far into the table, inside the load's transaction. The load calls `merge`
+ * every few tens of thousands of rows (and at commit), so memory and the commit's own work stay
+ * bounded whatever the number of rows between two commits.
+ */
 export interface RowStaging {
-  /** Adds encoded rows; called inside the load's transaction. */
-  append(rows: readonly EncodedRow[]): Promise<void>;
-  /** Moves the staged rows into the table, deduplicated on the key (the last staged wins). */
-  merge(plan: MergePlan): Promise<{ rowsWritten: number; rowsRescued: number }>;
+  /** Stages one record (usually `encoder.encodeInto(record, sink)`); returns why it cannot be stored, or undefined. */
+  stage(record: JsonRecord, encoder: RecordEncoder): string | undefined;
+  /** Rows received since the last `seal`. */
+  readonly rowsPending: number;
+  /** Characters of staged rows held in JS (not pushed yet). */
+  readonly bufferedChars: number;
+  /** True when `push` runs statements on the load's session (so no other statement may run meanwhile). */
+  readonly pushUsesSession: boolean;
+  /** The rows of one `write` were staged (a chance to compact what the staging holds in JS). */
+  batchDone(): void;
+  /** Hands the rows the staging holds to the database side; inside the load's transaction. */
+  push(): Promise<void>;
+  /** Closes the rows received so far into a chunk for `merge` (undefined when there are none). Synchronous. */
+  seal(): StagedChunk | undefined;
+  /** Moves a sealed chunk into the table, keeping the last row of each key. */
+  merge(chunk: StagedChunk, plan: MergePlan): Promise<MergeCounts>;
+  /**
+   * The counts of the whole commit, from the counts of its merges (a key written by two merges
+   * is one row of the commit). Called before COMMIT when at least one merge ran.
+   */
+  commitCounts(plan: MergePlan, merges: readonly MergeCounts[]): Promise<MergeCounts>;
   /** Statements to run before COMMIT (e.g. drop the staging table). */
   finish(): Promise<void>;
   /** The transaction ended (commit or rollback): nothing is staged any more. */
   reset(): void;
+  /** The load is closed: release files and memory. */
+  dispose(): void;
+}
+
+/** Rows closed by `RowStaging.seal`, waiting for `merge`; each staging has its own kind. */
+export interface StagedChunk {
+  readonly rows: number;
 }
 
 /** What `RowStaging.merge` writes. */
 export interface MergePlan {
   /** Quoted, qualified table name. */
   target: string;
-  /** Every mapped column of the table (columns no row staged are written as NULL). */
+  /** Every column of the table a field is mapped to (columns the chunk has no value for are written as NULL). */
   columns: readonly LoadColumn[];
   /** Key columns; empty for a table without key (rows are appended). */
   keyColumns: readonly LoadColumn[];
-  /** The commit's instant, ISO 8601 UTC, for `_synced_at`. */
+  /** The commit's instant, ISO 8601 UTC with microseconds, for `_synced_at`; unique to the commit within the load. */
   syncedAt: string;
-  /** Insert without upsert: the table was emptied first (replace mode). */
-  tableWasEmptied: boolean;
-  /** Some staged row has rescued values (else rowsRescued is 0 without counting). */
-  anyRescued: boolean;
+  /** Plain insert, no upsert: the table was emptied by this transaction and nothing was merged since. */
+  insertOnly: boolean;
 }
