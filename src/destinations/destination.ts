@@ -1,4 +1,5 @@
 import type { SingerState, StreamBookmark } from '../state/singer-state.js';
+import type { ExportLineRules } from '../streams/export-lines.js';
 
 /** One record as Iterable sent it (after normalisation): field name → JSON value. */
 export type JsonRecord = Record<string, unknown>;
@@ -57,6 +58,13 @@ export interface CommitResult {
 export interface TableLoad {
   /** Adds a bounded batch of rows (callers send at most a few thousand at a time). */
   write(rows: readonly JsonRecord[]): Promise<void>;
+  /**
+   * Optional: adds export lines, each turned into a record by `new ExportLineParser(rules)` (a
+   * line that is not one is kept as a rejected record of `source`), exactly as `write` and
+   * `reject` would with the results, in order; a load may stage a plain line without building
+   * its record. Without it, the caller parses and calls `write` / `reject`.
+   */
+  writeLines?(lines: readonly string[], rules: ExportLineRules, source: string): Promise<void>;
   /** Keeps records that could not be parsed; stored with the next commit. */
   reject(records: readonly RejectedRecord[]): Promise<void>;
   /**

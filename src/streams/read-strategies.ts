@@ -1,10 +1,11 @@
-import type { JsonRecord, JsonSchema, RejectedRecord } from '../destinations/destination.js';
+import type { JsonRecord, JsonSchema } from '../destinations/destination.js';
 import { AuthError, ConfigError, FatalApiError, RetryableApiError, StreamFailedError } from '../errors.js';
 import type { EndpointFamily, Logger, Query } from '../iterable/types.js';
 import { DEFAULT_PAGE_SIZE } from '../iterable/rate-limits.js';
 import type { StreamBookmark } from '../state/singer-state.js';
 import { formatBookmark, formatIterableTime, parseInstant } from '../time/instants.js';
-import { eventId, normalizeEpochFields, normalizeExportRecord } from './records.js';
+import type { ExportLineRules } from './export-lines.js';
+import { normalizeEpochFields } from './records.js';
 import { dateTimeFields } from './schemas.js';
 import type { ReadStrategy, StreamDefinition } from './stream-table.js';
 import { advanceCursor, exportStartMs, MS_PER_DAY, nextWindow, type AdaptiveCursor, type TimeWindow } from './windows.js';
@@ -21,8 +22,12 @@ export interface IterableReader {
 export type ReadEvent =
   /** A bounded batch of normalised records. */
   | { kind: 'records'; records: JsonRecord[] }
-  /** Lines that could not be parsed; kept, counted, never dropped silently. */
-  | { kind: 'rejected'; records: RejectedRecord[] }
+  /**
+   * A bounded batch of raw export lines, each a record once `ExportLineParser(rules)` parsed it
+   * (the destination may do that off the main thread); lines that are not records are kept as
+   * rejected, with `source`.
+   */
+  | { kind: 'lines'; lines: string[]; rules: ExportLineRules; source: string }
   /** Everything yielded so far is complete: commit it with this bookmark (null = none). */
   | { kind: 'checkpoint'; bookmark: StreamBookmark | null; window?: TimeWindow }
   /** Drop everything yielded since the last checkpoint; the strategy reads it again. */
@@ -324,8 +329,11 @@ async function* readExportWindows(ctx: ReadContext, dataTypeName: string): Async
   };
   yield { kind: 'plan', unitsTotal: Math.ceil((endMs - startMs) / maxWindowMs) };
 
-  const isEvent = stream.keyProperties.includes('_event_id');
-  const keyFields = stream.keyProperties.filter((k) => k !== '_event_id');
+  const rules: ExportLineRules = {
+    isEvent: stream.keyProperties.includes('_event_id'),
+    keyFields: stream.keyProperties.filter((k) => k !== '_event_id'),
+    dateFields: [...(ctx.dateFields ?? [])],
+  };
   const batchSize = batchSizeOf(ctx);
   let cursor: AdaptiveCursor = { startMs, windowMs: maxWindowMs, consecutiveFailures: 0 };
   for (let window = nextWindow(cursor, endMs); window !== null; window = nextWindow(cursor, endMs)) {
@@ -336,26 +344,17 @@ async function* readExportWindows(ctx: ReadContext, dataTypeName: string): Async
       startDateTime: formatIterableTime(new Date(window.startMs)),
       endDateTime: formatIterableTime(new Date(window.endMs)),
     };
-    let batch: JsonRecord[] = [];
-    let rejected: RejectedRecord[] = [];
+    let batch: string[] = [];
     try {
       for await (const lines of ctx.client.streamLineBatches('/api/export/data.json', query, 'export')) {
-        for (const line of lines) {
-          const parsed = parseExportLine(line, keyFields);
-          if (typeof parsed === 'string') {
-            rejected.push({ stream: stream.name, raw: line, reason: parsed, source });
-            continue;
-          }
-          if (isEvent) parsed._event_id = eventId(parsed, line);
-          batch.push(normalizeExportRecord(parsed, ctx.dateFields));
+        if (batch.length === 0 && lines.length >= batchSize) {
+          yield { kind: 'lines', lines, rules, source };
+          continue;
         }
+        for (const line of lines) batch.push(line);
         if (batch.length >= batchSize) {
-          yield { kind: 'records', records: batch };
+          yield { kind: 'lines', lines: batch, rules, source };
           batch = [];
-        }
-        if (rejected.length >= batchSize) {
-          yield { kind: 'rejected', records: rejected };
-          rejected = [];
         }
       }
     } catch (error) {
@@ -382,33 +381,11 @@ async function* readExportWindows(ctx: ReadContext, dataTypeName: string): Async
       cursor = step.cursor;
       continue;
     }
-    if (batch.length > 0) yield { kind: 'records', records: batch };
-    if (rejected.length > 0) {
-      ctx.logger.warn(`${stream.name}: ${rejected.length} line(s) of ${source} are not valid records; kept in _rejected`);
-      yield { kind: 'rejected', records: rejected };
-      rejected = [];
-    }
+    if (batch.length > 0) yield { kind: 'lines', lines: batch, rules, source };
     yield { kind: 'checkpoint', bookmark: { [replicationKey]: formatBookmark(new Date(window.endMs)) }, window };
     yield { kind: 'unit-done', label };
     cursor = advanceCursor(cursor, window, 'success', policy).cursor;
   }
-}
-
-/** One export line as a record, or why it cannot be one. */
-function parseExportLine(line: string, keyFields: readonly string[]): JsonRecord | string {
-  let record: unknown;
-  try {
-    record = JSON.parse(line);
-  } catch (error) {
-    return `invalid JSON: ${(error as Error).message}`;
-  }
-  if (record === null || typeof record !== 'object' || Array.isArray(record)) return 'not a JSON object';
-  const row = record as JsonRecord;
-  for (const key of keyFields) {
-    const value = row[key];
-    if (value === undefined || value === null || value === '') return `no ${key}, which is this stream's key`;
-  }
-  return row;
 }
 
 /** Whether an error means the key may not read this stream. */

@@ -11,13 +11,19 @@ import { epochMsToIso, iterableTimeToIso, parseInstant } from '../time/instants.
  * and this runs for every event.
  */
 export function eventId(raw: JsonRecord, line: string): string {
-  if (!line.includes('"itblInternal')) return hash('sha256', line, 'hex').slice(0, 32);
+  const id = lineEventId(line);
+  if (id !== undefined) return id;
   const content: JsonRecord = {};
   for (const key of Object.keys(raw)) {
     if (key === 'itblInternal' || key.startsWith('itblInternal.') || key === '_event_id') continue;
     content[key] = raw[key];
   }
   return hash('sha256', JSON.stringify(content), 'hex').slice(0, 32);
+}
+
+/** `eventId` of a line without Iterable's bookkeeping, from the line alone; undefined for a line with it. */
+export function lineEventId(line: string): string | undefined {
+  return line.includes('"itblInternal') ? undefined : hash('sha256', line, 'hex').slice(0, 32);
 }
 
 /**

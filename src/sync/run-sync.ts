@@ -2,6 +2,7 @@ import type { Destination, TableLoad } from '../destinations/destination.js';
 import { AuthError, ConnectorError } from '../errors.js';
 import type { Logger } from '../iterable/types.js';
 import { runWithRequestContext } from '../iterable/request-context.js';
+import { ExportLineParser, parseExportLines, type ExportLineRules } from '../streams/export-lines.js';
 import { readStream, type IterableReader } from '../streams/read-strategies.js';
 import { resolveStreamSchema } from '../streams/schema-resolution.js';
 import type { StreamDefinition } from '../streams/stream-table.js';
@@ -132,11 +133,17 @@ async function syncStream(
           result.rowsRead += event.records.length;
           progress?.rowsRead?.(stream.name, event.records.length);
           break;
-        case 'rejected':
-          await load.reject(event.records);
+        case 'lines':
+          await writeLines(load, stream.name, event.lines, event.rules, event.source);
+          result.rowsRead += event.lines.length;
+          progress?.rowsRead?.(stream.name, event.lines.length);
           break;
         case 'checkpoint': {
           const commit = await load.commit(event.bookmark);
+          if (commit.rejected > 0) {
+            const where = event.window ? ` of [${new Date(event.window.startMs).toISOString()}, ${new Date(event.window.endMs).toISOString()})` : '';
+            logger.warn(`${stream.name}: ${commit.rejected} line(s)${where} were not loadable records; kept in _rejected`);
+          }
           result.rows += commit.rowsWritten;
           result.rescued += commit.rowsRescued;
           result.rejected += commit.rejected;
@@ -176,6 +183,17 @@ async function syncStream(
     result.durationMs = Date.now() - started;
   }
   return result;
+}
+
+/**
+ * Hands export lines to the load: parsed by the load itself when it can (maybe off the main
+ * thread), here otherwise.
+ */
+async function writeLines(load: TableLoad, stream: string, lines: readonly string[], rules: ExportLineRules, source: string): Promise<void> {
+  if (load.writeLines) return load.writeLines(lines, rules, source);
+  const { records, rejected } = parseExportLines(lines, new ExportLineParser(rules), stream, source);
+  if (records.length > 0) await load.write(records);
+  if (rejected.length > 0) await load.reject(rejected);
 }
 
 /** True when a failed stream failed because Iterable refused the key or its permissions. */

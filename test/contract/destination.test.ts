@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import type { JsonRecord, TableSpec } from '../../src/destinations/destination.js';
 import { DestinationError, SchemaError } from '../../src/errors.js';
+import { ExportLineParser, parseExportLines, type ExportLineRules } from '../../src/streams/export-lines.js';
 import { HARNESSES, type Fixture, type Row } from './destination-harnesses.js';
 
 const str = { type: ['null', 'string'] };
@@ -33,6 +34,41 @@ const LIST_USERS: TableSpec = {
   keyProperties: ['listId', 'email'],
   schema: { type: 'object', properties: { listId: { type: 'integer' }, email: { type: 'string' }, note: str } },
 };
+
+/** Export lines of every kind the fast path of a destination must either stage exactly or leave alone. */
+const TRICKY_LINES = [
+  '{"email":"plain@x.com","createdAt":"2024-05-01 12:00:00 +00:00","campaignId":7,"score":1.5,"isTest":false}',
+  '{"email":"time@x.com","createdAt":"2024-05-01 12:00:00.250 +05:30","campaignId":8}',
+  '{"email":"iso@x.com","createdAt":"2024-05-01T12:00:00Z","campaignId":9,"isTest":true}',
+  '{ "email" : "spaces@x.com" ,\t"campaignId" : 10 , "createdAt" : "2024-05-01 12:00:01 +00:00" }',
+  '{"email":"fraction@x.com","campaignId":1.0,"score":1.50}',
+  '{"email":"big@x.com","campaignId":12345678901234567,"score":123456789012345678}',
+  '{"email":"exp@x.com","campaignId":1e3,"score":-2.5E-3}',
+  '{"email":"neg@x.com","campaignId":-0,"score":-0}',
+  '{"email":42,"campaignId":11}',
+  '{"email":4.50,"campaignId":12}',
+  '{"email":"esc\\"aped@x.com","campaignId":13}',
+  '{"email":"caf\\u00e9@x.com","campaignId":14}',
+  '{"email":"lone\\ud800@x.com","campaignId":15}',
+  '{"email":"2024-05-01 12:00:00 +00:00","campaignId":5}',
+  '{"email":"rescue@x.com","isTest":"yes","campaignId":"16","createdAt":"2024-02-30 12:00:00 +00:00"}',
+  '{"email":"nested@x.com","dataFields":{"a":{"at":"2024-05-01 12:00:00 +00:00"}},"labels":["x",1]}',
+  '{"email":"dup@x.com","email":"dup2@x.com","campaignId":17}',
+  '{"email":"new@x.com","newField":"v","newNumber":3,"newFlag":true}',
+  '{"email":"null@x.com","score":null,"campaignId":null,"ghost":null}',
+  '{"email":"td@x.com","transactionalData":"{\\"orderId\\":\\"o-1\\"}"}',
+  '{"email":"itbl@x.com","itblInternal":{"documentUpdatedAt":"2024-05-01 12:00:00 +00:00"},"campaignId":18}',
+  '{"email":"own-id@x.com","_event_id":"chosen"}',
+  '{}',
+  '{"email":"plain@x.com","createdAt":"2024-05-01 12:00:00 +00:00","campaignId":7,"score":1.5,"isTest":false}',
+  '{"email":"truncated@x.com"',
+  '{"email":"trailing@x.com"}x',
+  '[1,2]',
+  '{"email":"ctl\u0001@x.com"}',
+];
+/** Lines of TRICKY_LINES that are not JSON objects, and lines that repeat an earlier one. */
+const TRICKY_INVALID = 4;
+const TRICKY_REPEATS = 1;
 
 function event(id: string, fields: JsonRecord = {}): JsonRecord {
   return { _event_id: id, email: `${id}@example.com`, createdAt: '2024-05-01T12:00:00.000Z', campaignId: 7, ...fields };
@@ -365,6 +401,40 @@ for (const harness of HARNESSES) {
       const broken = rows.find((r) => r.raw === '{"broken')!;
       assert.deepEqual([broken.reason, broken.source], ['Unterminated string in JSON', 'export emailSend [a, b)']);
       assert.ok(rows.some((r) => r.raw === '{"email":"no-key@example.com"}' && /_event_id/.test(String(r.reason))));
+    });
+
+    it('loads export lines exactly as the records they parse to, plain or not, valid or not', async () => {
+      const rules: ExportLineRules = { isEvent: true, keyFields: [], dateFields: [] };
+      const source = 'export emailSend [a, b)';
+      const viaLines = await fx.destination.beginLoad(EVENTS, 'upsert');
+      assert.ok(viaLines.writeLines, 'SQL destinations take export lines');
+      // Twice in separate batches, so that a fast path that learns the fields sees them again.
+      for (let k = 0; k < 2; k++) await viaLines.writeLines(TRICKY_LINES, rules, source);
+      const linesResult = await viaLines.commit(null);
+      await viaLines.close();
+      const spec: TableSpec = { ...EVENTS, name: 'email_send_records' };
+      const viaRecords = await fx.destination.beginLoad(spec, 'upsert');
+      for (let k = 0; k < 2; k++) {
+        const { records, rejected } = parseExportLines(TRICKY_LINES, new ExportLineParser(rules), 'email_send_records', source);
+        await viaRecords.write(records);
+        await viaRecords.reject(rejected);
+      }
+      const recordsResult = await viaRecords.commit(null);
+      await viaRecords.close();
+      assert.deepEqual(
+        [linesResult.rowsWritten, linesResult.rowsRescued, linesResult.rejected, [...linesResult.columnsAdded].sort()],
+        [recordsResult.rowsWritten, recordsResult.rowsRescued, recordsResult.rejected, [...recordsResult.columnsAdded].sort()],
+      );
+      const withoutSyncedAt = (rows: Row[]) => rows.map(({ _synced_at, ...rest }) => rest);
+      const a = withoutSyncedAt(await all('email_send', '_event_id'));
+      const b = withoutSyncedAt(await all('email_send_records', '_event_id'));
+      assert.equal(a.length, TRICKY_LINES.length - TRICKY_INVALID - TRICKY_REPEATS);
+      assert.deepEqual(a, b);
+      const rejected = await fx.query(`SELECT stream, raw, reason FROM ${fx.table('_rejected')} ORDER BY raw, stream`);
+      assert.equal(rejected.length, 4 * TRICKY_INVALID);
+      const time = a.find((r) => r.email === 'time@x.com')!;
+      assert.equal((time.createdAt as Date).toISOString(), '2024-05-01T06:30:00.250Z');
+      assert.equal(a.find((r) => r.email === '2024-05-01T12:00:00.000Z')?.campaignId, 5n, 'a text that is an Iterable time is normalised');
     });
 
     it('holds fields whose names have dots, spaces, quotes and unicode', async () => {

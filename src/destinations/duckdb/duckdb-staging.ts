@@ -1,4 +1,5 @@
-import { closeSync, openSync, rmSync, writeSync } from 'node:fs';
+import { close, openSync, rmSync, write } from 'node:fs';
+import { promisify } from 'node:util';
 import { join } from 'node:path';
 import type { JsonRecord } from '../destination.js';
 import { ChunkKeys } from '../sql/chunk-keys.js';
@@ -8,21 +9,25 @@ import type { RecordEncoder, RowSink } from '../sql/record-encoder.js';
 import type { MergeCounts, MergePlan, RowStaging, SqlDialect, StagedChunk } from '../sql/sql-dialect.js';
 import { RESCUED_COLUMN, SYNCED_AT_COLUMN, type LoadColumn } from '../sql/table-columns.js';
 import { makeTempDir } from '../sql/temp-dirs.js';
+import type { ExportLineParser, ExportLineRules } from '../../streams/export-lines.js';
 import type { DuckDBSession } from './duckdb-session.js';
+import { PlainLineScanner, recordDocument } from './plain-lines.js';
 
 /** Characters of staged text kept in JS before they are written to the chunk file. */
 const WRITE_CHARS = 1 << 20;
+/** Writes of about `WRITE_CHARS` that may be under way before `push` waits for them. */
+const MAX_WRITES_PENDING = 4;
 /** `maximum_object_size` of `read_ndjson` when every document is smaller (DuckDB buffers twice that per thread). */
 const MIN_OBJECT_SIZE = 1 << 20;
 /** Document keys of iterable-sync's own (fields whose names start so are never staged under their own name). */
 const RESERVED = '__isync_';
 const SEQ_KEY = `${RESERVED}s`;
 const RESCUED_KEY = `${RESERVED}r`;
-/** `\udXXX` escapes that JSON.stringify writes for lone surrogates (DuckDB refuses them). */
-const LONE_SURROGATE_ESCAPE = /\\ud[89a-f][0-9a-f]{2}/;
 
 interface DuckDBChunk extends StagedChunk {
   readonly path: string;
+  /** Settles once the file is complete and closed; rejects when a write failed. */
+  readonly written: Promise<void>;
   /** Columns with a value staged under `__isync_c<id>` in the chunk. */
   readonly encodedColumns: readonly LoadColumn[];
   readonly mayHaveDuplicates: boolean;
@@ -50,6 +55,9 @@ export class DuckDBStaging implements RowStaging {
   private fileCount = 0;
   /** The open chunk file (rows since the last seal), if any. */
   private fd: number | undefined;
+  /** The writes of the open chunk file, in order (libuv writes while the load goes on). */
+  private writing: Promise<void> = Promise.resolve();
+  private writesPending = 0;
   private path = '';
   private text = '';
   private doc = '';
@@ -69,13 +77,16 @@ export class DuckDBStaging implements RowStaging {
   private readonly asIsNames = new Set<string>();
   private readonly isAsIs = (column: LoadColumn): boolean => this.asIs[column.id] ?? this.decideAsIs(column);
   private readonly keys: ChunkKeys;
+  /** The fast path of `stageLine` (made by its first call; forgets its fields at every reset: columns may go with a rollback). */
+  private scanner: PlainLineScanner | undefined;
+  private scannerRules: ExportLineRules | undefined;
   /** Files sealed and not merged yet (deleted by reset). */
   private readonly sealed = new Set<string>();
 
   constructor(
     private readonly session: DuckDBSession,
     private readonly dialect: SqlDialect,
-    keyColumns: readonly LoadColumn[],
+    private readonly keyColumns: readonly LoadColumn[],
   ) {
     this.keys = new ChunkKeys(keyColumns);
     this.sink = {
@@ -99,21 +110,33 @@ export class DuckDBStaging implements RowStaging {
     const fits = encoder.fitsAsIs(record, this.isAsIs);
     if (typeof fits === 'string') return fits;
     if (fits) {
-      let doc: string | undefined;
-      try {
-        doc = JSON.stringify(record);
-      } catch {
-        doc = undefined; // a bigint in a JSON value: encodeInto writes it
-      }
-      if (doc !== undefined && !(doc.includes('\\u') && LONE_SURROGATE_ESCAPE.test(doc))) {
+      // undefined: a bigint in a JSON value or a lone surrogate, which encodeInto handles
+      const doc = recordDocument(record);
+      if (doc !== undefined) {
         this.keys.add(encoder.keyText(record));
-        if (this.keys.mayHaveDuplicates) this.numbered = true;
-        if (this.numbered) doc = doc.length > 2 ? `{"${SEQ_KEY}":${this.seq},${doc.slice(1)}` : `{"${SEQ_KEY}":${this.seq}}`;
-        this.append(doc);
+        this.appendDocument(doc);
         return undefined;
       }
     }
     return encoder.encodeInto(record, this.sink);
+  }
+
+  stageLine(line: string, parser: ExportLineParser, encoder: RecordEncoder): boolean {
+    if (this.scanner === undefined || this.scannerRules !== parser.rules) {
+      this.scannerRules = parser.rules;
+      this.scanner = new PlainLineScanner(parser.rules, {
+        keyFields: this.keyColumns.map((c) => c.field),
+        asIsType: (field) => {
+          const column = encoder.columnOf(field);
+          return column !== undefined && this.isAsIs(column) ? column.type : undefined;
+        },
+      });
+    }
+    const doc = this.scanner.scan(line);
+    if (doc === undefined) return false;
+    this.keys.add(this.scanner.key);
+    this.appendDocument(doc);
+    return true;
   }
 
   get rowsPending(): number {
@@ -128,15 +151,17 @@ export class DuckDBStaging implements RowStaging {
 
   async push(): Promise<void> {
     this.writeText();
+    // The file is written by libuv's threads meanwhile; wait only when much is on its way.
+    if (this.writesPending > MAX_WRITES_PENDING) await this.writing;
   }
 
   seal(): DuckDBChunk | undefined {
     if (this.rows === 0) return undefined;
     this.writeText();
-    closeSync(this.fd!);
-    this.fd = undefined;
+    const written = this.closeFile();
     const chunk: DuckDBChunk = {
       path: this.path,
+      written,
       rows: this.rows,
       encodedColumns: [...this.encoded.values()],
       mayHaveDuplicates: this.keys.mayHaveDuplicates,
@@ -151,6 +176,7 @@ export class DuckDBStaging implements RowStaging {
   async merge(staged: StagedChunk, plan: MergePlan): Promise<MergeCounts> {
     const chunk = staged as DuckDBChunk;
     try {
+      await chunk.written;
       const encoded = new Set(chunk.encodedColumns.map((c) => c.id));
       const structure = [`${SEQ_KEY}: 'BIGINT'`, `${RESCUED_KEY}: 'JSON'`];
       const values: string[] = [];
@@ -213,14 +239,14 @@ export class DuckDBStaging implements RowStaging {
 
   reset(): void {
     if (this.fd !== undefined) {
-      closeSync(this.fd);
-      this.fd = undefined;
+      void this.closeFile();
       rmSync(this.path, { force: true });
     }
     for (const path of this.sealed) rmSync(path, { force: true });
     this.sealed.clear();
     this.startChunk();
     this.seq = 0;
+    this.scanner?.forget();
   }
 
   dispose(): void {
@@ -236,6 +262,13 @@ export class DuckDBStaging implements RowStaging {
     if (asIs) this.asIsNames.add(name);
     this.asIs[column.id] = asIs;
     return asIs;
+  }
+
+  /** Appends a record's own JSON document (its key already added to `keys`), numbered once the chunk repeats a key. */
+  private appendDocument(doc: string): void {
+    if (this.keys.mayHaveDuplicates) this.numbered = true;
+    if (this.numbered) doc = doc.length > 2 ? `{"${SEQ_KEY}":${this.seq},${doc.slice(1)}` : `{"${SEQ_KEY}":${this.seq}}`;
+    this.append(doc);
   }
 
   private append(doc: string): void {
@@ -257,7 +290,7 @@ export class DuckDBStaging implements RowStaging {
     this.keys.reset();
   }
 
-  /** Appends the staged text to the open chunk file (opening it first). */
+  /** Appends the staged text to the open chunk file (opening it first), in the background (see `writing`). */
   private writeText(): void {
     if (this.text === '') return;
     if (this.fd === undefined) {
@@ -265,8 +298,36 @@ export class DuckDBStaging implements RowStaging {
       this.path = join(this.dir, `chunk-${this.fileCount++}.ndjson`);
       this.fd = openSync(this.path, 'w');
     }
-    writeSync(this.fd, this.text);
+    const fd = this.fd;
+    const bytes = Buffer.from(this.text, 'utf8');
     this.text = '';
+    this.writesPending++;
+    this.setWriting(this.writing.then(() => writeAll(fd, bytes)).finally(() => this.writesPending--));
+  }
+
+  /** Closes the open chunk file once its writes are done; resolves then (rejects if a write failed). */
+  private closeFile(): Promise<void> {
+    const fd = this.fd!;
+    this.fd = undefined;
+    const written = this.writing.finally(() => closeFd(fd));
+    written.catch(() => undefined); // awaited by merge, or dropped by reset
+    this.setWriting(Promise.resolve());
+    return written;
+  }
+
+  private setWriting(writing: Promise<void>): void {
+    writing.catch(() => undefined); // reported by push or merge, which await it
+    this.writing = writing;
+  }
+}
+
+const writeFd = promisify(write);
+const closeFd = promisify(close);
+
+async function writeAll(fd: number, bytes: Buffer): Promise<void> {
+  for (let offset = 0; offset < bytes.length; ) {
+    const { bytesWritten } = await writeFd(fd, bytes, offset, bytes.length - offset, null);
+    offset += bytesWritten;
   }
 }
 

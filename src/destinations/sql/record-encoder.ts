@@ -49,6 +49,11 @@ export class RecordEncoder {
     private readonly rules: TextRules,
   ) {}
 
+  /** The column of a field, if it has one yet. */
+  columnOf(field: string): LoadColumn | undefined {
+    return this.columns.get(field);
+  }
+
   /** The row as cells (for tests and tools; loads use `encodeInto`). */
   encode(record: JsonRecord): EncodedRow | UnstorableRecord {
     const cells: EncodedCell[] = [];
@@ -94,14 +99,7 @@ export class RecordEncoder {
 
   /** The key text `RowSink.endRow` gets, for a record whose key fits (as `fitsAsIs` found). */
   keyText(record: JsonRecord): string {
-    const { keyColumns, rules } = this;
-    let key = '';
-    for (let i = 0; i < keyColumns.length; i++) {
-      const column = keyColumns[i]!;
-      const text = cellText(column.type, record[column.field], rules) ?? '';
-      key = i === 0 ? text : `${key}\u0000${text}`;
-    }
-    return key;
+    return keyText(record, this.keyColumns, this.rules);
   }
 
   /** Sends the row to `sink`; returns why the record cannot be stored (nothing sent) or undefined. */
@@ -139,6 +137,17 @@ export class RecordEncoder {
     sink.endRow(rescued === null ? null : `{${rescued}}`, key);
     return undefined;
   }
+}
+
+/** The key text `RowSink.endRow` gets (see there), for a record whose key values fit their columns. */
+export function keyText(record: JsonRecord, keyColumns: readonly Pick<LoadColumn, 'field' | 'type'>[], rules: TextRules): string {
+  let key = '';
+  for (let i = 0; i < keyColumns.length; i++) {
+    const column = keyColumns[i]!;
+    const text = cellText(column.type, record[column.field], rules) ?? '';
+    key = i === 0 ? text : `${key}\u0000${text}`;
+  }
+  return key;
 }
 
 /** True when `encode` refused the record. */

@@ -4,6 +4,7 @@ import type { ColumnType } from './column-types.js';
 import type { JsonRecord } from '../destination.js';
 import type { RecordEncoder } from './record-encoder.js';
 import type { LoadColumn } from './table-columns.js';
+import type { ExportLineParser } from '../../streams/export-lines.js';
 
 /** A value bound to a `$n` placeholder. */
 export type SqlParam = string | number | boolean | null;
@@ -74,6 +75,11 @@ export interface MergeCounts {
 export interface RowStaging {
   /** Stages one record (usually `encoder.encodeInto(record, sink)`); returns why it cannot be stored, or undefined. */
   stage(record: JsonRecord, encoder: RecordEncoder): string | undefined;
+  /**
+   * Optional fast path for an export line: stages it without building its record when it can
+   * (true), as `stage(parser.parse(line))` would have; false leaves the line to the caller.
+   */
+  stageLine?(line: string, parser: ExportLineParser, encoder: RecordEncoder): boolean;
   /** Rows received since the last `seal`. */
   readonly rowsPending: number;
   /** Characters of staged rows held in JS (not pushed yet). */

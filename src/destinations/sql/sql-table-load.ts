@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { ConnectorError, DestinationError, redactSecrets } from '../../errors.js';
 import type { StreamBookmark } from '../../state/singer-state.js';
 import type { CommitResult, JsonRecord, LoadMode, RejectedRecord, TableLoad, TableSpec } from '../destination.js';
+import { ExportLineParser, type ExportLineRules } from '../../streams/export-lines.js';
 import { cleanText, toJsonText } from './cell-values.js';
 import { RecordEncoder } from './record-encoder.js';
 import type { MergeCounts, MergePlan, RowStaging, SqlDialect, SqlSession } from './sql-dialect.js';
@@ -83,6 +84,7 @@ export class SqlTableLoad implements TableLoad {
   /** Pending columns created (ALTER TABLE) in the open transaction, by id. */
   private readonly created = new Set<number>();
   private rejectedStaged = 0;
+  private parser: { rules: ExportLineRules; parser: ExportLineParser } | undefined;
 
   constructor(private readonly options: SqlTableLoadOptions) {
     this.encoder = new RecordEncoder(options.table.columns, options.table.keyColumns, options.dialect.textRules);
@@ -95,38 +97,76 @@ export class SqlTableLoad implements TableLoad {
     return this.serially('writing rows', async () => {
       if (rows.length === 0) return;
       await this.beginIfNeeded();
-      const { staging, spec, dialect } = this.options;
+      const { staging } = this.options;
       let unstorable: RejectedRecord[] | undefined;
       for (const record of rows) {
         const reason = staging.stage(record, this.encoder);
-        if (reason !== undefined) {
-          (unstorable ??= []).push({
-            stream: spec.name,
-            source: 'iterable-sync: record without a usable key',
-            reason,
-            raw: toJsonText(record, dialect.textRules),
-          });
-        }
+        if (reason !== undefined) (unstorable ??= []).push(this.unstorable(record, reason));
       }
       staging.batchDone();
       if (unstorable) {
         await this.settle();
         await this.stageRejected(unstorable);
       }
-      const pending = staging.rowsPending;
-      const mergeDue = pending >= this.mergeEveryRows || (pending >= this.mergeMinRows && !this.backgroundRunning);
-      if (mergeDue && !(dialect.alterLocksTable && this.columnsToCreate().length > 0)) {
-        // Merge in the background while the caller fetches more; wait only when a merge is due and one still runs.
-        await this.settle();
-        this.inBackground(this.mergeStaged());
-      } else if (!staging.pushUsesSession) {
-        await staging.push();
-      } else if (!this.backgroundRunning || staging.bufferedChars >= MAX_BUFFERED_CHARS) {
-        // While the session is busy (a merge), rows wait in the staging's buffer, up to a bound.
-        await this.settle();
-        this.inBackground(staging.push());
-      }
+      await this.afterStaging();
     });
+  }
+
+  writeLines(lines: readonly string[], rules: ExportLineRules, source: string): Promise<void> {
+    return this.serially('writing rows', async () => {
+      if (lines.length === 0) return;
+      await this.beginIfNeeded();
+      const { staging, spec } = this.options;
+      const parser = this.parserFor(rules);
+      let rejected: RejectedRecord[] | undefined;
+      for (const line of lines) {
+        // The staging's own fast path for plain lines, if it has one; the record otherwise.
+        if (staging.stageLine?.(line, parser, this.encoder)) continue;
+        const record = parser.parse(line);
+        const reason = typeof record === 'string' ? record : staging.stage(record, this.encoder);
+        if (reason === undefined) continue;
+        (rejected ??= []).push(typeof record === 'string' ? { stream: spec.name, raw: line, reason, source } : this.unstorable(record, reason));
+      }
+      staging.batchDone();
+      if (rejected) {
+        await this.settle();
+        await this.stageRejected(rejected);
+      }
+      await this.afterStaging();
+    });
+  }
+
+  /** A record the table cannot hold (see `RowStaging.stage`), as a rejected record. */
+  private unstorable(record: JsonRecord, reason: string): RejectedRecord {
+    return {
+      stream: this.options.spec.name,
+      source: 'iterable-sync: record without a usable key',
+      reason,
+      raw: toJsonText(record, this.options.dialect.textRules),
+    };
+  }
+
+  private parserFor(rules: ExportLineRules): ExportLineParser {
+    if (this.parser === undefined || this.parser.rules !== rules) this.parser = { rules, parser: new ExportLineParser(rules) };
+    return this.parser.parser;
+  }
+
+  /** Merges or pushes what the staging holds, as its size and the session allow. */
+  private async afterStaging(): Promise<void> {
+    const { staging, dialect } = this.options;
+    const pending = staging.rowsPending;
+    const mergeDue = pending >= this.mergeEveryRows || (pending >= this.mergeMinRows && !this.backgroundRunning);
+    if (mergeDue && !(dialect.alterLocksTable && this.columnsToCreate().length > 0)) {
+      // Merge in the background while the caller fetches more; wait only when a merge is due and one still runs.
+      await this.settle();
+      this.inBackground(this.mergeStaged());
+    } else if (!staging.pushUsesSession) {
+      await staging.push();
+    } else if (!this.backgroundRunning || staging.bufferedChars >= MAX_BUFFERED_CHARS) {
+      // While the session is busy (a merge), rows wait in the staging's buffer, up to a bound.
+      await this.settle();
+      this.inBackground(staging.push());
+    }
   }
 
   reject(records: readonly RejectedRecord[]): Promise<void> {

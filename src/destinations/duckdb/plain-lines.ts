@@ -1,0 +1,284 @@
+/**
+ * The DuckDB fast path for export lines: a line whose record is plain (flat, every value fits
+ * its column as it is) is staged as the line itself, with `_event_id` added and Iterable's times
+ * rewritten as ISO 8601, in one scan, without building the record and serialising it again
+ * (which is most of the CPU time of a large export). Every other line returns undefined and
+ * goes the long way (`ExportLineParser` + `DuckDBStaging.stage`). The document staged here
+ * holds, for every column DuckDB reads from it, exactly the value the long way would stage; the
+ * tests compare both on generated lines.
+ */
+import type { JsonRecord } from '../destination.js';
+import type { ExportLineRules } from '../../streams/export-lines.js';
+import { lineEventId } from '../../streams/records.js';
+import { iterableTimeToIso } from '../../time/instants.js';
+import { fitsAsJson } from '../sql/cell-values.js';
+import type { ColumnType } from '../sql/column-types.js';
+
+/** What the scan needs to know of the load. */
+export interface PlainLineColumns {
+  /** The type of the column a field's values are staged in under the field's own name, if any. */
+  asIsType(field: string): ColumnType | undefined;
+  /** Key fields in key order (`_event_id` included for events). */
+  readonly keyFields: readonly string[];
+}
+
+/** A field the scan met, with what it needs to know of it (cached: the scan runs millions of times). */
+interface FieldInfo {
+  readonly field: string;
+  /** `"field"`, to recognise the field in the next lines without slicing it out. */
+  readonly quoted: string;
+  readonly type: ColumnType;
+  /** Position in the key, or -1. */
+  readonly keyIndex: number;
+  /** The last line (by number) the field appeared in: a field twice in one line is not plain. */
+  lastLine: number;
+}
+
+/**
+ * `JSON.stringify` of a record, as the staged document of the fast path, or undefined when it
+ * cannot be one (a JS bigint in a JSON value, a lone surrogate): the caller then encodes the
+ * record cell by cell.
+ */
+export function recordDocument(record: JsonRecord): string | undefined {
+  let doc: string;
+  try {
+    doc = JSON.stringify(record);
+  } catch {
+    return undefined;
+  }
+  return doc.includes('\\u') && LONE_SURROGATE_ESCAPE.test(doc) ? undefined : doc;
+}
+
+/** `\udXXX` escapes that JSON.stringify writes for lone surrogates (DuckDB refuses them). */
+const LONE_SURROGATE_ESCAPE = /\\ud[89a-f][0-9a-f]{2}/;
+
+const QUOTE = 0x22;
+/** A backslash or a control character (JSON strings hold neither unescaped; JSON whitespace is rare in exports). */
+const ESCAPE_OR_CONTROL = /[\\\u0000-\u001f]/;
+const COMMA = 0x2c;
+const COLON = 0x3a;
+const OPEN_BRACE = 0x7b;
+const CLOSE_BRACE = 0x7d;
+const MINUS = 0x2d;
+const DOT = 0x2e;
+const ZERO = 0x30;
+const NINE = 0x39;
+/** Digits of an integer that every path turns into the same text and value (below 2^53). */
+const MAX_PLAIN_DIGITS = 15;
+
+/**
+ * Stages plain lines (see `scan`) for one load. It caches what it learns of the fields; `forget`
+ * drops that when columns may have gone (a rollback).
+ */
+export class PlainLineScanner {
+  /** The key text of the last line `scan` staged (see `RowSink.endRow`). */
+  key = '';
+  private readonly byField = new Map<string, FieldInfo>();
+  /** The fields of the last plain line, by position: the next line most likely has the same. */
+  private readonly lastOrder: (FieldInfo | undefined)[] = [];
+  private lineNumber = 0;
+  private readonly keyValues: string[];
+  private readonly eventIdIndex: number;
+
+  constructor(
+    private readonly rules: ExportLineRules,
+    private readonly columns: PlainLineColumns,
+  ) {
+    this.keyValues = new Array<string>(columns.keyFields.length).fill('');
+    this.eventIdIndex = rules.isEvent ? columns.keyFields.indexOf('_event_id') : -1;
+  }
+
+  /** Forgets what it learnt of the fields (their columns may have changed). */
+  forget(): void {
+    this.byField.clear();
+    this.lastOrder.length = 0;
+  }
+
+  /**
+   * The staged document of a plain line, or undefined. Plain means: one JSON object, flat (no
+   * object or array values), no escape in any key or string, numbers of at most 15 digits without
+   * exponent (fractions only for DOUBLE columns), no key twice, no `itblInternal`, `_event_id`,
+   * `transactionalData` or custom date field, a non-empty string for every key field, and every
+   * other non-null value one that fits, as it is once normalised, a column staged under its own
+   * name. Anything the scan does not recognise is not plain, so a line that is not valid JSON is
+   * never staged here.
+   */
+  scan(line: string): string | undefined {
+    const n = line.length;
+    // No escape and no control character anywhere: strings end at the next quote.
+    if (n < 2 || line.charCodeAt(0) !== OPEN_BRACE || ESCAPE_OR_CONTROL.test(line)) return undefined;
+    const { keyValues } = this;
+    let id: string | undefined;
+    if (this.rules.isEvent) {
+      if (this.eventIdIndex < 0 || this.columns.asIsType('_event_id') !== 'text') return undefined;
+      id = lineEventId(line);
+      if (id === undefined) return undefined;
+    }
+    const lineNumber = ++this.lineNumber;
+    let keysFound = 0;
+    let fields = 0;
+    let out = '';
+    let copied = 0;
+    let i = skipSpace(line, 1);
+    if (line.charCodeAt(i) === CLOSE_BRACE) {
+      i++;
+    } else {
+      for (;;) {
+        // key
+        if (line.charCodeAt(i) !== QUOTE) return undefined;
+        let info = this.lastOrder[fields];
+        if (info === undefined || !textAt(line, i, info.quoted) || line.charCodeAt(i + info.quoted.length) !== COLON) {
+          const keyEnd = stringEnd(line, i + 1);
+          if (keyEnd < 0) return undefined;
+          info = this.fieldInfo(line.slice(i + 1, keyEnd));
+          if (info === undefined) return undefined;
+          this.lastOrder[fields] = info;
+        }
+        if (info.lastLine === lineNumber) return undefined;
+        info.lastLine = lineNumber;
+        fields++;
+        i = skipSpace(line, i + info.quoted.length);
+        if (line.charCodeAt(i) !== COLON) return undefined;
+        i = skipSpace(line, i + 1);
+        // value
+        const start = i;
+        const first = line.charCodeAt(i);
+        const type = info.type;
+        if (first === QUOTE) {
+          const end = stringEnd(line, i + 1);
+          if (end < 0) return undefined;
+          i = end + 1;
+          let iso: string | null = null;
+          if (type === 'timestamptz' || (type === 'text' && looksLikeIterableTime(line, start + 1, end))) {
+            // What normalizeExportRecord does to a string: Iterable's times become ISO 8601.
+            const text = line.slice(start + 1, end);
+            iso = iterableTimeToIso(text);
+            if (iso !== null) {
+              out += `${line.slice(copied, start)}"${iso}"`;
+              copied = i;
+            }
+            if (type === 'timestamptz' && !(iso !== null && isPlainIso(iso)) && !fitsAsJson(type, iso ?? text)) return undefined;
+          } else if (type !== 'text') {
+            return undefined;
+          }
+          if (info.keyIndex >= 0) {
+            if (end === start + 1 || type !== 'text') return undefined;
+            keyValues[info.keyIndex] = iso ?? line.slice(start + 1, end);
+            keysFound++;
+          }
+        } else if (first === MINUS || (first >= ZERO && first <= NINE)) {
+          i = numberEnd(line, i, type === 'double');
+          if (i < 0 || (type !== 'bigint' && type !== 'double' && type !== 'text') || info.keyIndex >= 0) return undefined;
+        } else if (textAt(line, i, 'true') || textAt(line, i, 'false')) {
+          i += first === 0x74 ? 4 : 5;
+          if ((type !== 'boolean' && type !== 'text') || info.keyIndex >= 0) return undefined;
+        } else if (textAt(line, i, 'null')) {
+          i += 4;
+          if (info.keyIndex >= 0) return undefined;
+        } else {
+          return undefined; // an object, an array, or not JSON
+        }
+        i = skipSpace(line, i);
+        const next = line.charCodeAt(i);
+        if (next === COMMA) {
+          i = skipSpace(line, i + 1);
+        } else if (next === CLOSE_BRACE) {
+          i++;
+          break;
+        } else {
+          return undefined;
+        }
+      }
+    }
+    if (skipSpace(line, i) !== n) return undefined;
+    if (id !== undefined) {
+      keyValues[this.eventIdIndex] = id;
+      keysFound++;
+    }
+    if (keysFound !== keyValues.length) return undefined;
+    this.key = keyValues.length === 1 ? keyValues[0]! : keyValues.join('\u0000');
+    let body = copied === 0 ? line : out + line.slice(copied);
+    if (id !== undefined) body = fields === 0 ? `{"_event_id":"${id}"}` : `{"_event_id":"${id}",${body.slice(1)}`;
+    return body;
+  }
+
+  /** What the scan needs of a field, or undefined when a line with it is not plain. */
+  private fieldInfo(field: string): FieldInfo | undefined {
+    let info = this.byField.get(field);
+    if (info !== undefined) return info;
+    if (field === '_event_id' || field === 'transactionalData' || this.rules.dateFields.includes(field)) return undefined;
+    const type = this.columns.asIsType(field);
+    if (type === undefined || type === 'json') return undefined;
+    info = { field, quoted: `"${field}"`, type, keyIndex: this.columns.keyFields.indexOf(field), lastLine: 0 };
+    this.byField.set(field, info);
+    return info;
+  }
+}
+
+/** `line.startsWith(text, i)`, which V8 runs slowly with a position. */
+function textAt(line: string, i: number, text: string): boolean {
+  if (i + text.length > line.length) return false;
+  for (let k = 0; k < text.length; k++) if (line.charCodeAt(i + k) !== text.charCodeAt(k)) return false;
+  return true;
+}
+
+/**
+ * True for what `iterableTimeToIso` returns for years 0001–9999 (`YYYY-MM-DDTHH:MM:SS.sssZ`, a
+ * valid instant), which `fitsAsJson` accepts: a shortcut for the common case.
+ */
+function isPlainIso(iso: string): boolean {
+  return iso.length === 24 && iso.charCodeAt(0) !== MINUS && iso.charCodeAt(0) !== 0x2b /* + */ && !iso.startsWith('0000');
+}
+
+/** A quick test before `iterableTimeToIso`: `yyyy-MM-dd HH:…` of the right length. */
+function looksLikeIterableTime(line: string, start: number, end: number): boolean {
+  const length = end - start;
+  return length >= 25 && length <= 36 && line.charCodeAt(start + 4) === MINUS && line.charCodeAt(start + 10) === 0x20;
+}
+
+/** The index after JSON whitespace from `i`. */
+function skipSpace(line: string, i: number): number {
+  for (;;) {
+    const c = line.charCodeAt(i);
+    if (c !== 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d) return i;
+    i++;
+  }
+}
+
+/** The index of the quote closing a string that starts at `i` (after its opening quote), in a line without escapes; -1 for none. */
+function stringEnd(line: string, i: number): number {
+  return line.indexOf('"', i);
+}
+
+/**
+ * The index after a JSON number starting at `i` that is plain: `-?(0|[1-9]\d*)(\.\d+)?` with at
+ * most 15 digits in all (the fraction only when allowed); -1 otherwise (exponents, long numbers,
+ * `-0`, invalid numbers).
+ */
+function numberEnd(line: string, i: number, fractionAllowed: boolean): number {
+  const start = i;
+  if (line.charCodeAt(i) === MINUS) i++;
+  const intStart = i;
+  let c = line.charCodeAt(i);
+  if (c === ZERO) {
+    i++;
+  } else if (c > ZERO && c <= NINE) {
+    while ((c = line.charCodeAt(i)) >= ZERO && c <= NINE) i++;
+  } else {
+    return -1;
+  }
+  let digits = i - intStart;
+  if (line.charCodeAt(i) === DOT) {
+    // 1.50 and 1.5 are one number but two texts, and 1.0 is no BIGINT text: fractions only for DOUBLE columns.
+    if (!fractionAllowed) return -1;
+    const fracStart = ++i;
+    while ((c = line.charCodeAt(i)) >= ZERO && c <= NINE) i++;
+    if (i === fracStart) return -1;
+    digits += i - fracStart;
+  }
+  c = line.charCodeAt(i);
+  if (c === 0x65 || c === 0x45) return -1; // e, E
+  if (digits > MAX_PLAIN_DIGITS) return -1;
+  if (line.charCodeAt(start) === MINUS && i === start + 2 && line.charCodeAt(start + 1) === ZERO) return -1; // -0
+  return i;
+}

@@ -1,0 +1,59 @@
+import type { JsonRecord, RejectedRecord } from '../destinations/destination.js';
+import { eventId, normalizeExportRecord } from './records.js';
+
+/**
+ * How the lines of one export stream become records. Plain data, so that a destination can
+ * rebuild the parser in a worker thread (`new ExportLineParser(rules)`) and parse there.
+ */
+export interface ExportLineRules {
+  /** Event streams get `_event_id` (see `eventId`). */
+  readonly isEvent: boolean;
+  /** Fields a record must have (non-empty) to be loadable: the stream's key, `_event_id` aside. */
+  readonly keyFields: readonly string[];
+  /** Custom `date` fields whose values are normalised to ISO 8601 (users). */
+  readonly dateFields: readonly string[];
+}
+
+/** Turns export lines into normalised records: the one definition, on whichever thread runs it. */
+export class ExportLineParser {
+  private readonly dateFields: ReadonlySet<string> | undefined;
+
+  constructor(readonly rules: ExportLineRules) {
+    this.dateFields = rules.dateFields.length > 0 ? new Set(rules.dateFields) : undefined;
+  }
+
+  /** The record of one export line, or why the line is not one (kept in `_rejected`). */
+  parse(line: string): JsonRecord | string {
+    let value: unknown;
+    try {
+      value = JSON.parse(line);
+    } catch (error) {
+      return `invalid JSON: ${(error as Error).message}`;
+    }
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) return 'not a JSON object';
+    const record = value as JsonRecord;
+    for (const key of this.rules.keyFields) {
+      const field = record[key];
+      if (field === undefined || field === null || field === '') return `no ${key}, which is this stream's key`;
+    }
+    if (this.rules.isEvent) record._event_id = eventId(record, line);
+    return normalizeExportRecord(record, this.dateFields);
+  }
+}
+
+/** Parses a batch of lines: the records, and the lines that are not records (as rejected records of `source`). */
+export function parseExportLines(
+  lines: readonly string[],
+  parser: ExportLineParser,
+  stream: string,
+  source: string,
+): { records: JsonRecord[]; rejected: RejectedRecord[] } {
+  const records: JsonRecord[] = [];
+  const rejected: RejectedRecord[] = [];
+  for (const line of lines) {
+    const parsed = parser.parse(line);
+    if (typeof parsed === 'string') rejected.push({ stream, raw: line, reason: parsed, source });
+    else records.push(parsed);
+  }
+  return { records, rejected };
+}
