@@ -72,6 +72,7 @@ function peakRssOf(pid: number): number {
 
 async function product(url: string, destination: string, name: string): Promise<Measure> {
   const started = process.hrtime.bigint();
+  const cpu0 = process.cpuUsage();
   const child = spawn(
     process.execPath,
     [join(ROOT, 'dist/src/cli/main.js'), 'sync', '--streams', 'email_send', '--base-url', url, '--start-date', START.toISOString(), '--window-days', '2000', '--destination', destination],
@@ -85,6 +86,8 @@ async function product(url: string, destination: string, name: string): Promise<
   child.stderr.on('data', (d) => (stderr += d));
   const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
   clearInterval(poll);
+  const cpu = process.cpuUsage(cpu0);
+  if (process.env.BENCH_DEBUG) console.log(`  (fake + bench process CPU during the run: ${((cpu.user + cpu.system) / 1e6).toFixed(1)} s)`);
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   if (code !== 0) throw new Error(`${name}: sync exited ${code}\n${stderr.slice(-2000)}`);
   const rows = Number(/^email_send\s+complete\s+(\d+)/m.exec(stdout)?.[1] ?? 'NaN');

@@ -30,6 +30,8 @@ interface FieldInfo {
   readonly type: ColumnType;
   /** Position in the key, or -1. */
   readonly keyIndex: number;
+  /** `transactionalData`, whose string values are parsed (see `normalizeExportRecord`). */
+  readonly jsonText: boolean;
   /** The last line (by number) the field appeared in: a field twice in one line is not plain. */
   lastLine: number;
 }
@@ -53,8 +55,9 @@ export function recordDocument(record: JsonRecord): string | undefined {
 const LONE_SURROGATE_ESCAPE = /\\ud[89a-f][0-9a-f]{2}/;
 
 const QUOTE = 0x22;
-/** A backslash or a control character (JSON strings hold neither unescaped; JSON whitespace is rare in exports). */
-const ESCAPE_OR_CONTROL = /[\\\u0000-\u001f]/;
+const BACKSLASH = 0x5c;
+/** A control character (JSON strings hold none unescaped; JSON whitespace other than spaces is rare in exports). */
+const CONTROL = /[\u0000-\u001f]/;
 const COMMA = 0x2c;
 const COLON = 0x3a;
 const OPEN_BRACE = 0x7b;
@@ -96,17 +99,19 @@ export class PlainLineScanner {
 
   /**
    * The staged document of a plain line, or undefined. Plain means: one JSON object, flat (no
-   * object or array values), no escape in any key or string, numbers of at most 15 digits without
-   * exponent (fractions only for DOUBLE columns), no key twice, no `itblInternal`, `_event_id`,
-   * `transactionalData` or custom date field, a non-empty string for every key field, and every
-   * other non-null value one that fits, as it is once normalised, a column staged under its own
-   * name. Anything the scan does not recognise is not plain, so a line that is not valid JSON is
+   * object or array values), no control character, no escape in any key or string but a
+   * `transactionalData` string (which holds JSON, staged parsed), numbers of at most 15 digits
+   * without exponent (fractions only for DOUBLE columns), no key twice, no `itblInternal`,
+   * `_event_id` or custom date field, a non-empty string for every key field, and every other
+   * non-null value one that fits, as it is once normalised, a column staged under its own name. Anything the scan does not recognise is not plain, so a line that is not valid JSON is
    * never staged here.
    */
   scan(line: string): string | undefined {
     const n = line.length;
-    // No escape and no control character anywhere: strings end at the next quote.
-    if (n < 2 || line.charCodeAt(0) !== OPEN_BRACE || ESCAPE_OR_CONTROL.test(line)) return undefined;
+    // No control character anywhere (JSON strings cannot hold one unescaped).
+    if (n < 2 || line.charCodeAt(0) !== OPEN_BRACE || CONTROL.test(line)) return undefined;
+    // Strings before the next backslash have no escapes: they end at the next quote.
+    let backslash = line.indexOf('\\');
     const { keyValues } = this;
     let id: string | undefined;
     if (this.rules.isEvent) {
@@ -129,7 +134,7 @@ export class PlainLineScanner {
         let info = this.lastOrder[fields];
         if (info === undefined || !textAt(line, i, info.quoted) || line.charCodeAt(i + info.quoted.length) !== COLON) {
           const keyEnd = stringEnd(line, i + 1);
-          if (keyEnd < 0) return undefined;
+          if (keyEnd < 0 || (backslash >= 0 && backslash < keyEnd)) return undefined;
           info = this.fieldInfo(line.slice(i + 1, keyEnd));
           if (info === undefined) return undefined;
           this.lastOrder[fields] = info;
@@ -144,9 +149,29 @@ export class PlainLineScanner {
         const start = i;
         const first = line.charCodeAt(i);
         const type = info.type;
-        if (first === QUOTE) {
+        if (first === QUOTE && info.jsonText) {
+          // transactionalData sent as a JSON string: the record holds the JSON it contains.
+          let end = stringEnd(line, i + 1);
+          let text: string;
+          if (backslash >= 0 && backslash < end) {
+            end = escapedStringEnd(line, i + 1);
+            if (end < 0) return undefined;
+            const decoded = decodeString(line.slice(start, end + 1));
+            if (decoded === undefined) return undefined;
+            text = decoded;
+            backslash = line.indexOf('\\', end + 1);
+          } else {
+            if (end < 0) return undefined;
+            text = line.slice(start + 1, end);
+          }
+          const json = jsonTextOf(text);
+          if (json === undefined) return undefined;
+          i = end + 1;
+          out += line.slice(copied, start) + json;
+          copied = i;
+        } else if (first === QUOTE) {
           const end = stringEnd(line, i + 1);
-          if (end < 0) return undefined;
+          if (end < 0 || (backslash >= 0 && backslash < end)) return undefined;
           i = end + 1;
           let iso: string | null = null;
           if (type === 'timestamptz' || (type === 'text' && looksLikeIterableTime(line, start + 1, end))) {
@@ -206,10 +231,11 @@ export class PlainLineScanner {
   private fieldInfo(field: string): FieldInfo | undefined {
     let info = this.byField.get(field);
     if (info !== undefined) return info;
-    if (field === '_event_id' || field === 'transactionalData' || this.rules.dateFields.includes(field)) return undefined;
+    if (field === '_event_id' || this.rules.dateFields.includes(field)) return undefined;
     const type = this.columns.asIsType(field);
-    if (type === undefined || type === 'json') return undefined;
-    info = { field, quoted: `"${field}"`, type, keyIndex: this.columns.keyFields.indexOf(field), lastLine: 0 };
+    const jsonText = field === 'transactionalData';
+    if (type === undefined || (type === 'json') !== jsonText) return undefined;
+    info = { field, quoted: `"${field}"`, type, keyIndex: this.columns.keyFields.indexOf(field), jsonText, lastLine: 0 };
     this.byField.set(field, info);
     return info;
   }
@@ -234,6 +260,46 @@ function isPlainIso(iso: string): boolean {
 function looksLikeIterableTime(line: string, start: number, end: number): boolean {
   const length = end - start;
   return length >= 25 && length <= 36 && line.charCodeAt(start + 4) === MINUS && line.charCodeAt(start + 10) === 0x20;
+}
+
+/**
+ * The JSON text of what `normalizeExportRecord` makes of a `transactionalData` string: the JSON
+ * value it holds; undefined when the string stays a string (not JSON, or an Iterable time) or the
+ * JSON has a lone surrogate (the long way handles those).
+ */
+function jsonTextOf(text: string): string | undefined {
+  if (iterableTimeToIso(text) !== null) return undefined;
+  let k = 0;
+  while (k < text.length && text.charCodeAt(k) <= 32) k++;
+  const first = text.charCodeAt(k);
+  if (first !== OPEN_BRACE && first !== 0x5b /* [ */) return undefined;
+  let json: string;
+  try {
+    json = JSON.stringify(JSON.parse(text));
+  } catch {
+    return undefined;
+  }
+  return json.includes('\\u') && LONE_SURROGATE_ESCAPE.test(json) ? undefined : json;
+}
+
+/** The index of the quote closing a string with escapes that starts at `i` (after its quote); -1 for none. */
+function escapedStringEnd(line: string, i: number): number {
+  for (let end = line.indexOf('"', i); end >= 0; end = line.indexOf('"', end + 1)) {
+    let backslashes = 0;
+    while (line.charCodeAt(end - 1 - backslashes) === BACKSLASH) backslashes++;
+    if (backslashes % 2 === 0) return end;
+  }
+  return -1;
+}
+
+/** The value of a JSON string literal (quotes included), or undefined when it is not one. */
+function decodeString(literal: string): string | undefined {
+  try {
+    const value: unknown = JSON.parse(literal);
+    return typeof value === 'string' ? value : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The index after JSON whitespace from `i`. */

@@ -14,6 +14,7 @@ const TYPES: Record<string, ColumnType> = {
   isTest: 'boolean',
   dataFields: 'json',
   birthday: 'timestamptz',
+  transactionalData: 'json',
 };
 
 /** A deterministic generator (mulberry32). */
@@ -33,6 +34,9 @@ const VALUES = [
   '""', '"esc\\"aped"', '"caf\\u00e9"', '"lone\\ud800"', '"tab\there"', '"é ü 😀"',
   '0', '7', '-12', '1.5', '1.50', '1.0', '-0', '-0.0', '1e3', '12345678901234567', '123456789012345', '0123', '.5', '-',
   'true', 'false', 'null', 'tru', '{"a":1}', '[1,"2024-05-01 12:00:00 +00:00"]', '{}', '[]',
+  // transactionalData as Iterable sends it: JSON inside a string
+  String.raw`"{\"orderId\":\"o-1\",\"items\":[{\"price\":135.40}]}"`, String.raw`" [1, 2.50]"`, '"{}"', String.raw`"{\"x\":\"\\u00e9\"}"`,
+  String.raw`"{\"s\":\"\\ud800\"}"`, String.raw`"{\"bad\":}"`, '"not json {"', String.raw`"a\\"`, String.raw`"\u0041"`,
 ];
 const FIELDS = ['email', 'createdAt', 'campaignId', 'score', 'isTest', 'dataFields', 'birthday', 'unknown', '_event_id', 'transactionalData', 'itblInternal'];
 const SPACES = ['', '', '', ' ', '\t', '\r'];
