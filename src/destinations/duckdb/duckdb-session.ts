@@ -1,18 +1,37 @@
 import { DuckDBTimestampTZValue, type DuckDBConnection, type DuckDBResultReader, type DuckDBValue } from '@duckdb/node-api';
 import type { SqlParam, SqlSession } from '../sql/sql-dialect.js';
+import type { CachedMemory } from './cached-memory.js';
+import type { StatementGate } from './statement-gate.js';
 
-/** A DuckDB connection as an SqlSession. */
+/**
+ * A DuckDB connection as an SqlSession. Its statements pass the instance's `StatementGate`
+ * (shared), so that `releaseCachedMemory` can run while no statement of the instance does.
+ */
 export class DuckDBSession implements SqlSession {
-  constructor(readonly connection: DuckDBConnection) {}
+  constructor(
+    readonly connection: DuckDBConnection,
+    private readonly gate: StatementGate,
+    /** The file's cache; undefined for an in-memory database, whose tables live in that memory. */
+    private readonly cachedMemory?: CachedMemory,
+  ) {}
 
-  async execute(sql: string, params?: readonly SqlParam[]): Promise<number> {
-    const result = await this.connection.run(sql, params ? (params as DuckDBValue[]) : undefined);
-    return Number(result.rowsChanged);
+  execute(sql: string, params?: readonly SqlParam[]): Promise<number> {
+    return this.gate.shared(async () => {
+      const result = await this.connection.run(sql, params ? (params as DuckDBValue[]) : undefined);
+      return Number(result.rowsChanged);
+    });
   }
 
-  async query(sql: string, params?: readonly SqlParam[]): Promise<Record<string, unknown>[]> {
-    const reader = await this.connection.runAndReadAll(sql, params ? (params as DuckDBValue[]) : undefined);
-    return plainRows(reader);
+  query(sql: string, params?: readonly SqlParam[]): Promise<Record<string, unknown>[]> {
+    return this.gate.shared(async () => {
+      const reader = await this.connection.runAndReadAll(sql, params ? (params as DuckDBValue[]) : undefined);
+      return plainRows(reader);
+    });
+  }
+
+  /** Drops the file's blocks DuckDB keeps cached (see `CachedMemory`); nothing for an in-memory database. */
+  async releaseCachedMemory(): Promise<void> {
+    await this.cachedMemory?.release();
   }
 
   async close(): Promise<void> {

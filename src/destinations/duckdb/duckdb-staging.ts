@@ -191,6 +191,7 @@ export class DuckDBStaging implements RowStaging {
         sql += ` ON CONFLICT (${plan.keyColumns.map((c) => quoteIdentifier(c.column)).join(', ')}) DO UPDATE SET ${updated.join(', ')}`;
       }
       const rowsWritten = await this.session.execute(sql);
+      await this.session.releaseCachedMemory();
       // Without a repeated key every row of the chunk was written; otherwise commitCounts counts.
       return { rowsWritten, rowsRescued: chunk.mayHaveDuplicates ? Number.NaN : chunk.rescuedRows };
     } finally {
