@@ -41,6 +41,7 @@ export const duckdbDialect: SqlDialect = {
   tempTable: (name) => `temp.main.${quoteIdentifier(name)}`,
   dropsTempTablesBeforeCommit: true,
   alterAfterUpdateFails: true,
+  keysByRange: true,
 };
 
 export interface DuckDBDestinationOptions {
@@ -193,7 +194,7 @@ export class DuckDBDestination implements Destination {
       const load: SqlTableLoad = new SqlTableLoad({
         session,
         dialect: duckdbDialect,
-        staging: new DuckDBStaging(session, duckdbDialect, prepared.keyColumns),
+        staging: new DuckDBStaging(session, duckdbDialect, prepared),
         spec: table,
         table: prepared,
         mode,

@@ -2,12 +2,15 @@ import { closeSync, openSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { JsonRecord } from '../destination.js';
 import { ChunkKeys } from '../sql/chunk-keys.js';
+import { ChunkRange, type ValueRange } from '../sql/chunk-range.js';
 import type { ColumnType } from '../sql/column-types.js';
 import { quoteIdentifier, quoteLiteral } from '../sql/identifiers.js';
 import type { RecordEncoder, RowSink } from '../sql/record-encoder.js';
 import type { MergeCounts, MergePlan, RowStaging, SqlDialect, StagedChunk } from '../sql/sql-dialect.js';
 import { RESCUED_COLUMN, SYNCED_AT_COLUMN, type LoadColumn } from '../sql/table-columns.js';
+import type { PreparedTable } from '../sql/table-setup.js';
 import { makeTempDir } from '../sql/temp-dirs.js';
+import { TransactionKeys } from '../sql/transaction-keys.js';
 import type { DuckDBSession } from './duckdb-session.js';
 
 /** Characters of staged text kept in JS before they are written to the chunk file. */
@@ -26,6 +29,10 @@ interface DuckDBChunk extends StagedChunk {
   /** Columns with a value staged under `__isync_c<id>` in the chunk. */
   readonly encodedColumns: readonly LoadColumn[];
   readonly mayHaveDuplicates: boolean;
+  /** Tables without primary key: some key may be one of an earlier chunk of the transaction. */
+  readonly mayRepeatEarlierChunk: boolean;
+  /** Tables without primary key: the chunk's range of the replication key. */
+  readonly range: ValueRange | undefined;
   /** Rows with rescued values. */
   readonly rescuedRows: number;
   /** Longest document, in UTF-16 code units. */
@@ -42,6 +49,11 @@ interface DuckDBChunk extends StagedChunk {
  * into the table (`INSERT … ON CONFLICT DO UPDATE`, after `QUALIFY row_number()` when the chunk
  * repeats a key), then deletes the file. The rows never sit in JS or in a DuckDB temp table, and
  * the load writes the next file while DuckDB merges the previous one.
+ *
+ * A table without primary key (`MergePlan.rangeColumn`) gets plain INSERTs instead, after a DELETE
+ * of the earlier rows of the chunk's keys when there can be any (see `deleteEarlierRows`): the
+ * staging tracks, per chunk, the range of the replication key (`ChunkRange`) and whether a key may
+ * repeat one of an earlier chunk of the transaction (`ChunkKeys` with `TransactionKeys`).
  */
 export class DuckDBStaging implements RowStaging {
   readonly pushUsesSession = false;
@@ -69,15 +81,23 @@ export class DuckDBStaging implements RowStaging {
   private readonly asIsNames = new Set<string>();
   private readonly isAsIs = (column: LoadColumn): boolean => this.asIs[column.id] ?? this.decideAsIs(column);
   private readonly keys: ChunkKeys;
+  /** Tables without primary key: the keys of the transaction's sealed chunks. */
+  private readonly transactionKeys: TransactionKeys | undefined;
+  /** Tables without primary key: the open chunk's range of the replication key. */
+  private readonly range: ChunkRange | undefined;
   /** Files sealed and not merged yet (deleted by reset). */
   private readonly sealed = new Set<string>();
 
   constructor(
     private readonly session: DuckDBSession,
     private readonly dialect: SqlDialect,
-    keyColumns: readonly LoadColumn[],
+    table: Pick<PreparedTable, 'keyColumns' | 'rangeColumn'>,
   ) {
-    this.keys = new ChunkKeys(keyColumns);
+    if (table.rangeColumn !== undefined) {
+      this.transactionKeys = new TransactionKeys();
+      this.range = new ChunkRange(table.rangeColumn.field);
+    }
+    this.keys = new ChunkKeys(table.keyColumns, this.transactionKeys);
     this.sink = {
       cell: (column, text) => {
         let prefix = this.prefixes[column.id];
@@ -98,6 +118,7 @@ export class DuckDBStaging implements RowStaging {
   stage(record: JsonRecord, encoder: RecordEncoder): string | undefined {
     const fits = encoder.fitsAsIs(record, this.isAsIs);
     if (typeof fits === 'string') return fits;
+    this.range?.add(record);
     if (fits) {
       let doc: string | undefined;
       try {
@@ -130,7 +151,7 @@ export class DuckDBStaging implements RowStaging {
     this.writeText();
   }
 
-  seal(): DuckDBChunk | undefined {
+  seal(isLast: boolean): DuckDBChunk | undefined {
     if (this.rows === 0) return undefined;
     this.writeText();
     closeSync(this.fd!);
@@ -140,9 +161,12 @@ export class DuckDBStaging implements RowStaging {
       rows: this.rows,
       encodedColumns: [...this.encoded.values()],
       mayHaveDuplicates: this.keys.mayHaveDuplicates,
+      mayRepeatEarlierChunk: this.keys.mayRepeatEarlierChunk,
+      range: this.range?.take(),
       rescuedRows: this.rescuedRows,
       longest: this.longest,
     };
+    if (!isLast) this.keys.sealInto();
     this.sealed.add(this.path);
     this.startChunk();
     return chunk;
@@ -175,6 +199,9 @@ export class DuckDBStaging implements RowStaging {
         `format = 'newline_delimited', maximum_object_size = ${objectSize})`;
       const targetColumns = [...plan.columns.map((c) => c.column), RESCUED_COLUMN, SYNCED_AT_COLUMN].map(quoteIdentifier);
       const keys = plan.keyColumns.map((c) => values[plan.columns.indexOf(c)]!);
+      if (plan.rangeColumn !== undefined && chunk.range !== undefined) {
+        await this.deleteEarlierRows(plan, `SELECT ${keys[0]!} FROM ${source}`, chunk.range, chunk.mayRepeatEarlierChunk);
+      }
       let sql =
         `INSERT INTO ${plan.target} (${targetColumns.join(', ')}) ` +
         `SELECT ${values.join(', ')}, ${RESCUED_KEY}, CAST(${quoteLiteral(plan.syncedAt)} AS TIMESTAMPTZ) FROM ${source}`;
@@ -182,14 +209,7 @@ export class DuckDBStaging implements RowStaging {
         // Documents before the chunk's first repeated key carry no number; their keys are unique and come first.
         sql += ` QUALIFY row_number() OVER (PARTITION BY ${keys.join(', ')} ORDER BY coalesce(${SEQ_KEY}, -1) DESC) = 1`;
       }
-      if (keys.length > 0 && !plan.insertOnly) {
-        // Not DELETE + INSERT: DuckDB 1.5 then fails the commit ("duplicate key") once a merge's rows went to disk.
-        const keySet = new Set(plan.keyColumns);
-        const updated = [...plan.columns.filter((c) => !keySet.has(c)).map((c) => c.column), RESCUED_COLUMN, SYNCED_AT_COLUMN]
-          .map(quoteIdentifier)
-          .map((name) => `${name} = excluded.${name}`);
-        sql += ` ON CONFLICT (${plan.keyColumns.map((c) => quoteIdentifier(c.column)).join(', ')}) DO UPDATE SET ${updated.join(', ')}`;
-      }
+      if (keys.length > 0 && plan.hasPrimaryKey && !plan.insertOnly) sql += upsertClause(plan);
       const rowsWritten = await this.session.execute(sql);
       await this.session.releaseCachedMemory();
       // Without a repeated key every row of the chunk was written; otherwise commitCounts counts.
@@ -197,6 +217,68 @@ export class DuckDBStaging implements RowStaging {
     } finally {
       this.sealed.delete(chunk.path);
       rmSync(chunk.path, { force: true });
+    }
+  }
+
+  async restore(plan: MergePlan, parquetPath: string): Promise<void> {
+    const names = [...plan.columns.map((c) => c.column), RESCUED_COLUMN, SYNCED_AT_COLUMN].map(quoteIdentifier).join(', ');
+    const source = `read_parquet(${quoteLiteral(parquetPath)})`;
+    let sql = `INSERT INTO ${plan.target} (${names}) SELECT ${names} FROM ${source}`;
+    if (plan.hasPrimaryKey) {
+      sql += upsertClause(plan);
+    } else if (plan.rangeColumn !== undefined) {
+      const column = quoteIdentifier(plan.rangeColumn.column);
+      const [bounds] = await this.session.query(
+        `SELECT CAST(min(${column}) AS VARCHAR) AS lo, CAST(max(${column}) AS VARCHAR) AS hi, ` +
+          `count(*) FILTER (WHERE ${column} IS NULL) AS nulls FROM ${source}`,
+      );
+      const range: ValueRange = {
+        min: typeof bounds?.lo === 'string' ? bounds.lo : undefined,
+        max: typeof bounds?.hi === 'string' ? bounds.hi : undefined,
+        hasNull: Number(bounds?.nulls ?? 0) > 0,
+      };
+      await this.deleteEarlierRows(plan, `SELECT ${quoteIdentifier(plan.keyColumns[0]!.column)} FROM ${source}`, range, false);
+    }
+    await this.session.execute(sql);
+  }
+
+  /**
+   * Before a table without primary key gets new rows: deletes the earlier rows of their keys. The
+   * key determines the replication key, so such a row has the same value as the new one: it lies
+   * in the new rows' range, or has NULL there too. Rows committed before the transaction are
+   * looked for only when some exist in that range (a query DuckDB answers from its zone maps,
+   * skipping the transaction's own row groups by their `_synced_at`), and their DELETE looks only
+   * at them; rows of the transaction only when a key may repeat one of them (`ownRows`).
+   * `keys`: a query returning the new rows' key.
+   */
+  private async deleteEarlierRows(plan: MergePlan, keys: string, range: ValueRange, ownRows: boolean): Promise<void> {
+    const column = quoteIdentifier(plan.rangeColumn!.column);
+    const syncedAt = `CAST(${quoteLiteral(plan.syncedAt)} AS TIMESTAMPTZ)`;
+    const committed = `${quoteIdentifier(SYNCED_AT_COLUMN)} IS DISTINCT FROM ${syncedAt}`;
+    const deleteWhere = (where: string) =>
+      this.session.execute(`DELETE FROM ${plan.target} WHERE ${where} AND ${quoteIdentifier(plan.keyColumns[0]!.column)} IN (${keys})`);
+    const instant = (text: string) => `CAST(${quoteLiteral(text)} AS TIMESTAMPTZ)`;
+    if (range.min !== undefined && range.max !== undefined) {
+      const within = `${column} BETWEEN ${instant(range.min)} AND ${instant(range.max)}`;
+      if (ownRows) {
+        await deleteWhere(within);
+      } else if (!plan.tableEmptied) {
+        const [found] = await this.session.query(
+          `SELECT CAST(min(${column}) AS VARCHAR) AS lo, CAST(max(${column}) AS VARCHAR) AS hi FROM ${plan.target} WHERE ${within} AND ${committed}`,
+        );
+        if (typeof found?.lo === 'string' && typeof found.hi === 'string') {
+          await deleteWhere(`${column} BETWEEN ${instant(found.lo)} AND ${instant(found.hi)} AND ${committed}`);
+        }
+      }
+    }
+    if (range.hasNull) {
+      const isNull = `${column} IS NULL`;
+      if (ownRows) {
+        await deleteWhere(isNull);
+      } else if (!plan.tableEmptied) {
+        const [found] = await this.session.query(`SELECT count(*) AS n FROM ${plan.target} WHERE ${isNull} AND ${committed}`);
+        if (Number(found?.n ?? 0) > 0) await deleteWhere(`${isNull} AND ${committed}`);
+      }
     }
   }
 
@@ -221,6 +303,7 @@ export class DuckDBStaging implements RowStaging {
     for (const path of this.sealed) rmSync(path, { force: true });
     this.sealed.clear();
     this.startChunk();
+    this.transactionKeys?.reset();
     this.seq = 0;
   }
 
@@ -256,6 +339,7 @@ export class DuckDBStaging implements RowStaging {
     this.numbered = false;
     this.encoded = new Map();
     this.keys.reset();
+    this.range?.take();
   }
 
   /** Appends the staged text to the open chunk file (opening it first). */
@@ -269,6 +353,16 @@ export class DuckDBStaging implements RowStaging {
     writeSync(this.fd, this.text);
     this.text = '';
   }
+}
+
+/** ` ON CONFLICT (key) DO UPDATE SET` every other column: the upsert of a table with a primary key. */
+function upsertClause(plan: MergePlan): string {
+  // Not DELETE + INSERT: DuckDB 1.5 then fails the commit ("duplicate key") once a merge's rows went to disk.
+  const keys = new Set(plan.keyColumns);
+  const updated = [...plan.columns.filter((c) => !keys.has(c)).map((c) => c.column), RESCUED_COLUMN, SYNCED_AT_COLUMN]
+    .map(quoteIdentifier)
+    .map((name) => `${name} = excluded.${name}`);
+  return ` ON CONFLICT (${plan.keyColumns.map((c) => quoteIdentifier(c.column)).join(', ')}) DO UPDATE SET ${updated.join(', ')}`;
 }
 
 function encodedName(column: LoadColumn): string {
