@@ -12,6 +12,7 @@ import type { PreparedTable } from '../sql/table-setup.js';
 import { makeTempDir } from '../sql/temp-dirs.js';
 import { TransactionKeys } from '../sql/transaction-keys.js';
 import type { DuckDBSession } from './duckdb-session.js';
+import { EarlierRows } from './earlier-rows.js';
 
 /** Characters of staged text kept in JS before they are written to the chunk file. */
 const WRITE_CHARS = 1 << 20;
@@ -51,7 +52,7 @@ interface DuckDBChunk extends StagedChunk {
  * the load writes the next file while DuckDB merges the previous one.
  *
  * A table without primary key (`MergePlan.rangeColumn`) gets plain INSERTs instead, after a DELETE
- * of the earlier rows of the chunk's keys when there can be any (see `deleteEarlierRows`): the
+ * of the earlier rows of the chunk's keys when there can be any (see `EarlierRows`): the
  * staging tracks, per chunk, the range of the replication key (`ChunkRange`) and whether a key may
  * repeat one of an earlier chunk of the transaction (`ChunkKeys` with `TransactionKeys`).
  */
@@ -85,6 +86,8 @@ export class DuckDBStaging implements RowStaging {
   private readonly transactionKeys: TransactionKeys | undefined;
   /** Tables without primary key: the open chunk's range of the replication key. */
   private readonly range: ChunkRange | undefined;
+  /** Tables without primary key: deletes the rows a chunk replaces. */
+  private readonly earlierRows: EarlierRows;
   /** Files sealed and not merged yet (deleted by reset). */
   private readonly sealed = new Set<string>();
 
@@ -98,6 +101,7 @@ export class DuckDBStaging implements RowStaging {
       this.range = new ChunkRange(table.rangeColumn.field);
     }
     this.keys = new ChunkKeys(table.keyColumns, this.transactionKeys);
+    this.earlierRows = new EarlierRows(session, dialect);
     this.sink = {
       cell: (column, text) => {
         let prefix = this.prefixes[column.id];
@@ -199,8 +203,9 @@ export class DuckDBStaging implements RowStaging {
         `format = 'newline_delimited', maximum_object_size = ${objectSize})`;
       const targetColumns = [...plan.columns.map((c) => c.column), RESCUED_COLUMN, SYNCED_AT_COLUMN].map(quoteIdentifier);
       const keys = plan.keyColumns.map((c) => values[plan.columns.indexOf(c)]!);
+      let touchedOldRows: boolean | undefined;
       if (plan.rangeColumn !== undefined && chunk.range !== undefined) {
-        await this.deleteEarlierRows(plan, `SELECT ${keys[0]!} FROM ${source}`, chunk.range, chunk.mayRepeatEarlierChunk);
+        touchedOldRows = await this.earlierRows.delete(plan, `SELECT ${keys[0]!} FROM ${source}`, chunk.range, chunk.mayRepeatEarlierChunk);
       }
       let sql =
         `INSERT INTO ${plan.target} (${targetColumns.join(', ')}) ` +
@@ -213,7 +218,8 @@ export class DuckDBStaging implements RowStaging {
       const rowsWritten = await this.session.execute(sql);
       await this.session.releaseCachedMemory();
       // Without a repeated key every row of the chunk was written; otherwise commitCounts counts.
-      return { rowsWritten, rowsRescued: chunk.mayHaveDuplicates ? Number.NaN : chunk.rescuedRows };
+      const counts: MergeCounts = { rowsWritten, rowsRescued: chunk.mayHaveDuplicates ? Number.NaN : chunk.rescuedRows };
+      return touchedOldRows === undefined ? counts : { ...counts, touchedOldRows };
     } finally {
       this.sealed.delete(chunk.path);
       rmSync(chunk.path, { force: true });
@@ -227,65 +233,16 @@ export class DuckDBStaging implements RowStaging {
     if (plan.hasPrimaryKey) {
       sql += upsertClause(plan);
     } else if (plan.rangeColumn !== undefined) {
-      const column = quoteIdentifier(plan.rangeColumn.column);
-      const [bounds] = await this.session.query(
-        `SELECT CAST(min(${column}) AS VARCHAR) AS lo, CAST(max(${column}) AS VARCHAR) AS hi, ` +
-          `count(*) FILTER (WHERE ${column} IS NULL) AS nulls FROM ${source}`,
-      );
-      const range: ValueRange = {
-        min: typeof bounds?.lo === 'string' ? bounds.lo : undefined,
-        max: typeof bounds?.hi === 'string' ? bounds.hi : undefined,
-        hasNull: Number(bounds?.nulls ?? 0) > 0,
-      };
-      await this.deleteEarlierRows(plan, `SELECT ${quoteIdentifier(plan.keyColumns[0]!.column)} FROM ${source}`, range, false);
+      const range = await this.earlierRows.rangeOf(plan, source);
+      await this.earlierRows.delete(plan, `SELECT ${quoteIdentifier(plan.keyColumns[0]!.column)} FROM ${source}`, range, false);
     }
     await this.session.execute(sql);
-  }
-
-  /**
-   * Before a table without primary key gets new rows: deletes the earlier rows of their keys. The
-   * key determines the replication key, so such a row has the same value as the new one: it lies
-   * in the new rows' range, or has NULL there too. Rows committed before the transaction are
-   * looked for only when some exist in that range (a query DuckDB answers from its zone maps,
-   * skipping the transaction's own row groups by their `_synced_at`), and their DELETE looks only
-   * at them; rows of the transaction only when a key may repeat one of them (`ownRows`).
-   * `keys`: a query returning the new rows' key.
-   */
-  private async deleteEarlierRows(plan: MergePlan, keys: string, range: ValueRange, ownRows: boolean): Promise<void> {
-    const column = quoteIdentifier(plan.rangeColumn!.column);
-    const syncedAt = `CAST(${quoteLiteral(plan.syncedAt)} AS TIMESTAMPTZ)`;
-    const committed = `${quoteIdentifier(SYNCED_AT_COLUMN)} IS DISTINCT FROM ${syncedAt}`;
-    const deleteWhere = (where: string) =>
-      this.session.execute(`DELETE FROM ${plan.target} WHERE ${where} AND ${quoteIdentifier(plan.keyColumns[0]!.column)} IN (${keys})`);
-    const instant = (text: string) => `CAST(${quoteLiteral(text)} AS TIMESTAMPTZ)`;
-    if (range.min !== undefined && range.max !== undefined) {
-      const within = `${column} BETWEEN ${instant(range.min)} AND ${instant(range.max)}`;
-      if (ownRows) {
-        await deleteWhere(within);
-      } else if (!plan.tableEmptied) {
-        const [found] = await this.session.query(
-          `SELECT CAST(min(${column}) AS VARCHAR) AS lo, CAST(max(${column}) AS VARCHAR) AS hi FROM ${plan.target} WHERE ${within} AND ${committed}`,
-        );
-        if (typeof found?.lo === 'string' && typeof found.hi === 'string') {
-          await deleteWhere(`${column} BETWEEN ${instant(found.lo)} AND ${instant(found.hi)} AND ${committed}`);
-        }
-      }
-    }
-    if (range.hasNull) {
-      const isNull = `${column} IS NULL`;
-      if (ownRows) {
-        await deleteWhere(isNull);
-      } else if (!plan.tableEmptied) {
-        const [found] = await this.session.query(`SELECT count(*) AS n FROM ${plan.target} WHERE ${isNull} AND ${committed}`);
-        if (Number(found?.n ?? 0) > 0) await deleteWhere(`${isNull} AND ${committed}`);
-      }
-    }
   }
 
   async commitCounts(plan: MergePlan, merges: readonly MergeCounts[]): Promise<MergeCounts> {
     if (merges.length === 1 && !Number.isNaN(merges[0]!.rowsRescued)) return merges[0]!;
     // Every row this commit wrote carries its instant; DuckDB's zone maps skip older row groups.
-    const rows = await this.session.query(
+    const rows = await this.session.queryBounded(
       `SELECT count(*) AS n, count(${quoteIdentifier(RESCUED_COLUMN)}) AS r FROM ${plan.target} ` +
         `WHERE ${quoteIdentifier(SYNCED_AT_COLUMN)} = CAST(${quoteLiteral(plan.syncedAt)} AS TIMESTAMPTZ)`,
     );
@@ -304,6 +261,7 @@ export class DuckDBStaging implements RowStaging {
     this.sealed.clear();
     this.startChunk();
     this.transactionKeys?.reset();
+    this.earlierRows.reset();
     this.seq = 0;
   }
 

@@ -61,3 +61,10 @@ export class ChunkRange {
     return range;
   }
 }
+
+/** The canonical text (`YYYY-MM-DDTHH:MM:SS.ffffffZ`) of an instant given in microseconds since the epoch. */
+export function instantFromEpochMicros(micros: bigint): string {
+  const millis = micros / 1000n - (micros % 1000n < 0n ? 1n : 0n);
+  const fraction = ((micros % 1_000_000n) + 1_000_000n) % 1_000_000n;
+  return `${new Date(Number(millis)).toISOString().slice(0, 19)}.${fraction.toString().padStart(6, '0')}Z`;
+}

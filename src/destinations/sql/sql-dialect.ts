@@ -68,6 +68,11 @@ export interface SqlDialect {
 export interface MergeCounts {
   rowsWritten: number;
   rowsRescued: number;
+  /**
+   * Merges into tables without primary key (`MergePlan.rangeColumn`): whether the merge may have
+   * deleted rows committed before the transaction. Undefined: the load counts rows to find out.
+   */
+  touchedOldRows?: boolean;
 }
 
 /**

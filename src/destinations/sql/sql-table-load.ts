@@ -233,16 +233,19 @@ export class SqlTableLoad implements TableLoad {
     this.syncedAt ??= this.nextSyncedAt();
     const target = dialect.table(spec.name);
     const tracksOldRows = dialect.alterAfterUpdateFails === true;
+    // Merges into a table without primary key tell whether they deleted committed rows.
+    const countsRows = tracksOldRows && this.options.table.rangeColumn === undefined;
     if (tracksOldRows && this.touchedOldRows && columns.length > 0) await this.replay(columns);
     await this.createColumns(columns);
     if (this.emptyTableAtCommit && !this.emptiedInTransaction) {
       if ((await session.execute(`DELETE FROM ${target}`)) > 0) this.touchedOldRows = true;
       this.emptiedInTransaction = true;
     }
-    if (tracksOldRows && this.knownRows === undefined) this.knownRows = await this.countRows();
+    if (countsRows && this.knownRows === undefined) this.knownRows = await this.countRows();
     const counts = await staging.merge(chunk, this.plan());
     this.merges.push(counts);
-    if (tracksOldRows) {
+    if (counts.touchedOldRows === true) this.touchedOldRows = true;
+    if (countsRows) {
       // Rows written that did not add a row replaced one (maybe one of this transaction's own: no matter).
       const rows = await this.countRows();
       if (rows - this.knownRows! !== counts.rowsWritten) this.touchedOldRows = true;
@@ -335,7 +338,7 @@ export class SqlTableLoad implements TableLoad {
       }
       // The commit counts its rows from the table (a replayed merge's own counts are gone).
       this.merges = [{ rowsWritten: Number.NaN, rowsRescued: Number.NaN }];
-      this.knownRows = await this.countRows();
+      if (table.rangeColumn === undefined) this.knownRows = await this.countRows();
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -65,7 +65,8 @@ export async function prepareTable(session: SqlSession, dialect: SqlDialect, spe
         .all()
         .map((c) => `${quoteIdentifier(c.column)} ${dialect.typeName(c.type)}${keys.has(c) ? ' NOT NULL' : ''}`);
       definitions.push(
-        `${quoteIdentifier(SYNCED_AT_COLUMN)} ${dialect.typeName('timestamptz')}`,
+        // Without primary key, merges tell committed rows from the transaction's by `_synced_at`.
+        `${quoteIdentifier(SYNCED_AT_COLUMN)} ${dialect.typeName('timestamptz')}${hasPrimaryKey || rangeColumn === undefined ? '' : ' NOT NULL'}`,
         `${quoteIdentifier(RESCUED_COLUMN)} ${dialect.typeName('json')}`,
       );
       if (hasPrimaryKey) {
@@ -73,9 +74,11 @@ export async function prepareTable(session: SqlSession, dialect: SqlDialect, spe
       }
       statements.push(`CREATE TABLE ${table} (${definitions.join(', ')})`);
     } else {
-      // Such a table without primary key was created for this key: its NOT NULL columns are the key's.
+      // A table without primary key was created for this key when its NOT NULL columns are the key's and `_synced_at`.
       const notNull = existingRows.filter((row) => row.is_nullable === 'NO').map((row) => String(row.column_name));
-      const createdForKey = rangeColumn !== undefined && notNull.join('\u0000') === keyColumns.map((c) => c.column).join('\u0000');
+      const createdForKey =
+        rangeColumn !== undefined &&
+        notNull.join('\u0000') === [...keyColumns.map((c) => c.column), SYNCED_AT_COLUMN].join('\u0000');
       hasPrimaryKey = await checkPrimaryKey(session, dialect, spec.name, keyColumns, createdForKey);
       if (!existing.has(SYNCED_AT_COLUMN)) {
         statements.push(`ALTER TABLE ${table} ADD COLUMN ${quoteIdentifier(SYNCED_AT_COLUMN)} ${dialect.typeName('timestamptz')}`);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ChunkKeys, hashKey, KEY_HASH } from '../../../src/destinations/sql/chunk-keys.js';
-import { ChunkRange } from '../../../src/destinations/sql/chunk-range.js';
+import { ChunkRange, instantFromEpochMicros } from '../../../src/destinations/sql/chunk-range.js';
 import type { LoadColumn } from '../../../src/destinations/sql/table-columns.js';
 import { TransactionKeys } from '../../../src/destinations/sql/transaction-keys.js';
 
@@ -39,6 +39,15 @@ describe('chunk range', () => {
       range.add(record);
       assert.deepEqual(range.take(), { min: undefined, max: undefined, hasNull: true }, JSON.stringify(record));
     }
+  });
+});
+
+describe('instants from DuckDB', () => {
+  it('turn microseconds since the epoch into the canonical text, before 1970 too', () => {
+    assert.equal(instantFromEpochMicros(1_714_564_800_123_456n), '2024-05-01T12:00:00.123456Z');
+    assert.equal(instantFromEpochMicros(0n), '1970-01-01T00:00:00.000000Z');
+    assert.equal(instantFromEpochMicros(-1n), '1969-12-31T23:59:59.999999Z');
+    assert.equal(instantFromEpochMicros(-62_135_596_800_000_000n), '0001-01-01T00:00:00.000000Z');
   });
 });
 
