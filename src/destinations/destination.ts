@@ -23,6 +23,12 @@ export interface TableSpec {
   keyProperties: readonly string[];
   /** Field the stream's bookmark follows, for incremental streams (`createdAt`). */
   replicationKey?: string;
+  /**
+   * The key determines the `replicationKey` value: every record of a key has the same one (the key
+   * is a hash of the record's content, which includes it). A destination may then look for a key's
+   * earlier row only among the rows whose replication key lies in the range of a batch. Default false.
+   */
+  keyDeterminesReplicationKey?: boolean;
   /** Object schema whose `properties` give the known columns. Fields outside it may still arrive. */
   schema: JsonSchema;
 }

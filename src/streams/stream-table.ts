@@ -26,6 +26,8 @@ export interface StreamDefinition {
   method: ReplicationMethod;
   /** Field the bookmark follows (INCREMENTAL streams only). */
   replicationKey?: string;
+  /** Every record of a key has the same `replicationKey` value (events: the key hashes the whole record). */
+  keyDeterminesReplicationKey?: boolean;
   read: ReadStrategy;
   schema: JsonSchema;
   /** Whether a read-only key may read it (exports and getUsers need a server-side key). */
@@ -42,6 +44,7 @@ const event = (dataTypeName: string) =>
     method: 'INCREMENTAL',
     keyProperties: ['_event_id'],
     replicationKey: 'createdAt',
+    keyDeterminesReplicationKey: true,
     readOnlyKeyAllowed: false,
     read: { kind: 'export-windows', dataTypeName },
   }) as const;

@@ -109,7 +109,13 @@ async function syncStream(
   try {
     const resolved = await resolveStreamSchema(stream, options.client, logger);
     load = await options.destination.beginLoad(
-      { name: stream.name, keyProperties: stream.keyProperties, replicationKey: stream.replicationKey, schema: resolved.schema },
+      {
+        name: stream.name,
+        keyProperties: stream.keyProperties,
+        replicationKey: stream.replicationKey,
+        keyDeterminesReplicationKey: stream.keyDeterminesReplicationKey,
+        schema: resolved.schema,
+      },
       stream.method === 'FULL_TABLE' ? 'replace' : 'upsert',
     );
     const events = readStream({

@@ -29,6 +29,9 @@ const EVENTS: TableSpec = {
   },
 };
 
+/** Events keyed by a hash of their content, as the export streams are: a key always comes with the same createdAt. */
+const HASHED_EVENTS: TableSpec = { ...EVENTS, keyDeterminesReplicationKey: true };
+
 const LIST_USERS: TableSpec = {
   name: 'list_users',
   keyProperties: ['listId', 'email'],
@@ -72,6 +75,11 @@ const TRICKY_REPEATS = 1;
 
 function event(id: string, fields: JsonRecord = {}): JsonRecord {
   return { _event_id: id, email: `${id}@example.com`, createdAt: '2024-05-01T12:00:00.000Z', campaignId: 7, ...fields };
+}
+
+/** Event `h<n>` of HASHED_EVENTS: its createdAt is n seconds after 2024-05-01 (the key determines it). */
+function hashed(n: number, fields: JsonRecord = {}): JsonRecord {
+  return event(`h${n}`, { createdAt: new Date(Date.UTC(2024, 4, 1) + n * 1000).toISOString(), ...fields });
 }
 
 for (const harness of HARNESSES) {
@@ -636,6 +644,175 @@ for (const harness of HARNESSES) {
         assert.equal((await load.commit(null)).rowsWritten, 1);
         await load.close();
         assert.equal((await rowsOf()).length, 2001);
+      });
+    });
+
+    describe('tables keyed by a hash of the content (DuckDB: no primary key)', () => {
+      /** Loads merge every 1,000 to 2,000 staged rows; writes of 500. */
+      let hx: Fixture;
+      beforeEach(async () => {
+        hx = await harness.create({ mergeMinRows: 1000, mergeEveryRows: 2000 });
+      });
+      afterEach(async () => {
+        await hx.close();
+      });
+      const writeInBatches = async (load: { write(rows: readonly JsonRecord[]): Promise<void> }, rows: JsonRecord[]) => {
+        for (let i = 0; i < rows.length; i += 500) await load.write(rows.slice(i, i + 500));
+      };
+      const range = (from: number, to: number, fields: JsonRecord = {}) =>
+        Array.from({ length: to - from }, (_, k) => hashed(from + k, fields));
+      /** Rows, distinct keys, and campaignId by key. */
+      const contents = async () => {
+        const rows = await hx.query(`SELECT _event_id, "campaignId", _synced_at, _rescued FROM ${hx.table('email_send')}`);
+        return {
+          rows: rows.length,
+          keys: new Set(rows.map((r) => r._event_id)).size,
+          campaign: new Map(rows.map((r) => [String(r._event_id), Number(r.campaignId)])),
+          syncedAt: new Map(rows.map((r) => [String(r._event_id), (r._synced_at as Date).getTime()])),
+          rescued: new Map(rows.map((r) => [String(r._event_id), r._rescued])),
+        };
+      };
+      const campaignsOf = (campaign: Map<string, number>, from: number, to: number) =>
+        new Set(Array.from({ length: to - from }, (_, k) => campaign.get(`h${from + k}`)));
+
+      if (harness.name === 'duckdb') {
+        it('creates the table without primary key, and keeps the one of a table created with it', async () => {
+          const load = await hx.destination.beginLoad(HASHED_EVENTS, 'upsert');
+          await load.close();
+          const legacy = await hx.destination.beginLoad({ ...EVENTS, name: 'email_open' }, 'upsert');
+          await legacy.close();
+          const again = await hx.destination.beginLoad({ ...HASHED_EVENTS, name: 'email_open' }, 'upsert');
+          await again.close();
+          const keys = await hx.query(
+            `SELECT table_name FROM duckdb_constraints() WHERE constraint_type = 'PRIMARY KEY' AND table_name LIKE 'email_%'`,
+          );
+          assert.deepEqual(keys.map((r) => r.table_name), ['email_open']);
+          await assert.rejects(hx.destination.beginLoad({ ...HASHED_EVENTS, keyProperties: ['email'] }, 'upsert'), SchemaError);
+        });
+      }
+
+      it('keeps the last row of a key repeated within a merge, across merges and across commits', async () => {
+        const load = await hx.destination.beginLoad(HASHED_EVENTS, 'upsert');
+        const rows = range(0, 3000, { campaignId: 1 });
+        rows.splice(1700, 0, hashed(1650, { campaignId: 5 })); // within a chunk
+        rows.push(...range(0, 100, { campaignId: 2 }), hashed(2999, { campaignId: 3 })); // keys of earlier chunks
+        await writeInBatches(load, rows);
+        const first = await load.commit({ createdAt: '2024-05-02T00:00:00.000000Z' });
+        assert.equal(first.rowsWritten, 3000);
+        let table = await contents();
+        assert.deepEqual([table.rows, table.keys], [3000, 3000]);
+        assert.deepEqual(
+          [campaignsOf(table.campaign, 0, 100), table.campaign.get('h1650'), table.campaign.get('h2999'), table.campaign.get('h100')],
+          [new Set([2]), 5, 3, 1],
+        );
+        // A commit of one merge re-writes committed keys.
+        await load.write([hashed(5, { campaignId: 6 }), hashed(5000, { campaignId: 6 })]);
+        const second = await load.commit(null);
+        await load.close();
+        assert.equal(second.rowsWritten, 2);
+        table = await contents();
+        assert.deepEqual([table.rows, table.keys, table.campaign.get('h5'), table.campaign.get('h5000')], [3001, 3001, 6, 6]);
+      });
+
+      it('replaces the committed rows of a range read again (lookback) and leaves the others alone', async () => {
+        const load = await hx.destination.beginLoad(HASHED_EVENTS, 'upsert');
+        await writeInBatches(load, range(0, 3000, { campaignId: 1 }));
+        await load.commit({ createdAt: '2024-05-01T00:50:00.000000Z' });
+        const before = await contents();
+        // Read again from 2,500 s: 500 committed events, 2,500 new ones, in an order unrelated to createdAt
+        // (every merge spans the whole range, as in an export).
+        const again = range(2500, 5000, { campaignId: 2 });
+        again.sort((a, b) => (Number(String(a._event_id).slice(1)) % 7) - (Number(String(b._event_id).slice(1)) % 7));
+        await writeInBatches(load, again);
+        const result = await load.commit({ createdAt: '2024-05-01T01:23:20.000000Z' });
+        assert.equal(result.rowsWritten, 2500);
+        const after = await contents();
+        assert.deepEqual([after.rows, after.keys], [5000, 5000]);
+        assert.deepEqual([campaignsOf(after.campaign, 0, 2500), campaignsOf(after.campaign, 2500, 5000)], [new Set([1]), new Set([2])]);
+        assert.equal(after.syncedAt.get('h2499'), before.syncedAt.get('h2499'), 'rows outside the range are not rewritten');
+        // A range wholly inside the committed rows, then keys of both earlier commits in one transaction.
+        await writeInBatches(load, range(100, 1600, { campaignId: 3 }));
+        await writeInBatches(load, [...range(0, 10, { campaignId: 4 }), ...range(4990, 5000, { campaignId: 4 })]);
+        assert.equal((await load.commit(null)).rowsWritten, 1520);
+        await load.close();
+        const last = await contents();
+        assert.deepEqual([last.rows, last.keys], [5000, 5000]);
+        assert.deepEqual(
+          [campaignsOf(last.campaign, 0, 10), campaignsOf(last.campaign, 100, 1600), campaignsOf(last.campaign, 4990, 5000)],
+          [new Set([4]), new Set([3]), new Set([4])],
+        );
+      });
+
+      it('finds the earlier rows of keys whose createdAt is missing or does not fit its column', async () => {
+        const load = await hx.destination.beginLoad(HASHED_EVENTS, 'upsert');
+        const missing = (campaignId: number) => ({ ...event('missing', { campaignId }), createdAt: undefined });
+        const invalid = (campaignId: number) => event('invalid', { campaignId, createdAt: 'not a date' });
+        await load.write([missing(1), invalid(1), hashed(1)]);
+        await load.commit(null);
+        await writeInBatches(load, [missing(2), invalid(2), ...range(10, 2500), missing(3)]);
+        const result = await load.commit(null);
+        await load.close();
+        assert.equal(result.rowsWritten, 2492);
+        const table = await contents();
+        assert.deepEqual([table.rows, table.keys], [2493, 2493]);
+        assert.deepEqual([table.campaign.get('missing'), table.campaign.get('invalid')], [3, 2]);
+        assert.deepEqual(table.rescued.get('invalid'), { createdAt: 'not a date' });
+      });
+
+      it('rolls back merges that replaced committed rows', async () => {
+        const load = await hx.destination.beginLoad(HASHED_EVENTS, 'upsert');
+        await writeInBatches(load, range(0, 2000, { campaignId: 1 }));
+        await load.commit({ createdAt: '2024-05-01T00:40:00.000000Z' });
+        await writeInBatches(load, [...range(1000, 4000, { campaignId: 2 }), ...range(1500, 1600, { campaignId: 3 })]);
+        await load.rollback();
+        let table = await contents();
+        assert.deepEqual([table.rows, table.keys, campaignsOf(table.campaign, 0, 2000)], [2000, 2000, new Set([1])]);
+        assert.deepEqual(await bookmarksOf(hx), { email_send: { createdAt: '2024-05-01T00:40:00.000000Z' } });
+        await writeInBatches(load, range(1000, 4000, { campaignId: 2 }));
+        await load.commit(null);
+        await load.close();
+        table = await contents();
+        assert.deepEqual([table.rows, table.keys, campaignsOf(table.campaign, 1000, 4000)], [4000, 4000, new Set([2])]);
+      });
+
+      it('adds a field first seen after merges that replaced committed rows, without duplicating them', async () => {
+        const load = await hx.destination.beginLoad(HASHED_EVENTS, 'upsert');
+        await writeInBatches(load, range(0, 2000, { campaignId: 1 }));
+        await load.commit(null);
+        const rows = range(1000, 4000, { campaignId: 2 });
+        for (let i = 2500; i < rows.length; i++) rows[i]!.lateField = `late ${i}`;
+        rows.push(hashed(1200, { campaignId: 3 }), { ...event('missing', { campaignId: 3 }), createdAt: undefined });
+        await writeInBatches(load, rows);
+        const result = await load.commit(null);
+        await load.close();
+        assert.deepEqual([result.rowsWritten, result.columnsAdded], [3001, ['lateField']]);
+        const table = await contents();
+        assert.deepEqual([table.rows, table.keys], [4001, 4001]);
+        assert.deepEqual(
+          [campaignsOf(table.campaign, 0, 1000), table.campaign.get('h1200'), table.campaign.get('h1201'), table.campaign.get('missing')],
+          [new Set([1]), 3, 2, 3],
+        );
+        const [late] = await hx.query(`SELECT count("lateField") AS n FROM ${hx.table('email_send')}`);
+        assert.equal(Number(late!.n), 500);
+      });
+
+      it('runs such loads side by side with others', async () => {
+        const loads = await Promise.all(
+          ['email_send', 'email_open', 'email_click'].map((name) => hx.destination.beginLoad({ ...HASHED_EVENTS, name }, 'upsert')),
+        );
+        const other = await hx.destination.beginLoad(LIST_USERS, 'upsert');
+        for (let round = 0; round < 2; round++) {
+          await Promise.all([
+            ...loads.map((load) => writeInBatches(load, range(round * 1000, round * 1000 + 2500, { campaignId: round }))),
+            other.write([{ listId: round, email: `u${round}@e.com` }]),
+          ]);
+          await Promise.all([...loads, other].map((load) => load.commit(null)));
+        }
+        await Promise.all([...loads, other].map((load) => load.close()));
+        for (const name of ['email_send', 'email_open', 'email_click']) {
+          const [summary] = await hx.query(`SELECT count(*) AS n, count(DISTINCT _event_id) AS d FROM ${hx.table(name)}`);
+          assert.deepEqual([Number(summary!.n), Number(summary!.d)], [3500, 3500], name);
+        }
       });
     });
 

@@ -1,18 +1,51 @@
 import { DuckDBTimestampTZValue, type DuckDBConnection, type DuckDBResultReader, type DuckDBValue } from '@duckdb/node-api';
 import type { SqlParam, SqlSession } from '../sql/sql-dialect.js';
+import type { InstanceMemory } from './instance-memory.js';
+import type { StatementGate } from './statement-gate.js';
 
-/** A DuckDB connection as an SqlSession. */
+/**
+ * A DuckDB connection as an SqlSession. Its statements pass the instance's `StatementGate`
+ * (shared), so that the memory limit can change while no statement of the instance runs.
+ */
 export class DuckDBSession implements SqlSession {
-  constructor(readonly connection: DuckDBConnection) {}
+  constructor(
+    readonly connection: DuckDBConnection,
+    private readonly gate: StatementGate,
+    /** The file instance's memory limit; undefined for an in-memory database, whose tables live in that memory. */
+    private readonly memory?: InstanceMemory,
+  ) {}
 
-  async execute(sql: string, params?: readonly SqlParam[]): Promise<number> {
-    const result = await this.connection.run(sql, params ? (params as DuckDBValue[]) : undefined);
-    return Number(result.rowsChanged);
+  execute(sql: string, params?: readonly SqlParam[]): Promise<number> {
+    return this.gate.shared(async () => {
+      const result = await this.connection.run(sql, params ? (params as DuckDBValue[]) : undefined);
+      return Number(result.rowsChanged);
+    });
   }
 
-  async query(sql: string, params?: readonly SqlParam[]): Promise<Record<string, unknown>[]> {
-    const reader = await this.connection.runAndReadAll(sql, params ? (params as DuckDBValue[]) : undefined);
-    return plainRows(reader);
+  query(sql: string, params?: readonly SqlParam[]): Promise<Record<string, unknown>[]> {
+    return this.gate.shared(async () => {
+      const reader = await this.connection.runAndReadAll(sql, params ? (params as DuckDBValue[]) : undefined);
+      return plainRows(reader);
+    });
+  }
+
+  /** `execute` for a statement that scans much of a table: it runs alone, its memory bounded (see `InstanceMemory.bounded`). */
+  executeBounded(sql: string): Promise<number> {
+    const memory = this.memory;
+    if (memory === undefined) return this.execute(sql);
+    return memory.bounded(async () => Number((await this.connection.run(sql)).rowsChanged));
+  }
+
+  /** `query` for a query that scans much of a table (see `executeBounded`). */
+  queryBounded(sql: string): Promise<Record<string, unknown>[]> {
+    const memory = this.memory;
+    if (memory === undefined) return this.query(sql);
+    return memory.bounded(async () => plainRows(await this.connection.runAndReadAll(sql)));
+  }
+
+  /** Drops the file's blocks DuckDB keeps cached (see `InstanceMemory.release`); nothing for an in-memory database. */
+  async releaseCachedMemory(): Promise<void> {
+    await this.memory?.release();
   }
 
   async close(): Promise<void> {

@@ -3,14 +3,18 @@ import { promisify } from 'node:util';
 import { join } from 'node:path';
 import type { JsonRecord } from '../destination.js';
 import { ChunkKeys } from '../sql/chunk-keys.js';
+import { ChunkRange, type ValueRange } from '../sql/chunk-range.js';
 import type { ColumnType } from '../sql/column-types.js';
 import { quoteIdentifier, quoteLiteral } from '../sql/identifiers.js';
 import type { RecordEncoder, RowSink } from '../sql/record-encoder.js';
 import type { MergeCounts, MergePlan, RowStaging, SqlDialect, StagedChunk } from '../sql/sql-dialect.js';
 import { RESCUED_COLUMN, SYNCED_AT_COLUMN, type LoadColumn } from '../sql/table-columns.js';
+import type { PreparedTable } from '../sql/table-setup.js';
 import { makeTempDir } from '../sql/temp-dirs.js';
+import { TransactionKeys } from '../sql/transaction-keys.js';
 import type { ExportLineParser, ExportLineRules } from '../../streams/export-lines.js';
 import type { DuckDBSession } from './duckdb-session.js';
+import { EarlierRows } from './earlier-rows.js';
 import { PlainLineScanner, recordDocument } from './plain-lines.js';
 
 /** Characters of staged text kept in JS before they are written to the chunk file. */
@@ -31,6 +35,10 @@ interface DuckDBChunk extends StagedChunk {
   /** Columns with a value staged under `__isync_c<id>` in the chunk. */
   readonly encodedColumns: readonly LoadColumn[];
   readonly mayHaveDuplicates: boolean;
+  /** Tables without primary key: some key may be one of an earlier chunk of the transaction. */
+  readonly mayRepeatEarlierChunk: boolean;
+  /** Tables without primary key: the chunk's range of the replication key. */
+  readonly range: ValueRange | undefined;
   /** Rows with rescued values. */
   readonly rescuedRows: number;
   /** Longest document, in UTF-16 code units. */
@@ -47,6 +55,11 @@ interface DuckDBChunk extends StagedChunk {
  * into the table (`INSERT … ON CONFLICT DO UPDATE`, after `QUALIFY row_number()` when the chunk
  * repeats a key), then deletes the file. The rows never sit in JS or in a DuckDB temp table, and
  * the load writes the next file while DuckDB merges the previous one.
+ *
+ * A table without primary key (`MergePlan.rangeColumn`) gets plain INSERTs instead, after a DELETE
+ * of the earlier rows of the chunk's keys when there can be any (see `EarlierRows`): the
+ * staging tracks, per chunk, the range of the replication key (`ChunkRange`) and whether a key may
+ * repeat one of an earlier chunk of the transaction (`ChunkKeys` with `TransactionKeys`).
  */
 export class DuckDBStaging implements RowStaging {
   readonly pushUsesSession = false;
@@ -80,15 +93,28 @@ export class DuckDBStaging implements RowStaging {
   /** The fast path of `stageLine` (made by its first call; forgets its fields at every reset: columns may go with a rollback). */
   private scanner: PlainLineScanner | undefined;
   private scannerRules: ExportLineRules | undefined;
+  /** Tables without primary key: the keys of the transaction's sealed chunks. */
+  private readonly transactionKeys: TransactionKeys | undefined;
+  /** Tables without primary key: the open chunk's range of the replication key. */
+  private readonly range: ChunkRange | undefined;
+  /** Tables without primary key: deletes the rows a chunk replaces. */
+  private readonly earlierRows: EarlierRows;
+  private readonly keyColumns: readonly LoadColumn[];
   /** Files sealed and not merged yet (deleted by reset). */
   private readonly sealed = new Set<string>();
 
   constructor(
     private readonly session: DuckDBSession,
     private readonly dialect: SqlDialect,
-    private readonly keyColumns: readonly LoadColumn[],
+    table: Pick<PreparedTable, 'keyColumns' | 'rangeColumn'>,
   ) {
-    this.keys = new ChunkKeys(keyColumns);
+    this.keyColumns = table.keyColumns;
+    if (table.rangeColumn !== undefined) {
+      this.transactionKeys = new TransactionKeys();
+      this.range = new ChunkRange(table.rangeColumn.field);
+    }
+    this.keys = new ChunkKeys(table.keyColumns, this.transactionKeys);
+    this.earlierRows = new EarlierRows(session, dialect);
     this.sink = {
       cell: (column, text) => {
         let prefix = this.prefixes[column.id];
@@ -109,6 +135,7 @@ export class DuckDBStaging implements RowStaging {
   stage(record: JsonRecord, encoder: RecordEncoder): string | undefined {
     const fits = encoder.fitsAsIs(record, this.isAsIs);
     if (typeof fits === 'string') return fits;
+    this.range?.add(record);
     if (fits) {
       // undefined: a bigint in a JSON value or a lone surrogate, which encodeInto handles
       const doc = recordDocument(record);
@@ -126,6 +153,7 @@ export class DuckDBStaging implements RowStaging {
       this.scannerRules = parser.rules;
       this.scanner = new PlainLineScanner(parser.rules, {
         keyFields: this.keyColumns.map((c) => c.field),
+        ...(this.range ? { rangeField: this.range.field } : {}),
         asIsType: (field) => {
           const column = encoder.columnOf(field);
           return column !== undefined && this.isAsIs(column) ? column.type : undefined;
@@ -135,6 +163,7 @@ export class DuckDBStaging implements RowStaging {
     const doc = this.scanner.scan(line);
     if (doc === undefined) return false;
     this.keys.add(this.scanner.key);
+    this.range?.addValue(this.scanner.rangeValue);
     this.appendDocument(doc);
     return true;
   }
@@ -155,7 +184,7 @@ export class DuckDBStaging implements RowStaging {
     if (this.writesPending > MAX_WRITES_PENDING) await this.writing;
   }
 
-  seal(): DuckDBChunk | undefined {
+  seal(isLast: boolean): DuckDBChunk | undefined {
     if (this.rows === 0) return undefined;
     this.writeText();
     const written = this.closeFile();
@@ -165,9 +194,12 @@ export class DuckDBStaging implements RowStaging {
       rows: this.rows,
       encodedColumns: [...this.encoded.values()],
       mayHaveDuplicates: this.keys.mayHaveDuplicates,
+      mayRepeatEarlierChunk: this.keys.mayRepeatEarlierChunk,
+      range: this.range?.take(),
       rescuedRows: this.rescuedRows,
       longest: this.longest,
     };
+    if (!isLast) this.keys.sealInto();
     this.sealed.add(this.path);
     this.startChunk();
     return chunk;
@@ -201,6 +233,10 @@ export class DuckDBStaging implements RowStaging {
         `format = 'newline_delimited', maximum_object_size = ${objectSize})`;
       const targetColumns = [...plan.columns.map((c) => c.column), RESCUED_COLUMN, SYNCED_AT_COLUMN].map(quoteIdentifier);
       const keys = plan.keyColumns.map((c) => values[plan.columns.indexOf(c)]!);
+      let touchedOldRows: boolean | undefined;
+      if (plan.rangeColumn !== undefined && chunk.range !== undefined) {
+        touchedOldRows = await this.earlierRows.delete(plan, `SELECT ${keys[0]!} FROM ${source}`, chunk.range, chunk.mayRepeatEarlierChunk);
+      }
       let sql =
         `INSERT INTO ${plan.target} (${targetColumns.join(', ')}) ` +
         `SELECT ${values.join(', ')}, ${RESCUED_KEY}, CAST(${quoteLiteral(plan.syncedAt)} AS TIMESTAMPTZ) FROM ${source}`;
@@ -208,27 +244,35 @@ export class DuckDBStaging implements RowStaging {
         // Documents before the chunk's first repeated key carry no number; their keys are unique and come first.
         sql += ` QUALIFY row_number() OVER (PARTITION BY ${keys.join(', ')} ORDER BY coalesce(${SEQ_KEY}, -1) DESC) = 1`;
       }
-      if (keys.length > 0 && !plan.insertOnly) {
-        // Not DELETE + INSERT: DuckDB 1.5 then fails the commit ("duplicate key") once a merge's rows went to disk.
-        const keySet = new Set(plan.keyColumns);
-        const updated = [...plan.columns.filter((c) => !keySet.has(c)).map((c) => c.column), RESCUED_COLUMN, SYNCED_AT_COLUMN]
-          .map(quoteIdentifier)
-          .map((name) => `${name} = excluded.${name}`);
-        sql += ` ON CONFLICT (${plan.keyColumns.map((c) => quoteIdentifier(c.column)).join(', ')}) DO UPDATE SET ${updated.join(', ')}`;
-      }
+      if (keys.length > 0 && plan.hasPrimaryKey && !plan.insertOnly) sql += upsertClause(plan);
       const rowsWritten = await this.session.execute(sql);
+      await this.session.releaseCachedMemory();
       // Without a repeated key every row of the chunk was written; otherwise commitCounts counts.
-      return { rowsWritten, rowsRescued: chunk.mayHaveDuplicates ? Number.NaN : chunk.rescuedRows };
+      const counts: MergeCounts = { rowsWritten, rowsRescued: chunk.mayHaveDuplicates ? Number.NaN : chunk.rescuedRows };
+      return touchedOldRows === undefined ? counts : { ...counts, touchedOldRows };
     } finally {
       this.sealed.delete(chunk.path);
       rmSync(chunk.path, { force: true });
     }
   }
 
+  async restore(plan: MergePlan, parquetPath: string): Promise<void> {
+    const names = [...plan.columns.map((c) => c.column), RESCUED_COLUMN, SYNCED_AT_COLUMN].map(quoteIdentifier).join(', ');
+    const source = `read_parquet(${quoteLiteral(parquetPath)})`;
+    let sql = `INSERT INTO ${plan.target} (${names}) SELECT ${names} FROM ${source}`;
+    if (plan.hasPrimaryKey) {
+      sql += upsertClause(plan);
+    } else if (plan.rangeColumn !== undefined) {
+      const range = await this.earlierRows.rangeOf(plan, source);
+      await this.earlierRows.delete(plan, `SELECT ${quoteIdentifier(plan.keyColumns[0]!.column)} FROM ${source}`, range, false);
+    }
+    await this.session.execute(sql);
+  }
+
   async commitCounts(plan: MergePlan, merges: readonly MergeCounts[]): Promise<MergeCounts> {
     if (merges.length === 1 && !Number.isNaN(merges[0]!.rowsRescued)) return merges[0]!;
     // Every row this commit wrote carries its instant; DuckDB's zone maps skip older row groups.
-    const rows = await this.session.query(
+    const rows = await this.session.queryBounded(
       `SELECT count(*) AS n, count(${quoteIdentifier(RESCUED_COLUMN)}) AS r FROM ${plan.target} ` +
         `WHERE ${quoteIdentifier(SYNCED_AT_COLUMN)} = CAST(${quoteLiteral(plan.syncedAt)} AS TIMESTAMPTZ)`,
     );
@@ -245,6 +289,8 @@ export class DuckDBStaging implements RowStaging {
     for (const path of this.sealed) rmSync(path, { force: true });
     this.sealed.clear();
     this.startChunk();
+    this.transactionKeys?.reset();
+    this.earlierRows.reset();
     this.seq = 0;
     this.scanner?.forget();
   }
@@ -288,6 +334,7 @@ export class DuckDBStaging implements RowStaging {
     this.numbered = false;
     this.encoded = new Map();
     this.keys.reset();
+    this.range?.take();
   }
 
   /** Appends the staged text to the open chunk file (opening it first), in the background (see `writing`). */
@@ -329,6 +376,16 @@ async function writeAll(fd: number, bytes: Buffer): Promise<void> {
     const { bytesWritten } = await writeFd(fd, bytes, offset, bytes.length - offset, null);
     offset += bytesWritten;
   }
+}
+
+/** ` ON CONFLICT (key) DO UPDATE SET` every other column: the upsert of a table with a primary key. */
+function upsertClause(plan: MergePlan): string {
+  // Not DELETE + INSERT: DuckDB 1.5 then fails the commit ("duplicate key") once a merge's rows went to disk.
+  const keys = new Set(plan.keyColumns);
+  const updated = [...plan.columns.filter((c) => !keys.has(c)).map((c) => c.column), RESCUED_COLUMN, SYNCED_AT_COLUMN]
+    .map(quoteIdentifier)
+    .map((name) => `${name} = excluded.${name}`);
+  return ` ON CONFLICT (${plan.keyColumns.map((c) => quoteIdentifier(c.column)).join(', ')}) DO UPDATE SET ${updated.join(', ')}`;
 }
 
 function encodedName(column: LoadColumn): string {

@@ -20,6 +20,8 @@ export interface PlainLineColumns {
   asIsType(field: string): ColumnType | undefined;
   /** Key fields in key order (`_event_id` included for events). */
   readonly keyFields: readonly string[];
+  /** A field whose staged value `PlainLineScanner.rangeValue` reports (see `ChunkRange`). */
+  readonly rangeField?: string;
 }
 
 /** A field the scan met, with what it needs to know of it (cached: the scan runs millions of times). */
@@ -32,6 +34,8 @@ interface FieldInfo {
   readonly keyIndex: number;
   /** `transactionalData`, whose string values are parsed (see `normalizeExportRecord`). */
   readonly jsonText: boolean;
+  /** The field is `PlainLineColumns.rangeField`. */
+  readonly isRange: boolean;
   /** The last line (by number) the field appeared in: a field twice in one line is not plain. */
   lastLine: number;
 }
@@ -76,6 +80,8 @@ const MAX_PLAIN_DIGITS = 15;
 export class PlainLineScanner {
   /** The key text of the last line `scan` staged (see `RowSink.endRow`). */
   key = '';
+  /** The value of `rangeField` in the last line `scan` staged, as staged (undefined: missing or null). */
+  rangeValue: string | undefined;
   private readonly byField = new Map<string, FieldInfo>();
   /** The fields of the last plain line, by position: the next line most likely has the same. */
   private readonly lastOrder: (FieldInfo | undefined)[] = [];
@@ -120,6 +126,7 @@ export class PlainLineScanner {
       if (id === undefined) return undefined;
     }
     const lineNumber = ++this.lineNumber;
+    this.rangeValue = undefined;
     let keysFound = 0;
     let fields = 0;
     let out = '';
@@ -183,8 +190,11 @@ export class PlainLineScanner {
               copied = i;
             }
             if (type === 'timestamptz' && !(iso !== null && isPlainIso(iso)) && !fitsAsJson(type, iso ?? text)) return undefined;
+            if (info.isRange) this.rangeValue = iso ?? text;
           } else if (type !== 'text') {
             return undefined;
+          } else if (info.isRange) {
+            this.rangeValue = line.slice(start + 1, end);
           }
           if (info.keyIndex >= 0) {
             if (end === start + 1 || type !== 'text') return undefined;
@@ -235,7 +245,8 @@ export class PlainLineScanner {
     const type = this.columns.asIsType(field);
     const jsonText = field === 'transactionalData';
     if (type === undefined || (type === 'json') !== jsonText) return undefined;
-    info = { field, quoted: `"${field}"`, type, keyIndex: this.columns.keyFields.indexOf(field), jsonText, lastLine: 0 };
+    const isRange = field === this.columns.rangeField;
+    info = { field, quoted: `"${field}"`, type, keyIndex: this.columns.keyFields.indexOf(field), jsonText, isRange, lastLine: 0 };
     this.byField.set(field, info);
     return info;
   }

@@ -1,4 +1,5 @@
 import type { LoadColumn } from './table-columns.js';
+import type { TransactionKeys } from './transaction-keys.js';
 
 const INITIAL_SLOTS = 1 << 16;
 
@@ -24,35 +25,51 @@ export function hashKey(key: string): void {
  * deduplication (a sort or a window over the chunk) in the common case where it does not. Errs
  * on the safe side only: it remembers two 32-bit hashes of each key (not the keys), so two
  * different keys may, very rarely, count as one; JSON and floating-point keys, whose equal values
- * may have different texts, always count as repeated. Stops remembering once a key repeats.
+ * may have different texts, always count as repeated. Stops remembering once a key repeats,
+ * unless it also tells whether the chunk repeats a key of earlier chunks of the transaction
+ * (`earlier`, which `sealInto` fills): then it keeps every key of the chunk.
  */
 export class ChunkKeys {
   /** Open addressing, two words a slot; [0, 0] is an empty slot. */
   private table = new Uint32Array(2 * INITIAL_SLOTS);
   private count = 0;
   private duplicated: boolean;
+  private repeatsEarlier = false;
   private readonly keyed: boolean;
   private readonly textEquality: boolean;
 
-  constructor(keyColumns: readonly LoadColumn[]) {
+  constructor(
+    keyColumns: readonly LoadColumn[],
+    /** The keys of the transaction's earlier chunks (see `mayRepeatEarlierChunk`). */
+    private readonly earlier?: TransactionKeys,
+  ) {
     this.keyed = keyColumns.length > 0;
     this.textEquality = keyColumns.every((c) => c.type !== 'json' && c.type !== 'double');
     this.duplicated = this.keyed && !this.textEquality;
   }
 
   add(key: string): void {
-    if (this.duplicated || !this.keyed) return;
+    if (!this.keyed || (this.duplicated && this.earlier === undefined)) return;
     hashKey(key);
     this.addHash(KEY_HASH[0]!, KEY_HASH[1]!);
   }
 
   /** `add` for a key `hashKey` has just hashed. */
   addHash(h1: number, h2: number): void {
-    if (this.duplicated || !this.keyed) return;
-    if (this.insert(h1, h2)) {
+    if (!this.keyed) return;
+    if (this.earlier === undefined) {
+      if (this.duplicated) return;
+      if (this.insert(h1, h2)) {
+        this.duplicated = true;
+        this.table = new Uint32Array(2);
+        return;
+      }
+    } else if (this.insert(h1, h2)) {
       this.duplicated = true;
-      this.table = new Uint32Array(2);
       return;
+    } else if (!this.earlier.isEmpty && this.earlier.add(h1, h2)) {
+      // The first chunk's keys go to `earlier` when it is sealed (`sealInto`), later chunks' as they come.
+      this.repeatsEarlier = true;
     }
     if (++this.count * 2 > this.table.length / 2) this.grow();
   }
@@ -62,11 +79,32 @@ export class ChunkKeys {
     return this.duplicated;
   }
 
+  /**
+   * Some key added since the last reset may have been added to `earlier` before (by `sealInto`);
+   * always true when keys are compared by more than their text (see the class).
+   */
+  get mayRepeatEarlierChunk(): boolean {
+    return this.repeatsEarlier || (this.keyed && !this.textEquality);
+  }
+
+  /**
+   * The chunk is sealed and more may follow: its keys must be in `earlier`. Those of the
+   * transaction's first chunk are added now (a transaction of one chunk never needs them); later
+   * chunks' were added as they came.
+   */
+  sealInto(): void {
+    const earlier = this.earlier;
+    if (earlier === undefined || !earlier.isEmpty) return;
+    const table = this.table;
+    for (let at = 0; at < table.length; at += 2) if (table[at] !== 0) earlier.add(table[at]!, table[at + 1]!);
+  }
+
   reset(): void {
     if (this.table.length === 2 * INITIAL_SLOTS) this.table.fill(0);
     else this.table = new Uint32Array(2 * INITIAL_SLOTS);
     this.count = 0;
     this.duplicated = this.keyed && !this.textEquality;
+    this.repeatsEarlier = false;
   }
 
   /** Adds the hashes; true when they were there already. */

@@ -56,12 +56,24 @@ export interface SqlDialect {
    * and the commit adds the column and merges them, as briefly as before.
    */
   readonly alterLocksTable?: boolean;
+  /**
+   * DuckDB: the table of a stream whose key determines its replication key
+   * (`TableSpec.keyDeterminesReplicationKey`) gets no primary key, whose index DuckDB holds in
+   * memory for the whole transaction. A merge finds a key's earlier row among the rows in the
+   * chunk's range of the replication key instead (see `MergePlan.rangeColumn`).
+   */
+  readonly keysByRange?: boolean;
 }
 
 /** What a merge wrote: rows of the table written (after deduplication) and how many of them have `_rescued`. */
 export interface MergeCounts {
   rowsWritten: number;
   rowsRescued: number;
+  /**
+   * Merges into tables without primary key (`MergePlan.rangeColumn`): whether the merge may have
+   * deleted rows committed before the transaction. Undefined: the load counts rows to find out.
+   */
+  touchedOldRows?: boolean;
 }
 
 /**
@@ -90,8 +102,11 @@ export interface RowStaging {
   batchDone(): void;
   /** Hands the rows the staging holds to the database side; inside the load's transaction. */
   push(): Promise<void>;
-  /** Closes the rows received so far into a chunk for `merge` (undefined when there are none). Synchronous. */
-  seal(): StagedChunk | undefined;
+  /**
+   * Closes the rows received so far into a chunk for `merge` (undefined when there are none).
+   * Synchronous. `isLast`: the transaction merges no other chunk after it (the commit's).
+   */
+  seal(isLast: boolean): StagedChunk | undefined;
   /** Moves a sealed chunk into the table, keeping the last row of each key. */
   merge(chunk: StagedChunk, plan: MergePlan): Promise<MergeCounts>;
   /**
@@ -99,6 +114,12 @@ export interface RowStaging {
    * is one row of the commit). Called before COMMIT when at least one merge ran.
    */
   commitCounts(plan: MergePlan, merges: readonly MergeCounts[]): Promise<MergeCounts>;
+  /**
+   * Writes back the rows a replay saved (see `SqlTableLoad`, DuckDB only): a Parquet file with
+   * the plan's columns, `_rescued` and `_synced_at`, one row per key, none of which the table holds
+   * in the (new) transaction; each replaces the committed row of its key, if any.
+   */
+  restore?(plan: MergePlan, parquetPath: string): Promise<void>;
   /** Statements to run before COMMIT (e.g. drop the staging table). */
   finish(): Promise<void>;
   /** The transaction ended (commit or rollback): nothing is staged any more. */
@@ -120,8 +141,17 @@ export interface MergePlan {
   columns: readonly LoadColumn[];
   /** Key columns; empty for a table without key (rows are appended). */
   keyColumns: readonly LoadColumn[];
+  /** The table has a primary key on `keyColumns` (merges upsert on it). */
+  hasPrimaryKey: boolean;
+  /**
+   * A keyed table without primary key (see `SqlDialect.keysByRange`): the TIMESTAMPTZ column of
+   * the replication key, whose value the key determines, so a key's earlier row has the same value.
+   */
+  rangeColumn?: LoadColumn;
   /** The commit's instant, ISO 8601 UTC with microseconds, for `_synced_at`; unique to the commit within the load. */
   syncedAt: string;
   /** Plain insert, no upsert: the table was emptied by this transaction and nothing was merged since. */
   insertOnly: boolean;
+  /** The table was emptied by this transaction: no row committed before it is left. */
+  tableEmptied: boolean;
 }

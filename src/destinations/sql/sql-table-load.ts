@@ -159,7 +159,7 @@ export class SqlTableLoad implements TableLoad {
     if (mergeDue && !(dialect.alterLocksTable && this.columnsToCreate().length > 0)) {
       // Merge in the background while the caller fetches more; wait only when a merge is due and one still runs.
       await this.settle();
-      this.inBackground(this.mergeStaged());
+      this.inBackground(this.mergeStaged(false));
     } else if (!staging.pushUsesSession) {
       await staging.push();
     } else if (!this.backgroundRunning || staging.bufferedChars >= MAX_BUFFERED_CHARS) {
@@ -183,7 +183,7 @@ export class SqlTableLoad implements TableLoad {
       const { session, dialect, staging, spec, table } = this.options;
       await this.beginIfNeeded();
       await this.settle();
-      await this.mergeStaged();
+      await this.mergeStaged(true);
       const target = dialect.table(spec.name);
       const columns = this.columnsToCreate();
       if (dialect.alterAfterUpdateFails && this.touchedOldRows && columns.length > 0) await this.replay(columns);
@@ -261,10 +261,10 @@ export class SqlTableLoad implements TableLoad {
     if (work) await work;
   }
 
-  /** Merges the rows staged so far into the table (inside the transaction). */
-  private async mergeStaged(): Promise<void> {
+  /** Merges the rows staged so far into the table (inside the transaction); `isLast`: the commit's merge. */
+  private async mergeStaged(isLast: boolean): Promise<void> {
     const { session, dialect, staging, spec } = this.options;
-    const chunk = staging.seal();
+    const chunk = staging.seal(isLast);
     if (chunk === undefined) return;
     // The chunk's fields are those mapped by now; fields mapped while it merges wait for the next merge.
     const columns = this.columnsToCreate();
@@ -273,16 +273,19 @@ export class SqlTableLoad implements TableLoad {
     this.syncedAt ??= this.nextSyncedAt();
     const target = dialect.table(spec.name);
     const tracksOldRows = dialect.alterAfterUpdateFails === true;
+    // Merges into a table without primary key tell whether they deleted committed rows.
+    const countsRows = tracksOldRows && this.options.table.rangeColumn === undefined;
     if (tracksOldRows && this.touchedOldRows && columns.length > 0) await this.replay(columns);
     await this.createColumns(columns);
     if (this.emptyTableAtCommit && !this.emptiedInTransaction) {
       if ((await session.execute(`DELETE FROM ${target}`)) > 0) this.touchedOldRows = true;
       this.emptiedInTransaction = true;
     }
-    if (tracksOldRows && this.knownRows === undefined) this.knownRows = await this.countRows();
+    if (countsRows && this.knownRows === undefined) this.knownRows = await this.countRows();
     const counts = await staging.merge(chunk, this.plan());
     this.merges.push(counts);
-    if (tracksOldRows) {
+    if (counts.touchedOldRows === true) this.touchedOldRows = true;
+    if (countsRows) {
       // Rows written that did not add a row replaced one (maybe one of this transaction's own: no matter).
       const rows = await this.countRows();
       if (rows - this.knownRows! !== counts.rowsWritten) this.touchedOldRows = true;
@@ -298,8 +301,11 @@ export class SqlTableLoad implements TableLoad {
       target: dialect.table(spec.name),
       columns: table.columns.all().filter((c) => !pending.has(c.id)),
       keyColumns: table.keyColumns,
+      hasPrimaryKey: table.hasPrimaryKey,
+      ...(table.rangeColumn === undefined ? {} : { rangeColumn: table.rangeColumn }),
       syncedAt: this.syncedAt ?? this.nextSyncedAt(),
       insertOnly: this.emptiedInTransaction && this.merges.length === 0,
+      tableEmptied: this.emptiedInTransaction,
     };
   }
 
@@ -324,17 +330,17 @@ export class SqlTableLoad implements TableLoad {
    * merge that replaced existing rows).
    */
   private async replay(columns: readonly LoadColumn[]): Promise<void> {
-    const { session, dialect, spec, table } = this.options;
+    const { session, dialect, spec, table, staging } = this.options;
     const target = dialect.table(spec.name);
     const dir = makeTempDir('replay');
     try {
       const plan = this.plan();
       const names = [...plan.columns.map((c) => c.column), RESCUED_COLUMN, SYNCED_AT_COLUMN].map(quoteIdentifier).join(', ');
-      const rowsFile = quoteLiteral(join(dir, 'rows.parquet'));
+      const rowsPath = join(dir, 'rows.parquet');
       const rejectedFile = quoteLiteral(join(dir, 'rejected.parquet'));
       const stamp = `CAST(${quoteLiteral(plan.syncedAt)} AS ${dialect.typeName('timestamptz')})`;
       await session.execute(
-        `COPY (SELECT ${names} FROM ${target} WHERE ${quoteIdentifier(SYNCED_AT_COLUMN)} = ${stamp}) TO ${rowsFile} (FORMAT parquet)`,
+        `COPY (SELECT ${names} FROM ${target} WHERE ${quoteIdentifier(SYNCED_AT_COLUMN)} = ${stamp}) TO ${quoteLiteral(rowsPath)} (FORMAT parquet)`,
       );
       const rejected = this.rejectedStaged;
       if (rejected > 0) {
@@ -357,16 +363,13 @@ export class SqlTableLoad implements TableLoad {
         if ((await session.execute(`DELETE FROM ${target}`)) > 0) this.touchedOldRows = true;
         this.emptiedInTransaction = true;
       }
-      let insert = `INSERT INTO ${target} (${names}) SELECT ${names} FROM read_parquet(${rowsFile})`;
       if (table.keyColumns.length > 0 && !this.emptiedInTransaction) {
-        const keys = new Set(table.keyColumns);
-        const updated = [...plan.columns.filter((c) => !keys.has(c)).map((c) => c.column), RESCUED_COLUMN, SYNCED_AT_COLUMN]
-          .map(quoteIdentifier)
-          .map((name) => `${name} = excluded.${name}`);
-        insert += ` ON CONFLICT (${table.keyColumns.map((c) => quoteIdentifier(c.column)).join(', ')}) DO UPDATE SET ${updated.join(', ')}`;
+        if (staging.restore === undefined) throw new Error(`${dialect.product} staging cannot restore replayed rows`);
+        await staging.restore({ ...plan, insertOnly: false, tableEmptied: false }, rowsPath);
         this.touchedOldRows = true;
+      } else {
+        await session.execute(`INSERT INTO ${target} (${names}) SELECT ${names} FROM read_parquet(${quoteLiteral(rowsPath)})`);
       }
-      await session.execute(insert);
       if (rejected > 0) {
         const text = dialect.typeName('text');
         await session.execute(dialect.createTempTable(REJECTED_STAGE, `source ${text}, reason ${text}, raw ${text}`));
@@ -375,7 +378,7 @@ export class SqlTableLoad implements TableLoad {
       }
       // The commit counts its rows from the table (a replayed merge's own counts are gone).
       this.merges = [{ rowsWritten: Number.NaN, rowsRescued: Number.NaN }];
-      this.knownRows = await this.countRows();
+      if (table.rangeColumn === undefined) this.knownRows = await this.countRows();
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -10,12 +10,18 @@ import { RESCUED_COLUMN, SYNCED_AT_COLUMN, TableColumns, type LoadColumn } from 
 export interface PreparedTable {
   columns: TableColumns;
   keyColumns: LoadColumn[];
+  /** The table has a primary key on `keyColumns`. */
+  hasPrimaryKey: boolean;
+  /** A keyed table without primary key: the replication key's column (see `SqlDialect.keysByRange`). */
+  rangeColumn?: LoadColumn;
 }
 
 /**
  * Creates the stream's table from its schema, or adds the columns of schema fields it lacks, and
  * stores their mapping rows, in one transaction. Existing columns keep their types (values that
- * do not fit them are rescued). A table whose primary key differs from the stream's key is a
+ * do not fit them are rescued). The primary key is the stream's key, except for the tables of
+ * `SqlDialect.keysByRange`, which have none (a table created before with the key as primary key
+ * keeps it, and merges upsert on it). A table whose primary key differs from the stream's key is a
  * SchemaError: upserts on another key would be wrong.
  */
 export async function prepareTable(session: SqlSession, dialect: SqlDialect, spec: TableSpec): Promise<PreparedTable> {
@@ -23,7 +29,7 @@ export async function prepareTable(session: SqlSession, dialect: SqlDialect, spe
   try {
     if (dialect.ddlLockSql) await session.execute(dialect.ddlLockSql);
     const existingRows = await session.query(
-      `SELECT column_name, data_type FROM information_schema.columns ` +
+      `SELECT column_name, data_type, is_nullable FROM information_schema.columns ` +
         `WHERE table_catalog = current_database() AND table_schema = $1 AND table_name = $2 ORDER BY ordinal_position`,
       [dialect.schemaName, spec.name],
     );
@@ -49,6 +55,8 @@ export async function prepareTable(session: SqlSession, dialect: SqlDialect, spe
       return column;
     });
 
+    const rangeColumn = keysByRangeColumn(dialect, spec, columns, keyColumns);
+    let hasPrimaryKey = keyColumns.length > 0 && rangeColumn === undefined;
     const table = dialect.table(spec.name);
     const statements: string[] = [];
     if (existing.size === 0) {
@@ -57,15 +65,21 @@ export async function prepareTable(session: SqlSession, dialect: SqlDialect, spe
         .all()
         .map((c) => `${quoteIdentifier(c.column)} ${dialect.typeName(c.type)}${keys.has(c) ? ' NOT NULL' : ''}`);
       definitions.push(
-        `${quoteIdentifier(SYNCED_AT_COLUMN)} ${dialect.typeName('timestamptz')}`,
+        // Without primary key, merges tell committed rows from the transaction's by `_synced_at`.
+        `${quoteIdentifier(SYNCED_AT_COLUMN)} ${dialect.typeName('timestamptz')}${hasPrimaryKey || rangeColumn === undefined ? '' : ' NOT NULL'}`,
         `${quoteIdentifier(RESCUED_COLUMN)} ${dialect.typeName('json')}`,
       );
-      if (keyColumns.length > 0) {
+      if (hasPrimaryKey) {
         definitions.push(`PRIMARY KEY (${keyColumns.map((c) => quoteIdentifier(c.column)).join(', ')})`);
       }
       statements.push(`CREATE TABLE ${table} (${definitions.join(', ')})`);
     } else {
-      await checkPrimaryKey(session, dialect, spec.name, keyColumns);
+      // A table without primary key was created for this key when its NOT NULL columns are the key's and `_synced_at`.
+      const notNull = existingRows.filter((row) => row.is_nullable === 'NO').map((row) => String(row.column_name));
+      const createdForKey =
+        rangeColumn !== undefined &&
+        notNull.join('\u0000') === [...keyColumns.map((c) => c.column), SYNCED_AT_COLUMN].join('\u0000');
+      hasPrimaryKey = await checkPrimaryKey(session, dialect, spec.name, keyColumns, createdForKey);
       if (!existing.has(SYNCED_AT_COLUMN)) {
         statements.push(`ALTER TABLE ${table} ADD COLUMN ${quoteIdentifier(SYNCED_AT_COLUMN)} ${dialect.typeName('timestamptz')}`);
       }
@@ -83,7 +97,7 @@ export async function prepareTable(session: SqlSession, dialect: SqlDialect, spe
     for (const statement of statements) await session.execute(statement);
     await session.execute('COMMIT');
     columns.markCommitted();
-    return { columns, keyColumns };
+    return { columns, keyColumns, hasPrimaryKey, ...(hasPrimaryKey || rangeColumn === undefined ? {} : { rangeColumn }) };
   } catch (error) {
     await session.execute('ROLLBACK').catch(() => undefined);
     throw error;
@@ -95,15 +109,36 @@ export function addColumnSql(dialect: SqlDialect, table: string, column: LoadCol
   return `ALTER TABLE ${table} ADD COLUMN ${quoteIdentifier(column.column)} ${dialect.typeName(column.type)}`;
 }
 
+/**
+ * The replication key's column when the table may go without primary key: the dialect wants it,
+ * the key determines the replication key, the key is one column compared by its text, and the
+ * replication key has a TIMESTAMPTZ column.
+ */
+function keysByRangeColumn(
+  dialect: SqlDialect,
+  spec: TableSpec,
+  columns: TableColumns,
+  keyColumns: readonly LoadColumn[],
+): LoadColumn | undefined {
+  if (!dialect.keysByRange || !spec.keyDeterminesReplicationKey || spec.replicationKey === undefined) return undefined;
+  const [key, ...more] = keyColumns;
+  if (key === undefined || more.length > 0 || (key.type !== 'text' && key.type !== 'bigint')) return undefined;
+  const column = columns.get(spec.replicationKey);
+  return column?.type === 'timestamptz' && column !== key ? column : undefined;
+}
+
+/** Checks an existing table's primary key; returns whether it has one (it may have none when `mayLackKey`). */
 async function checkPrimaryKey(
   session: SqlSession,
   dialect: SqlDialect,
   name: string,
   keyColumns: readonly LoadColumn[],
-): Promise<void> {
+  mayLackKey: boolean,
+): Promise<boolean> {
   const rows = await session.query(dialect.primaryKeySql(name));
   const actual = rows.map((row) => String(row.column_name));
   const expected = keyColumns.map((c) => c.column);
+  if (actual.length === 0 && mayLackKey) return false;
   if (actual.join('\u0000') !== expected.join('\u0000')) {
     const list = (names: string[]) => (names.length > 0 ? `(${names.join(', ')})` : 'no primary key');
     throw new SchemaError(
@@ -112,4 +147,5 @@ async function checkPrimaryKey(
         `after \`iterable-sync reset --streams ${name}\`) or load into another destination`,
     );
   }
+  return actual.length > 0;
 }

@@ -61,7 +61,7 @@ describe('PlainLineScanner (the DuckDB fast path for export lines)', () => {
   ] satisfies ExportLineRules[]) {
     it(`stages only lines the parser accepts, as the very record it parses (${rules.isEvent ? 'events' : 'users'})`, () => {
       const keyFields = rules.isEvent ? ['_event_id'] : ['email'];
-      const scanner = new PlainLineScanner(rules, { keyFields, asIsType: (field) => TYPES[field] });
+      const scanner = new PlainLineScanner(rules, { keyFields, rangeField: 'createdAt', asIsType: (field) => TYPES[field] });
       const parser = new ExportLineParser(rules);
       const next = random(rules.isEvent ? 1 : 2);
       let staged = 0;
@@ -79,6 +79,8 @@ describe('PlainLineScanner (the DuckDB fast path for export lines)', () => {
         assert.deepStrictEqual(JSON.parse(doc), record, line);
         const key = keyFields.map((f) => (record as Record<string, unknown>)[f]).join('\u0000');
         assert.equal(scanner.key, key, line);
+        const createdAt = (record as Record<string, unknown>).createdAt;
+        assert.equal(scanner.rangeValue, typeof createdAt === 'string' ? createdAt : undefined, line);
       }
       // The generator must exercise both outcomes, or this test proves nothing.
       assert.ok(staged > 2_000, `staged ${staged}`);
