@@ -163,7 +163,12 @@ export class DuckDBStaging implements RowStaging {
     const doc = this.scanner.scan(line);
     if (doc === undefined) return false;
     this.keys.add(this.scanner.key);
-    this.range?.addValue(this.scanner.rangeValue);
+    if (this.range !== undefined) {
+      const value = this.scanner.rangeValue;
+      // The scan staged it in a TIMESTAMPTZ column as it is, so it fits (no need to check again).
+      if (value !== undefined && this.scanner.rangeIsTimestamp) this.range.addStaged(value);
+      else this.range.addValue(value);
+    }
     this.appendDocument(doc);
     return true;
   }

@@ -82,6 +82,8 @@ export class PlainLineScanner {
   key = '';
   /** The value of `rangeField` in the last line `scan` staged, as staged (undefined: missing or null). */
   rangeValue: string | undefined;
+  /** `rangeValue` is staged in a TIMESTAMPTZ column (so it is one `fitsAsJson` accepts). */
+  rangeIsTimestamp = false;
   private readonly byField = new Map<string, FieldInfo>();
   /** The fields of the last plain line, by position: the next line most likely has the same. */
   private readonly lastOrder: (FieldInfo | undefined)[] = [];
@@ -190,11 +192,15 @@ export class PlainLineScanner {
               copied = i;
             }
             if (type === 'timestamptz' && !(iso !== null && isPlainIso(iso)) && !fitsAsJson(type, iso ?? text)) return undefined;
-            if (info.isRange) this.rangeValue = iso ?? text;
+            if (info.isRange) {
+              this.rangeValue = iso ?? text;
+              this.rangeIsTimestamp = type === 'timestamptz';
+            }
           } else if (type !== 'text') {
             return undefined;
           } else if (info.isRange) {
             this.rangeValue = line.slice(start + 1, end);
+            this.rangeIsTimestamp = false;
           }
           if (info.keyIndex >= 0) {
             if (end === start + 1 || type !== 'text') return undefined;

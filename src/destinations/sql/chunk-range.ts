@@ -39,7 +39,11 @@ export class ChunkRange {
         return;
       }
     }
-    const text = value as string;
+    this.addStaged(value as string);
+  }
+
+  /** `add` of a row whose field is staged as it is: `text` is a value `fitsAsJson` accepts for TIMESTAMPTZ. */
+  addStaged(text: string): void {
     const min = this.mins[text.length];
     if (min === undefined || text < min) this.mins[text.length] = text;
     const max = this.maxs[text.length];
