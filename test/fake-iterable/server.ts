@@ -54,12 +54,6 @@ export interface FakeIterableOptions {
   chunkBytes?: number;
   /** The current time, for range=Today etc. Default () => new Date(). */
   now?: () => Date;
-  /**
-   * Keep the body of each distinct export query after its first request and serve it from
-   * memory (byte for byte the same body) when no fault applies. For benchmarks: rendering the
-   * generated rows would otherwise compete with the connector for the CPU. Default false.
-   */
-  memoizeExports?: boolean;
 }
 
 export interface RecordedRequest {
@@ -174,34 +168,6 @@ class Exchange {
     await this.writeLines(lines, hasFinalNewline);
   }
 
-  /** True when a body fault applies to this response (bodies must then go through `lines`). */
-  get hasBodyFault(): boolean {
-    return this.bodyFault !== undefined;
-  }
-
-  /** A chunked body of ready bytes (no body fault), in chunks of the server's size. */
-  async bytes(status: number, contentType: string, parts: readonly Buffer[]): Promise<void> {
-    this.head(status, { 'Content-Type': contentType });
-    const size = this.server.chunkBytes;
-    for (const part of parts) {
-      for (let offset = 0; offset < part.length; offset += size) {
-        if (this.res.destroyed) return;
-        if (!this.res.write(part.subarray(offset, offset + size))) {
-          await new Promise<void>((resolve) => {
-            const done = () => {
-              this.res.off('drain', done);
-              this.res.off('close', done);
-              resolve();
-            };
-            this.res.on('drain', done);
-            this.res.on('close', done);
-          });
-        }
-      }
-    }
-    if (!this.res.destroyed) this.res.end();
-  }
-
   private writeLines(lines: Iterable<string>, hasFinalNewline: (count: number) => boolean): Promise<void> {
     return writeLines(this.res, lines, {
       chunkBytes: this.server.chunkBytes,
@@ -227,8 +193,6 @@ interface ServerContext {
   faults: FaultQueue;
   serverHeader: string;
   hostPort: string;
-  /** Export bodies by query, when `memoizeExports` is on. */
-  exportBodies: Map<string, Buffer[]> | undefined;
 }
 
 interface Route {
@@ -430,25 +394,6 @@ async function handleMetadataValue(ex: Exchange, ctx: ServerContext, [rawTable =
   });
 }
 
-/** The bytes of a line body (see `writeLines`), in parts of about 1 MB. */
-function renderLines(lines: Iterable<string>, hasFinalNewline: (count: number) => boolean): Buffer[] {
-  const parts: Buffer[] = [];
-  let text = '';
-  let count = 0;
-  for (const line of lines) {
-    if (count > 0) text += '\n';
-    text += line;
-    count++;
-    if (text.length >= 1 << 20) {
-      parts.push(Buffer.from(text));
-      text = '';
-    }
-  }
-  if (count > 0 && hasFinalNewline(count)) text += '\n';
-  if (text !== '') parts.push(Buffer.from(text));
-  return parts;
-}
-
 function* jsonLines(rows: Iterable<ExportRow>): Generator<string> {
   for (const row of rows) yield JSON.stringify(row);
 }
@@ -498,24 +443,17 @@ async function handleExport(ex: Exchange, ctx: ServerContext): Promise<void> {
   const campaignId = rawCampaignId === null ? undefined : parsePositiveInt(rawCampaignId);
   if (rawCampaignId !== null && campaignId === undefined) return ex.badParams(`Invalid campaignId: ${rawCampaignId}`);
 
-  const query = {
+  const rows = exportRows(ctx.data, {
     dataType,
     startMs,
     endMs,
     ...(campaignId !== undefined ? { campaignId } : {}),
     onlyFields: multiParam(ex.query, 'onlyFields'),
     omitFields: multiParam(ex.query, 'omitFields'),
-  };
-  const extraRows = ctx.faults.lateRows(ex.path, dataType);
+    extraRows: ctx.faults.lateRows(ex.path, dataType),
+  });
   // The last line ends without `\n` when the row count is odd: clients must cope (spec §3.9).
-  const hasFinalNewline = (count: number) => count % 2 === 0;
-  if (ctx.exportBodies !== undefined && extraRows.length === 0 && !ex.hasBodyFault) {
-    const key = JSON.stringify(query);
-    let body = ctx.exportBodies.get(key);
-    if (body === undefined) ctx.exportBodies.set(key, (body = renderLines(jsonLines(exportRows(ctx.data, query)), hasFinalNewline)));
-    return ex.bytes(200, ctx.options.exportContentType, body);
-  }
-  await ex.lines(200, ctx.options.exportContentType, jsonLines(exportRows(ctx.data, { ...query, extraRows })), hasFinalNewline);
+  await ex.lines(200, ctx.options.exportContentType, jsonLines(rows), (count) => count % 2 === 0);
 }
 
 const ROUTES: Route[] = [
@@ -627,7 +565,6 @@ export async function startFakeIterable(options: FakeIterableOptions = {}): Prom
     chunkBytes: Math.max(1, options.chunkBytes ?? 16384),
     sleeper: new Sleeper(),
     faults: new FaultQueue(),
-    exportBodies: options.memoizeExports ? new Map() : undefined,
     serverHeader: `iterable-ingress ${Math.floor(Math.random() * 0x10000).toString(16).padStart(4, '0')}`,
     hostPort: host,
   };

@@ -125,7 +125,7 @@ async function acquireInstance(file: string): Promise<SharedInstance> {
         throw error;
       }
       const gate = new StatementGate();
-      return { instance, gate, memory: new InstanceMemory(instance, gate), users: 0 };
+      return { instance, gate, memory: new InstanceMemory(gate), users: 0 };
     })();
     instances.set(file, shared);
     shared.catch(() => instances.delete(file));
@@ -139,7 +139,6 @@ function releaseInstance(file: string, shared: SharedInstance): void {
   shared.users--;
   if (shared.users > 0) return;
   instances.delete(file);
-  shared.memory.close();
   shared.instance.closeSync();
 }
 

@@ -5,13 +5,13 @@ import type { StatementGate } from './statement-gate.js';
 
 /**
  * A DuckDB connection as an SqlSession. Its statements pass the instance's `StatementGate`
- * (shared), so that the memory limit can change while no statement of the instance runs.
+ * (shared), so that the scans of `executeBounded` / `queryBounded` can run alone.
  */
 export class DuckDBSession implements SqlSession {
   constructor(
     readonly connection: DuckDBConnection,
     private readonly gate: StatementGate,
-    /** The file instance's memory limit; undefined for an in-memory database, whose tables live in that memory. */
+    /** How the file's instance runs table scans; undefined for an in-memory database. */
     private readonly memory?: InstanceMemory,
   ) {}
 
@@ -29,7 +29,7 @@ export class DuckDBSession implements SqlSession {
     });
   }
 
-  /** `execute` for a statement that scans much of a table: it runs alone, its memory bounded (see `InstanceMemory.bounded`). */
+  /** `execute` for a statement that scans much of a table: it runs alone (see `InstanceMemory.bounded`). */
   executeBounded(sql: string): Promise<number> {
     const memory = this.memory;
     if (memory === undefined) return this.execute(sql);
@@ -41,11 +41,6 @@ export class DuckDBSession implements SqlSession {
     const memory = this.memory;
     if (memory === undefined) return this.query(sql);
     return memory.bounded(async () => plainRows(await this.connection.runAndReadAll(sql)));
-  }
-
-  /** Drops the file's blocks DuckDB keeps cached (see `InstanceMemory.release`); nothing for an in-memory database. */
-  async releaseCachedMemory(): Promise<void> {
-    await this.memory?.release();
   }
 
   async close(): Promise<void> {

@@ -18,9 +18,9 @@ import { EarlierRows } from './earlier-rows.js';
 import { PlainLineScanner, recordDocument } from './plain-lines.js';
 
 /** Characters of staged text kept in JS before they are written to the chunk file. */
-const WRITE_CHARS = 1 << 20;
+const WRITE_CHARS = 1 << 19;
 /** Writes of about `WRITE_CHARS` that may be under way before `push` waits for them. */
-const MAX_WRITES_PENDING = 4;
+const MAX_WRITES_PENDING = 2;
 /** `maximum_object_size` of `read_ndjson` when every document is smaller (DuckDB buffers twice that per thread). */
 const MIN_OBJECT_SIZE = 1 << 20;
 /** Document keys of iterable-sync's own (fields whose names start so are never staged under their own name). */
@@ -251,7 +251,6 @@ export class DuckDBStaging implements RowStaging {
       }
       if (keys.length > 0 && plan.hasPrimaryKey && !plan.insertOnly) sql += upsertClause(plan);
       const rowsWritten = await this.session.execute(sql);
-      await this.session.releaseCachedMemory();
       // Without a repeated key every row of the chunk was written; otherwise commitCounts counts.
       const counts: MergeCounts = { rowsWritten, rowsRescued: chunk.mayHaveDuplicates ? Number.NaN : chunk.rescuedRows };
       return touchedOldRows === undefined ? counts : { ...counts, touchedOldRows };

@@ -20,8 +20,8 @@ interface Bounds {
  * has NULL there too. Rows committed before the transaction are looked for only where there are
  * some (see `committedWithin`), and their DELETE skips the transaction's own row groups by their
  * `_synced_at` (DuckDB's zone maps); the transaction's own rows only when a key may repeat one of
- * theirs. Every statement that scans the table runs with bounded memory (`executeBounded`): the
- * rows it reads do not stay cached, however many there are.
+ * theirs. Every statement that scans the table runs alone (`executeBounded`), so that the working
+ * memory of such scans never adds up.
  */
 export class EarlierRows {
   /** A range of the replication key looked at in the open transaction, and where the committed rows in it lie. */
