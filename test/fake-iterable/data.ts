@@ -19,7 +19,6 @@ import {
   type FakeMetadataTable,
   type FakeTemplate,
   type TemplateMedium,
-  type TemplateType,
 } from './data-types.js';
 import { campaignRefs } from './export-rows.js';
 import { hashString, mix32, Rng } from './random.js';
