@@ -191,13 +191,18 @@ async function syncStream(
   return result;
 }
 
+/** A parser per stream read (its rules object). */
+const parsers = new WeakMap<ExportLineRules, ExportLineParser>();
+
 /**
  * Hands export lines to the load: parsed by the load itself when it can (maybe off the main
  * thread), here otherwise.
  */
 async function writeLines(load: TableLoad, stream: string, lines: readonly string[], rules: ExportLineRules, source: string): Promise<void> {
   if (load.writeLines) return load.writeLines(lines, rules, source);
-  const { records, rejected } = parseExportLines(lines, new ExportLineParser(rules), stream, source);
+  let parser = parsers.get(rules);
+  if (parser === undefined) parsers.set(rules, (parser = new ExportLineParser(rules)));
+  const { records, rejected } = parseExportLines(lines, parser, stream, source);
   if (records.length > 0) await load.write(records);
   if (rejected.length > 0) await load.reject(rejected);
 }

@@ -164,10 +164,10 @@ export class DuckDBStaging implements RowStaging {
     if (doc === undefined) return false;
     this.keys.add(this.scanner.key);
     if (this.range !== undefined) {
+      // The scan staged it in its TIMESTAMPTZ column as it is, so it fits (no need to check again).
       const value = this.scanner.rangeValue;
-      // The scan staged it in a TIMESTAMPTZ column as it is, so it fits (no need to check again).
-      if (value !== undefined && this.scanner.rangeIsTimestamp) this.range.addStaged(value);
-      else this.range.addValue(value);
+      if (value !== undefined) this.range.addStaged(value);
+      else this.range.addValue(undefined);
     }
     this.appendDocument(doc);
     return true;

@@ -34,7 +34,7 @@ interface FieldInfo {
   readonly keyIndex: number;
   /** `transactionalData`, whose string values are parsed (see `normalizeExportRecord`). */
   readonly jsonText: boolean;
-  /** The field is `PlainLineColumns.rangeField`. */
+  /** The field is `PlainLineColumns.rangeField`, in a TIMESTAMPTZ column. */
   readonly isRange: boolean;
   /** The last line (by number) the field appeared in: a field twice in one line is not plain. */
   lastLine: number;
@@ -80,10 +80,12 @@ const MAX_PLAIN_DIGITS = 15;
 export class PlainLineScanner {
   /** The key text of the last line `scan` staged (see `RowSink.endRow`). */
   key = '';
-  /** The value of `rangeField` in the last line `scan` staged, as staged (undefined: missing or null). */
+  /**
+   * The value of `rangeField` in the last line `scan` staged, as staged in its TIMESTAMPTZ column
+   * (so one `fitsAsJson` accepts); undefined when missing or null, or when the field's column is
+   * of another type.
+   */
   rangeValue: string | undefined;
-  /** `rangeValue` is staged in a TIMESTAMPTZ column (so it is one `fitsAsJson` accepts). */
-  rangeIsTimestamp = false;
   private readonly byField = new Map<string, FieldInfo>();
   /** The fields of the last plain line, by position: the next line most likely has the same. */
   private readonly lastOrder: (FieldInfo | undefined)[] = [];
@@ -192,15 +194,9 @@ export class PlainLineScanner {
               copied = i;
             }
             if (type === 'timestamptz' && !(iso !== null && isPlainIso(iso)) && !fitsAsJson(type, iso ?? text)) return undefined;
-            if (info.isRange) {
-              this.rangeValue = iso ?? text;
-              this.rangeIsTimestamp = type === 'timestamptz';
-            }
+            if (info.isRange) this.rangeValue = iso ?? text;
           } else if (type !== 'text') {
             return undefined;
-          } else if (info.isRange) {
-            this.rangeValue = line.slice(start + 1, end);
-            this.rangeIsTimestamp = false;
           }
           if (info.keyIndex >= 0) {
             if (end === start + 1 || type !== 'text') return undefined;
@@ -251,7 +247,7 @@ export class PlainLineScanner {
     const type = this.columns.asIsType(field);
     const jsonText = field === 'transactionalData';
     if (type === undefined || (type === 'json') !== jsonText) return undefined;
-    const isRange = field === this.columns.rangeField;
+    const isRange = field === this.columns.rangeField && type === 'timestamptz';
     info = { field, quoted: `"${field}"`, type, keyIndex: this.columns.keyFields.indexOf(field), jsonText, isRange, lastLine: 0 };
     this.byField.set(field, info);
     return info;
@@ -270,7 +266,7 @@ function textAt(line: string, i: number, text: string): boolean {
  * valid instant), which `fitsAsJson` accepts: a shortcut for the common case.
  */
 function isPlainIso(iso: string): boolean {
-  return iso.length === 24 && iso.charCodeAt(0) !== MINUS && iso.charCodeAt(0) !== 0x2b /* + */ && !iso.startsWith('0000');
+  return iso.length === 24 && !iso.startsWith('0000'); // other years have 27 characters (±YYYYYY)
 }
 
 /** A quick test before `iterableTimeToIso`: `yyyy-MM-dd HH:…` of the right length. */

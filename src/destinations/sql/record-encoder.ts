@@ -54,6 +54,14 @@ export class RecordEncoder {
     return this.columns.get(field);
   }
 
+  /** The column of a field with a non-null value, mapped now (typed from the value) if the field is new. */
+  private columnFor(field: string, value: unknown): LoadColumn | undefined {
+    const column = this.columns.get(field);
+    if (column !== undefined) return column;
+    const type = inferColumnType(value);
+    return type === undefined ? undefined : this.columns.add(field, type);
+  }
+
   /** The row as cells (for tests and tools; loads use `encodeInto`). */
   encode(record: JsonRecord): EncodedRow | UnstorableRecord {
     const cells: EncodedCell[] = [];
@@ -86,12 +94,8 @@ export class RecordEncoder {
     for (const field of Object.keys(record)) {
       const value = record[field];
       if (value === undefined || value === null) continue;
-      let column = this.columns.get(field);
-      if (column === undefined) {
-        const type = inferColumnType(value);
-        if (type === undefined) continue;
-        column = this.columns.add(field, type);
-      }
+      const column = this.columnFor(field, value);
+      if (column === undefined) continue;
       if (!fitsAsJson(column.type, value) || !asIs(column)) return false;
     }
     return true;
@@ -120,12 +124,8 @@ export class RecordEncoder {
     for (const field of Object.keys(record)) {
       const value = record[field];
       if (value === undefined || value === null) continue;
-      let column = this.columns.get(field);
-      if (column === undefined) {
-        const type = inferColumnType(value);
-        if (type === undefined) continue;
-        column = this.columns.add(field, type);
-      }
+      const column = this.columnFor(field, value);
+      if (column === undefined) continue;
       const text = cellText(column.type, value, rules);
       if (text !== undefined) {
         sink.cell(column, text);
