@@ -676,17 +676,29 @@ for (const harness of HARNESSES) {
         new Set(Array.from({ length: to - from }, (_, k) => campaign.get(`h${from + k}`)));
 
       if (harness.name === 'duckdb') {
-        it('creates the table without primary key, and keeps the one of a table created with it', async () => {
-          const load = await hx.destination.beginLoad(HASHED_EVENTS, 'upsert');
-          await load.close();
-          const legacy = await hx.destination.beginLoad({ ...EVENTS, name: 'email_open' }, 'upsert');
-          await legacy.close();
-          const again = await hx.destination.beginLoad({ ...HASHED_EVENTS, name: 'email_open' }, 'upsert');
-          await again.close();
-          const keys = await hx.query(
-            `SELECT table_name FROM duckdb_constraints() WHERE constraint_type = 'PRIMARY KEY' AND table_name LIKE 'email_%'`,
+        it('creates keyed tables without primary key, and keeps and upserts on the one of a table created with it', async () => {
+          await (await hx.destination.beginLoad(HASHED_EVENTS, 'upsert')).close();
+          await (await hx.destination.beginLoad(LIST_USERS, 'upsert')).close();
+          // As iterable-sync created event tables before 2026-11-27.
+          await hx.query(
+            `CREATE TABLE ${hx.table('email_open')} (_event_id VARCHAR PRIMARY KEY, email VARCHAR, "createdAt" TIMESTAMPTZ, ` +
+              `"campaignId" BIGINT, _synced_at TIMESTAMPTZ, _rescued JSON)`,
           );
-          assert.deepEqual(keys.map((r) => r.table_name), ['email_open']);
+          const legacy = await hx.destination.beginLoad({ ...HASHED_EVENTS, name: 'email_open' }, 'upsert');
+          await writeInBatches(legacy, [...range(0, 2500, { campaignId: 1 }), hashed(10, { campaignId: 2 })]);
+          await legacy.commit(null);
+          await writeInBatches(legacy, range(2000, 3000, { campaignId: 3 }));
+          assert.equal((await legacy.commit(null)).rowsWritten, 1000);
+          await legacy.close();
+          const [summary] = await hx.query(
+            `SELECT count(*) AS n, count(DISTINCT _event_id) AS d, sum("campaignId") AS s FROM ${hx.table('email_open')}`,
+          );
+          assert.deepEqual([Number(summary!.n), Number(summary!.d), Number(summary!.s)], [3000, 3000, 1999 * 1 + 2 + 1000 * 3]);
+          const keys = await hx.query(`SELECT table_name FROM duckdb_constraints() WHERE constraint_type = 'PRIMARY KEY' ORDER BY table_name`);
+          assert.deepEqual(
+            keys.map((r) => r.table_name).filter((name) => !String(name).startsWith('_')),
+            ['email_open'],
+          );
           await assert.rejects(hx.destination.beginLoad({ ...HASHED_EVENTS, keyProperties: ['email'] }, 'upsert'), SchemaError);
         });
       }

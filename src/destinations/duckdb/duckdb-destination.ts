@@ -41,7 +41,7 @@ export const duckdbDialect: SqlDialect = {
   tempTable: (name) => `temp.main.${quoteIdentifier(name)}`,
   dropsTempTablesBeforeCommit: true,
   alterAfterUpdateFails: true,
-  keysByRange: true,
+  keysByLoader: true,
 };
 
 export interface DuckDBDestinationOptions {

@@ -35,9 +35,9 @@ interface DuckDBChunk extends StagedChunk {
   /** Columns with a value staged under `__isync_c<id>` in the chunk. */
   readonly encodedColumns: readonly LoadColumn[];
   readonly mayHaveDuplicates: boolean;
-  /** Tables without primary key: some key may be one of an earlier chunk of the transaction. */
+  /** Tables keyed by the loader: some key may be one of an earlier chunk of the transaction. */
   readonly mayRepeatEarlierChunk: boolean;
-  /** Tables without primary key: the chunk's range of the replication key. */
+  /** Tables keyed by the loader with a `rangeColumn`: the chunk's range of the replication key. */
   readonly range: ValueRange | undefined;
   /** Rows with rescued values. */
   readonly rescuedRows: number;
@@ -56,10 +56,11 @@ interface DuckDBChunk extends StagedChunk {
  * repeats a key), then deletes the file. The rows never sit in JS or in a DuckDB temp table, and
  * the load writes the next file while DuckDB merges the previous one.
  *
- * A table without primary key (`MergePlan.rangeColumn`) gets plain INSERTs instead, after a DELETE
- * of the earlier rows of the chunk's keys when there can be any (see `EarlierRows`): the
- * staging tracks, per chunk, the range of the replication key (`ChunkRange`) and whether a key may
- * repeat one of an earlier chunk of the transaction (`ChunkKeys` with `TransactionKeys`).
+ * A table keyed by the loader (no primary key, `SqlDialect.keysByLoader`) gets plain INSERTs
+ * instead, after a DELETE of the earlier rows of the chunk's keys when there can be any (see
+ * `EarlierRows`): the staging tracks, per chunk, whether a key may repeat one of an earlier chunk
+ * of the transaction (`ChunkKeys` with `TransactionKeys`) and, with a `rangeColumn`, the range of
+ * the replication key (`ChunkRange`).
  */
 export class DuckDBStaging implements RowStaging {
   readonly pushUsesSession = false;
@@ -93,11 +94,11 @@ export class DuckDBStaging implements RowStaging {
   /** The fast path of `stageLine` (made by its first call; forgets its fields at every reset: columns may go with a rollback). */
   private scanner: PlainLineScanner | undefined;
   private scannerRules: ExportLineRules | undefined;
-  /** Tables without primary key: the keys of the transaction's sealed chunks. */
+  /** Tables keyed by the loader: the keys of the transaction's sealed chunks. */
   private readonly transactionKeys: TransactionKeys | undefined;
-  /** Tables without primary key: the open chunk's range of the replication key. */
+  /** Tables keyed by the loader with a `rangeColumn`: the open chunk's range of the replication key. */
   private readonly range: ChunkRange | undefined;
-  /** Tables without primary key: deletes the rows a chunk replaces. */
+  /** Tables keyed by the loader: deletes the rows a chunk replaces. */
   private readonly earlierRows: EarlierRows;
   private readonly keyColumns: readonly LoadColumn[];
   /** Files sealed and not merged yet (deleted by reset). */
@@ -106,13 +107,11 @@ export class DuckDBStaging implements RowStaging {
   constructor(
     private readonly session: DuckDBSession,
     private readonly dialect: SqlDialect,
-    table: Pick<PreparedTable, 'keyColumns' | 'rangeColumn'>,
+    table: Pick<PreparedTable, 'keyColumns' | 'hasPrimaryKey' | 'rangeColumn'>,
   ) {
     this.keyColumns = table.keyColumns;
-    if (table.rangeColumn !== undefined) {
-      this.transactionKeys = new TransactionKeys();
-      this.range = new ChunkRange(table.rangeColumn.field);
-    }
+    if (table.keyColumns.length > 0 && !table.hasPrimaryKey) this.transactionKeys = new TransactionKeys();
+    if (table.rangeColumn !== undefined) this.range = new ChunkRange(table.rangeColumn.field);
     this.keys = new ChunkKeys(table.keyColumns, this.transactionKeys);
     this.earlierRows = new EarlierRows(session, dialect);
     this.sink = {
@@ -239,8 +238,11 @@ export class DuckDBStaging implements RowStaging {
       const targetColumns = [...plan.columns.map((c) => c.column), RESCUED_COLUMN, SYNCED_AT_COLUMN].map(quoteIdentifier);
       const keys = plan.keyColumns.map((c) => values[plan.columns.indexOf(c)]!);
       let touchedOldRows: boolean | undefined;
-      if (plan.rangeColumn !== undefined && chunk.range !== undefined) {
-        touchedOldRows = await this.earlierRows.delete(plan, `SELECT ${keys[0]!} FROM ${source}`, chunk.range, chunk.mayRepeatEarlierChunk);
+      if (keys.length > 0 && !plan.hasPrimaryKey) {
+        touchedOldRows =
+          plan.rangeColumn !== undefined && chunk.range !== undefined
+            ? await this.earlierRows.delete(plan, `SELECT ${keys[0]!} FROM ${source}`, chunk.range, chunk.mayRepeatEarlierChunk)
+            : await this.earlierRows.deleteKeys(plan, `SELECT ${keys.join(', ')} FROM ${source}`, chunk.mayRepeatEarlierChunk);
       }
       let sql =
         `INSERT INTO ${plan.target} (${targetColumns.join(', ')}) ` +
@@ -266,9 +268,10 @@ export class DuckDBStaging implements RowStaging {
     let sql = `INSERT INTO ${plan.target} (${names}) SELECT ${names} FROM ${source}`;
     if (plan.hasPrimaryKey) {
       sql += upsertClause(plan);
-    } else if (plan.rangeColumn !== undefined) {
-      const range = await this.earlierRows.rangeOf(plan, source);
-      await this.earlierRows.delete(plan, `SELECT ${quoteIdentifier(plan.keyColumns[0]!.column)} FROM ${source}`, range, false);
+    } else if (plan.keyColumns.length > 0) {
+      const keys = `SELECT ${plan.keyColumns.map((c) => quoteIdentifier(c.column)).join(', ')} FROM ${source}`;
+      if (plan.rangeColumn !== undefined) await this.earlierRows.delete(plan, keys, await this.earlierRows.rangeOf(plan, source), false);
+      else await this.earlierRows.deleteKeys(plan, keys, false);
     }
     await this.session.execute(sql);
   }

@@ -15,19 +15,27 @@ interface Bounds {
 
 /**
  * Deletes the earlier rows of a batch's keys before the batch is inserted into a DuckDB table
- * without primary key (`MergePlan.rangeColumn`); one per load. The key determines the replication
- * key, so a key's earlier row has the same value as the new one: it lies in the batch's range, or
- * has NULL there too. Rows committed before the transaction are looked for only where there are
- * some (see `committedWithin`), and their DELETE skips the transaction's own row groups by their
- * `_synced_at` (DuckDB's zone maps); the transaction's own rows only when a key may repeat one of
- * theirs. Every statement that scans the table runs alone (`executeBounded`), so that the working
- * memory of such scans never adds up.
+ * keyed by the loader (`SqlDialect.keysByLoader`); one per load. The transaction's own rows are
+ * looked at only when a key may repeat one of theirs; rows committed before the transaction only
+ * when there are some.
+ *
+ * - `delete`, when the key determines the replication key (`MergePlan.rangeColumn`): a key's
+ *   earlier row has the same value as the new one, so it lies in the batch's range, or has NULL
+ *   there too. Committed rows are looked for only where there are some (see `committedWithin`),
+ *   and their DELETE skips the transaction's own row groups by their `_synced_at` (DuckDB's zone
+ *   maps).
+ * - `deleteKeys`, for any other key: one DELETE that scans the table's key columns.
+ *
+ * Every statement that scans the table runs alone (`executeBounded`), so that the working memory
+ * of such scans never adds up.
  */
 export class EarlierRows {
   /** A range of the replication key looked at in the open transaction, and where the committed rows in it lie. */
   private probed: { min: string; max: string; committed: Bounds | undefined } | undefined;
   /** Some committed row has NULL as replication key; undefined: not looked at in the open transaction. */
   private committedNull: boolean | undefined;
+  /** The table holds rows committed before the transaction; undefined: not looked at in the open transaction. */
+  private committedAny: boolean | undefined;
 
   constructor(
     private readonly session: DuckDBSession,
@@ -67,16 +75,44 @@ export class EarlierRows {
       mayTouchCommitted ||= hasCommitted;
     }
     if (conditions.length === 0) return false;
+    const deleted = await this.deleteWhere(plan, keys, conditions);
+    return mayTouchCommitted && deleted > 0;
+  }
+
+  /**
+   * Deletes the earlier rows of the keys `keys` returns (a query of the key columns, in key
+   * order), wherever they are in the table: among the rows committed before the transaction, and
+   * among the transaction's own when `ownRows` (some key may be one of theirs). Returns whether
+   * committed rows may have been deleted.
+   */
+  async deleteKeys(plan: MergePlan, keys: string, ownRows: boolean): Promise<boolean> {
+    if (!plan.tableEmptied && this.committedAny === undefined) {
+      const [found] = await this.session.queryBounded(
+        `SELECT count(*) AS n FROM (SELECT 1 FROM ${plan.target} WHERE ${quoteIdentifier(SYNCED_AT_COLUMN)} <> ${instant(plan.syncedAt)} LIMIT 1)`,
+      );
+      this.committedAny = Number(found?.n ?? 0) > 0;
+    }
+    const committed = !plan.tableEmptied && this.committedAny === true;
+    if (!committed && !ownRows) return false;
+    // With own rows to look at too, one scan of every row; committed ones only otherwise.
+    const condition = ownRows ? 'true' : `${quoteIdentifier(SYNCED_AT_COLUMN)} <> ${instant(plan.syncedAt)}`;
+    const deleted = await this.deleteWhere(plan, keys, [condition]);
+    return committed && deleted > 0;
+  }
+
+  /** Deletes the rows of the keys `keys` returns that meet one of `conditions` (one DELETE each); returns how many. */
+  private async deleteWhere(plan: MergePlan, keys: string, conditions: readonly string[]): Promise<number> {
     // The keys go to a temp table first: the DELETE then needs little memory (the JSON reader alone takes 64 MiB).
     const table = this.dialect.tempTable(KEYS_TABLE);
     await this.session.execute(`CREATE OR REPLACE TEMP TABLE ${quoteIdentifier(KEYS_TABLE)} AS ${keys}`);
     try {
-      const key = quoteIdentifier(plan.keyColumns[0]!.column);
+      const names = plan.keyColumns.map((c) => quoteIdentifier(c.column));
+      const key = names.length === 1 ? names[0]! : `(${names.join(', ')})`;
       let deleted = 0;
       for (const condition of conditions) {
         deleted += await this.session.executeBounded(`DELETE FROM ${plan.target} WHERE ${condition} AND ${key} IN (SELECT * FROM ${table})`);
       }
-      return mayTouchCommitted && deleted > 0;
+      return deleted;
     } finally {
       await this.session.execute(`DROP TABLE ${table}`);
     }
@@ -95,6 +131,7 @@ export class EarlierRows {
   reset(): void {
     this.probed = undefined;
     this.committedNull = undefined;
+    this.committedAny = undefined;
   }
 
   /**

@@ -57,12 +57,13 @@ export interface SqlDialect {
    */
   readonly alterLocksTable?: boolean;
   /**
-   * DuckDB: the table of a stream whose key determines its replication key
-   * (`TableSpec.keyDeterminesReplicationKey`) gets no primary key, whose index DuckDB holds in
-   * memory for the whole transaction. A merge finds a key's earlier row among the rows in the
-   * chunk's range of the replication key instead (see `MergePlan.rangeColumn`).
+   * DuckDB: keyed tables get no primary key, whose index DuckDB holds in memory (a transaction's
+   * share of it until the commit; the whole index, which has to fit, for every upsert). The loader
+   * keeps the keys unique instead: a merge deletes the earlier rows of its keys, then inserts (see
+   * `EarlierRows`). When the key determines the replication key, those rows are looked for only
+   * in the chunk's range of it (see `MergePlan.rangeColumn`).
    */
-  readonly keysByRange?: boolean;
+  readonly keysByLoader?: boolean;
 }
 
 /** What a merge wrote: rows of the table written (after deduplication) and how many of them have `_rescued`. */
@@ -70,8 +71,8 @@ export interface MergeCounts {
   rowsWritten: number;
   rowsRescued: number;
   /**
-   * Merges into tables without primary key (`MergePlan.rangeColumn`): whether the merge may have
-   * deleted rows committed before the transaction. Undefined: the load counts rows to find out.
+   * Merges into keyed tables without primary key (`SqlDialect.keysByLoader`): whether the merge
+   * may have deleted rows committed before the transaction. Undefined: the load counts rows to find out.
    */
   touchedOldRows?: boolean;
 }
@@ -141,11 +142,11 @@ export interface MergePlan {
   columns: readonly LoadColumn[];
   /** Key columns; empty for a table without key (rows are appended). */
   keyColumns: readonly LoadColumn[];
-  /** The table has a primary key on `keyColumns` (merges upsert on it). */
+  /** The table has a primary key on `keyColumns` (merges upsert on it); without it, a keyed table is keyed by the loader (`SqlDialect.keysByLoader`). */
   hasPrimaryKey: boolean;
   /**
-   * A keyed table without primary key (see `SqlDialect.keysByRange`): the TIMESTAMPTZ column of
-   * the replication key, whose value the key determines, so a key's earlier row has the same value.
+   * A table keyed by the loader whose key determines the replication key: the TIMESTAMPTZ column
+   * of the replication key, so a key's earlier row has the same value there.
    */
   rangeColumn?: LoadColumn;
   /** The commit's instant, ISO 8601 UTC with microseconds, for `_synced_at`; unique to the commit within the load. */

@@ -273,8 +273,8 @@ export class SqlTableLoad implements TableLoad {
     this.syncedAt ??= this.nextSyncedAt();
     const target = dialect.table(spec.name);
     const tracksOldRows = dialect.alterAfterUpdateFails === true;
-    // Merges into a table without primary key tell whether they deleted committed rows.
-    const countsRows = tracksOldRows && this.options.table.rangeColumn === undefined;
+    // Upserts on a primary key do not tell whether they replaced committed rows; the loader's merges do.
+    const countsRows = tracksOldRows && this.options.table.hasPrimaryKey;
     if (tracksOldRows && this.touchedOldRows && columns.length > 0) await this.replay(columns);
     await this.createColumns(columns);
     if (this.emptyTableAtCommit && !this.emptiedInTransaction) {
@@ -378,7 +378,7 @@ export class SqlTableLoad implements TableLoad {
       }
       // The commit counts its rows from the table (a replayed merge's own counts are gone).
       this.merges = [{ rowsWritten: Number.NaN, rowsRescued: Number.NaN }];
-      if (table.rangeColumn === undefined) this.knownRows = await this.countRows();
+      if (table.hasPrimaryKey) this.knownRows = await this.countRows();
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

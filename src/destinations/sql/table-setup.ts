@@ -10,19 +10,20 @@ import { RESCUED_COLUMN, SYNCED_AT_COLUMN, TableColumns, type LoadColumn } from 
 export interface PreparedTable {
   columns: TableColumns;
   keyColumns: LoadColumn[];
-  /** The table has a primary key on `keyColumns`. */
+  /** The table has a primary key on `keyColumns`; a keyed table without one is keyed by the loader (`SqlDialect.keysByLoader`). */
   hasPrimaryKey: boolean;
-  /** A keyed table without primary key: the replication key's column (see `SqlDialect.keysByRange`). */
+  /** A table keyed by the loader whose key determines the replication key: the replication key's column (see `MergePlan.rangeColumn`). */
   rangeColumn?: LoadColumn;
 }
 
 /**
  * Creates the stream's table from its schema, or adds the columns of schema fields it lacks, and
  * stores their mapping rows, in one transaction. Existing columns keep their types (values that
- * do not fit them are rescued). The primary key is the stream's key, except for the tables of
- * `SqlDialect.keysByRange`, which have none (a table created before with the key as primary key
- * keeps it, and merges upsert on it). A table whose primary key differs from the stream's key is a
- * SchemaError: upserts on another key would be wrong.
+ * do not fit them are rescued). The primary key is the stream's key, except where the loader
+ * keeps keys unique (`SqlDialect.keysByLoader`): no primary key then, the key's columns and
+ * `_synced_at` NOT NULL (a table created before with the key as primary key keeps it, and merges
+ * upsert on it). A table whose primary key differs from the stream's key is a SchemaError: upserts
+ * on another key would be wrong.
  */
 export async function prepareTable(session: SqlSession, dialect: SqlDialect, spec: TableSpec): Promise<PreparedTable> {
   await session.execute('BEGIN');
@@ -55,8 +56,8 @@ export async function prepareTable(session: SqlSession, dialect: SqlDialect, spe
       return column;
     });
 
-    const rangeColumn = keysByRangeColumn(dialect, spec, columns, keyColumns);
-    let hasPrimaryKey = keyColumns.length > 0 && rangeColumn === undefined;
+    const keyedByLoader = dialect.keysByLoader === true && keyColumns.length > 0;
+    let hasPrimaryKey = keyColumns.length > 0 && !keyedByLoader;
     const table = dialect.table(spec.name);
     const statements: string[] = [];
     if (existing.size === 0) {
@@ -65,8 +66,8 @@ export async function prepareTable(session: SqlSession, dialect: SqlDialect, spe
         .all()
         .map((c) => `${quoteIdentifier(c.column)} ${dialect.typeName(c.type)}${keys.has(c) ? ' NOT NULL' : ''}`);
       definitions.push(
-        // Without primary key, merges tell committed rows from the transaction's by `_synced_at`.
-        `${quoteIdentifier(SYNCED_AT_COLUMN)} ${dialect.typeName('timestamptz')}${hasPrimaryKey || rangeColumn === undefined ? '' : ' NOT NULL'}`,
+        // Keyed by the loader, merges tell committed rows from the transaction's by `_synced_at`.
+        `${quoteIdentifier(SYNCED_AT_COLUMN)} ${dialect.typeName('timestamptz')}${keyedByLoader ? ' NOT NULL' : ''}`,
         `${quoteIdentifier(RESCUED_COLUMN)} ${dialect.typeName('json')}`,
       );
       if (hasPrimaryKey) {
@@ -77,7 +78,7 @@ export async function prepareTable(session: SqlSession, dialect: SqlDialect, spe
       // A table without primary key was created for this key when its NOT NULL columns are the key's and `_synced_at`.
       const notNull = existingRows.filter((row) => row.is_nullable === 'NO').map((row) => String(row.column_name));
       const createdForKey =
-        rangeColumn !== undefined &&
+        keyedByLoader &&
         notNull.join('\u0000') === [...keyColumns.map((c) => c.column), SYNCED_AT_COLUMN].join('\u0000');
       hasPrimaryKey = await checkPrimaryKey(session, dialect, spec.name, keyColumns, createdForKey);
       if (!existing.has(SYNCED_AT_COLUMN)) {
@@ -97,7 +98,8 @@ export async function prepareTable(session: SqlSession, dialect: SqlDialect, spe
     for (const statement of statements) await session.execute(statement);
     await session.execute('COMMIT');
     columns.markCommitted();
-    return { columns, keyColumns, hasPrimaryKey, ...(hasPrimaryKey || rangeColumn === undefined ? {} : { rangeColumn }) };
+    const rangeColumn = hasPrimaryKey ? undefined : rangeColumnOf(spec, columns, keyColumns);
+    return { columns, keyColumns, hasPrimaryKey, ...(rangeColumn === undefined ? {} : { rangeColumn }) };
   } catch (error) {
     await session.execute('ROLLBACK').catch(() => undefined);
     throw error;
@@ -110,17 +112,12 @@ export function addColumnSql(dialect: SqlDialect, table: string, column: LoadCol
 }
 
 /**
- * The replication key's column when the table may go without primary key: the dialect wants it,
- * the key determines the replication key, the key is one column compared by its text, and the
- * replication key has a TIMESTAMPTZ column.
+ * The replication key's column where a table keyed by the loader can look for a key's earlier
+ * rows by it: the key determines the replication key, the key is one column compared by its
+ * text, and the replication key has a TIMESTAMPTZ column.
  */
-function keysByRangeColumn(
-  dialect: SqlDialect,
-  spec: TableSpec,
-  columns: TableColumns,
-  keyColumns: readonly LoadColumn[],
-): LoadColumn | undefined {
-  if (!dialect.keysByRange || !spec.keyDeterminesReplicationKey || spec.replicationKey === undefined) return undefined;
+function rangeColumnOf(spec: TableSpec, columns: TableColumns, keyColumns: readonly LoadColumn[]): LoadColumn | undefined {
+  if (!spec.keyDeterminesReplicationKey || spec.replicationKey === undefined) return undefined;
   const [key, ...more] = keyColumns;
   if (key === undefined || more.length > 0 || (key.type !== 'text' && key.type !== 'bigint')) return undefined;
   const column = columns.get(spec.replicationKey);
