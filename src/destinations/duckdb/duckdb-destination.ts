@@ -12,7 +12,7 @@ import { readState, resetState, systemTablesDdl } from '../sql/system-tables.js'
 import { prepareTable } from '../sql/table-setup.js';
 import { DuckDBSession } from './duckdb-session.js';
 import { DuckDBStaging } from './duckdb-staging.js';
-import { InstanceMemory } from './instance-memory.js';
+import { InstanceMemory, memoryLimitMbFor } from './instance-memory.js';
 import { StatementGate } from './statement-gate.js';
 
 const DUCKDB_TYPES: Record<ColumnType, string> = {
@@ -112,7 +112,13 @@ async function acquireInstance(file: string): Promise<SharedInstance> {
     shared = (async () => {
       // The file is attached to an in-memory instance (ATTACH takes the row group size); what
       // DuckDB spills goes where it would for the file itself.
-      const instance = await DuckDBInstance.create(':memory:', { ...INSTANCE_SETTINGS, temp_directory: `${file}.tmp` });
+      // Its memory limit is the smallest; loads raise it as their merges need (see InstanceMemory).
+      const initialMb = memoryLimitMbFor(0);
+      const instance = await DuckDBInstance.create(':memory:', {
+        ...INSTANCE_SETTINGS,
+        temp_directory: `${file}.tmp`,
+        memory_limit: `${initialMb}MiB`,
+      });
       try {
         const connection = await instance.connect();
         try {
@@ -125,7 +131,15 @@ async function acquireInstance(file: string): Promise<SharedInstance> {
         throw error;
       }
       const gate = new StatementGate();
-      return { instance, gate, memory: new InstanceMemory(gate), users: 0 };
+      const setLimit = async (mb: number) => {
+        const connection = await instance.connect();
+        try {
+          await connection.run(`SET GLOBAL memory_limit = '${mb}MiB'`);
+        } finally {
+          connection.closeSync();
+        }
+      };
+      return { instance, gate, memory: new InstanceMemory(gate, setLimit, initialMb), users: 0 };
     })();
     instances.set(file, shared);
     shared.catch(() => instances.delete(file));

@@ -11,7 +11,7 @@ export class DuckDBSession implements SqlSession {
   constructor(
     readonly connection: DuckDBConnection,
     private readonly gate: StatementGate,
-    /** How the file's instance runs table scans; undefined for an in-memory database. */
+    /** How the file's instance runs merges and table scans; undefined for an in-memory database. */
     private readonly memory?: InstanceMemory,
   ) {}
 
@@ -27,6 +27,16 @@ export class DuckDBSession implements SqlSession {
       const reader = await this.connection.runAndReadAll(sql, params ? (params as DuckDBValue[]) : undefined);
       return plainRows(reader);
     });
+  }
+
+  /** COMMIT, which writes the transaction's last rows and may checkpoint: like a merge (see `InstanceMemory.merging`). */
+  async commit(): Promise<void> {
+    await this.merging(0, () => this.execute('COMMIT'));
+  }
+
+  /** Runs a merge into a table of `columns` columns (see `InstanceMemory.merging`). */
+  merging<T>(columns: number, run: () => Promise<T>): Promise<T> {
+    return this.memory === undefined ? run() : this.memory.merging(columns, run);
   }
 
   /** `execute` for a statement that scans much of a table: it runs alone (see `InstanceMemory.bounded`). */

@@ -213,53 +213,58 @@ export class DuckDBStaging implements RowStaging {
     const chunk = staged as DuckDBChunk;
     try {
       await chunk.written;
-      const encoded = new Set(chunk.encodedColumns.map((c) => c.id));
-      const structure = [`${SEQ_KEY}: 'BIGINT'`, `${RESCUED_KEY}: 'JSON'`];
-      const values: string[] = [];
-      for (const column of plan.columns) {
-        const type = this.dialect.typeName(column.type);
-        const sources: string[] = [];
-        if (this.isAsIs(column)) {
-          structure.push(`${quoteLiteral(column.field)}: ${quoteLiteral(type)}`);
-          sources.push(quoteIdentifier(column.field));
-        }
-        if (encoded.has(column.id)) {
-          structure.push(`${encodedName(column)}: ${quoteLiteral(type)}`);
-          sources.push(encodedName(column));
-        }
-        values.push(
-          sources.length === 0 ? `CAST(NULL AS ${type})` : sources.length === 1 ? sources[0]! : `coalesce(${sources.join(', ')})`,
-        );
-      }
-      const objectSize = Math.max(MIN_OBJECT_SIZE, 2 ** Math.ceil(Math.log2(chunk.longest * 4 + 1024)));
-      const source =
-        `read_ndjson(${quoteLiteral(chunk.path)}, columns = {${structure.join(', ')}}, ` +
-        `format = 'newline_delimited', maximum_object_size = ${objectSize})`;
-      const targetColumns = [...plan.columns.map((c) => c.column), RESCUED_COLUMN, SYNCED_AT_COLUMN].map(quoteIdentifier);
-      const keys = plan.keyColumns.map((c) => values[plan.columns.indexOf(c)]!);
-      let touchedOldRows: boolean | undefined;
-      if (keys.length > 0 && !plan.hasPrimaryKey) {
-        touchedOldRows =
-          plan.rangeColumn !== undefined && chunk.range !== undefined
-            ? await this.earlierRows.delete(plan, `SELECT ${keys[0]!} FROM ${source}`, chunk.range, chunk.mayRepeatEarlierChunk)
-            : await this.earlierRows.deleteKeys(plan, `SELECT ${keys.join(', ')} FROM ${source}`, chunk.mayRepeatEarlierChunk);
-      }
-      let sql =
-        `INSERT INTO ${plan.target} (${targetColumns.join(', ')}) ` +
-        `SELECT ${values.join(', ')}, ${RESCUED_KEY}, CAST(${quoteLiteral(plan.syncedAt)} AS TIMESTAMPTZ) FROM ${source}`;
-      if (keys.length > 0 && chunk.mayHaveDuplicates) {
-        // Documents before the chunk's first repeated key carry no number; their keys are unique and come first.
-        sql += ` QUALIFY row_number() OVER (PARTITION BY ${keys.join(', ')} ORDER BY coalesce(${SEQ_KEY}, -1) DESC) = 1`;
-      }
-      if (keys.length > 0 && plan.hasPrimaryKey && !plan.insertOnly) sql += upsertClause(plan);
-      const rowsWritten = await this.session.execute(sql);
-      // Without a repeated key every row of the chunk was written; otherwise commitCounts counts.
-      const counts: MergeCounts = { rowsWritten, rowsRescued: chunk.mayHaveDuplicates ? Number.NaN : chunk.rescuedRows };
-      return touchedOldRows === undefined ? counts : { ...counts, touchedOldRows };
+      return await this.session.merging(plan.columns.length + 2, () => this.mergeFile(chunk, plan));
     } finally {
       this.sealed.delete(chunk.path);
       rmSync(chunk.path, { force: true });
     }
+  }
+
+  /** `merge` of a chunk whose file is complete. */
+  private async mergeFile(chunk: DuckDBChunk, plan: MergePlan): Promise<MergeCounts> {
+    const encoded = new Set(chunk.encodedColumns.map((c) => c.id));
+    const structure = [`${SEQ_KEY}: 'BIGINT'`, `${RESCUED_KEY}: 'JSON'`];
+    const values: string[] = [];
+    for (const column of plan.columns) {
+      const type = this.dialect.typeName(column.type);
+      const sources: string[] = [];
+      if (this.isAsIs(column)) {
+        structure.push(`${quoteLiteral(column.field)}: ${quoteLiteral(type)}`);
+        sources.push(quoteIdentifier(column.field));
+      }
+      if (encoded.has(column.id)) {
+        structure.push(`${encodedName(column)}: ${quoteLiteral(type)}`);
+        sources.push(encodedName(column));
+      }
+      values.push(
+        sources.length === 0 ? `CAST(NULL AS ${type})` : sources.length === 1 ? sources[0]! : `coalesce(${sources.join(', ')})`,
+      );
+    }
+    const objectSize = Math.max(MIN_OBJECT_SIZE, 2 ** Math.ceil(Math.log2(chunk.longest * 4 + 1024)));
+    const source =
+      `read_ndjson(${quoteLiteral(chunk.path)}, columns = {${structure.join(', ')}}, ` +
+      `format = 'newline_delimited', maximum_object_size = ${objectSize})`;
+    const targetColumns = [...plan.columns.map((c) => c.column), RESCUED_COLUMN, SYNCED_AT_COLUMN].map(quoteIdentifier);
+    const keys = plan.keyColumns.map((c) => values[plan.columns.indexOf(c)]!);
+    let touchedOldRows: boolean | undefined;
+    if (keys.length > 0 && !plan.hasPrimaryKey) {
+      touchedOldRows =
+        plan.rangeColumn !== undefined && chunk.range !== undefined
+          ? await this.earlierRows.delete(plan, `SELECT ${keys[0]!} FROM ${source}`, chunk.range, chunk.mayRepeatEarlierChunk)
+          : await this.earlierRows.deleteKeys(plan, `SELECT ${keys.join(', ')} FROM ${source}`, chunk.mayRepeatEarlierChunk);
+    }
+    let sql =
+      `INSERT INTO ${plan.target} (${targetColumns.join(', ')}) ` +
+      `SELECT ${values.join(', ')}, ${RESCUED_KEY}, CAST(${quoteLiteral(plan.syncedAt)} AS TIMESTAMPTZ) FROM ${source}`;
+    if (keys.length > 0 && chunk.mayHaveDuplicates) {
+      // Documents before the chunk's first repeated key carry no number; their keys are unique and come first.
+      sql += ` QUALIFY row_number() OVER (PARTITION BY ${keys.join(', ')} ORDER BY coalesce(${SEQ_KEY}, -1) DESC) = 1`;
+    }
+    if (keys.length > 0 && plan.hasPrimaryKey && !plan.insertOnly) sql += upsertClause(plan);
+    const rowsWritten = await this.session.execute(sql);
+    // Without a repeated key every row of the chunk was written; otherwise commitCounts counts.
+    const counts: MergeCounts = { rowsWritten, rowsRescued: chunk.mayHaveDuplicates ? Number.NaN : chunk.rescuedRows };
+    return touchedOldRows === undefined ? counts : { ...counts, touchedOldRows };
   }
 
   async restore(plan: MergePlan, parquetPath: string): Promise<void> {

@@ -17,6 +17,8 @@ export interface SqlSession {
   /** Runs a statement (several, separated by `;`, when there are no params); returns rows changed by the last. */
   execute(sql: string, params?: readonly SqlParam[]): Promise<number>;
   query(sql: string, params?: readonly SqlParam[]): Promise<Record<string, unknown>[]>;
+  /** COMMITs the open transaction (`execute('COMMIT')` when absent). */
+  commit?(): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -205,7 +205,7 @@ export class SqlTableLoad implements TableLoad {
         if (dialect.dropsTempTablesBeforeCommit) await session.execute(`DROP TABLE ${dialect.tempTable(REJECTED_STAGE)}`);
       }
       await staging.finish();
-      await session.execute('COMMIT');
+      await (session.commit ? session.commit() : session.execute('COMMIT'));
       this.inTransaction = false;
       const columnsAdded = pending.filter((p) => p.create).map((p) => p.column.column);
       table.columns.markCommitted();
