@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import type { JsonRecord, TableSpec } from '../../src/destinations/destination.js';
+import { memoryLimitMbFor } from '../../src/destinations/duckdb/instance-memory.js';
 import { DestinationError, SchemaError } from '../../src/errors.js';
 import { ExportLineParser, parseExportLines, type ExportLineRules } from '../../src/streams/export-lines.js';
 import { HARNESSES, type Fixture, type Row } from './destination-harnesses.js';
@@ -827,6 +828,46 @@ for (const harness of HARNESSES) {
         }
       });
     });
+
+    if (harness.name === 'duckdb') {
+      it('loads a wide table under a memory limit its merges fit in, raised for it only', async () => {
+        // Merges of 20,000 rows, as wide as a large Iterable project's user table.
+        const wide = await harness.create({ mergeMinRows: 20_000, mergeEveryRows: 20_000 });
+        const limitMb = async () => {
+          const [row] = await wide.query(`SELECT current_setting('memory_limit') AS v`);
+          return Number(/^([\d.]+) MiB$/.exec(String(row!.v))?.[1]);
+        };
+        try {
+          const narrow = await wide.destination.beginLoad(EVENTS, 'upsert');
+          await narrow.write(Array.from({ length: 100 }, (_, i) => event(`n${i}`)));
+          await narrow.commit(null);
+          await narrow.close();
+          assert.ok((await limitMb()) <= memoryLimitMbFor(20), `an event table's limit: ${await limitMb()} MiB`);
+          const COLUMNS = 250;
+          const properties: Record<string, object> = { email: { type: 'string' } };
+          for (let c = 0; c < COLUMNS; c++) properties[`f${c}`] = c % 2 === 0 ? int : str;
+          const spec: TableSpec = { name: 'users', keyProperties: ['email'], schema: { type: 'object', properties } };
+          const load = await wide.destination.beginLoad(spec, 'upsert');
+          for (let from = 0; from < 24_000; from += 4000) {
+            const rows: JsonRecord[] = [];
+            for (let r = from; r < from + 4000; r++) {
+              const row: JsonRecord = { email: `u${r}@example.com` };
+              for (let c = 0; c < COLUMNS; c++) row[`f${c}`] = c % 2 === 0 ? r + c : `value ${c} of ${r % 89}`;
+              rows.push(row);
+            }
+            await load.write(rows);
+          }
+          assert.equal((await load.commit(null)).rowsWritten, 24_000);
+          await load.close();
+          const [summary] = await wide.query(`SELECT count(*) AS n, count(DISTINCT email) AS d, sum(f248) AS s FROM users`);
+          assert.deepEqual([Number(summary!.n), Number(summary!.d), Number(summary!.s)], [24_000, 24_000, (23_999 * 24_000) / 2 + 248 * 24_000]);
+          const limit = await limitMb();
+          assert.ok(limit >= memoryLimitMbFor(COLUMNS) && limit < 2 * memoryLimitMbFor(COLUMNS), `the wide table's limit: ${limit} MiB`);
+        } finally {
+          await wide.close();
+        }
+      });
+    }
 
     it('keeps a transaction of large merges correct: replaced rows, a new field after them, a key repeated late', async () => {
       // Merges of 40,000 rows: DuckDB writes them to the file before the commit (see duckdb-destination.ts).
