@@ -25,7 +25,7 @@ const REJECTED_PER_STATEMENT = 500;
 /** Default number of staged rows from which a load merges them into the table (see `mergeMinRows`). */
 const DEFAULT_MERGE_MIN_ROWS = 40_000;
 /** Characters of staged rows a staging may hold in JS while the session is busy, before `write` waits. */
-const MAX_BUFFERED_CHARS = 24 * 1024 * 1024;
+const MAX_BUFFERED_CHARS = 8 * 1024 * 1024;
 
 export interface SqlTableLoadOptions {
   session: SqlSession;
