@@ -74,7 +74,8 @@ const DUCKDB_MERGE_EVERY_ROWS = 60_000;
  * - one thread: a merge then appends whole row groups to the transaction's (several threads leave
  *   a partial row group each, which the checkpoint at close rewrites, in memory); one thread
  *   also keeps up with the staging (measured: 3 s for 1,000,000 rows, about a third of the
- *   extraction's time); and statements of other loads still run side by side, each on its own;
+ *   extraction's time); a file's instance runs one merge or COMMIT at a time anyway, under a
+ *   memory limit of its own (see `InstanceMemory`);
  * - an INSERT buffers one row group before writing it (DuckDB's default: 5);
  * - return freed memory to the system promptly (DuckDB's allocator keeps it by default), also
  *   after freeing one large buffer (the JSON reader's are 32 MiB);
