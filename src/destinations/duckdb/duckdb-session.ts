@@ -34,9 +34,9 @@ export class DuckDBSession implements SqlSession {
     await this.merging(0, () => this.execute('COMMIT'));
   }
 
-  /** Runs a merge into a table of `columns` columns (see `InstanceMemory.merging`). */
-  merging<T>(columns: number, run: () => Promise<T>): Promise<T> {
-    return this.memory === undefined ? run() : this.memory.merging(columns, run);
+  /** Runs a merge into a table of `columns` columns, with a primary key or not (see `InstanceMemory.merging`). */
+  merging<T>(columns: number, run: () => Promise<T>, primaryKey = false): Promise<T> {
+    return this.memory === undefined ? run() : this.memory.merging(columns, run, primaryKey);
   }
 
   /** `execute` for a statement that scans much of a table: it runs alone (see `InstanceMemory.bounded`). */

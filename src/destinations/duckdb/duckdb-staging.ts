@@ -213,7 +213,7 @@ export class DuckDBStaging implements RowStaging {
     const chunk = staged as DuckDBChunk;
     try {
       await chunk.written;
-      return await this.session.merging(plan.columns.length + 2, () => this.mergeFile(chunk, plan));
+      return await this.session.merging(plan.columns.length + 2, () => this.mergeFile(chunk, plan), plan.hasPrimaryKey);
     } finally {
       this.sealed.delete(chunk.path);
       rmSync(chunk.path, { force: true });

@@ -1,3 +1,4 @@
+import { totalmem } from 'node:os';
 import type { StatementGate } from './statement-gate.js';
 
 /** MiB a merge's statements need besides one per column: DuckDB's JSON reader alone takes a 32 MiB buffer. */
@@ -11,6 +12,12 @@ const HEADROOM_MB = 16;
 export function memoryLimitMbFor(columns: number): number {
   return HEADROOM_MB + MERGE_BASE_MB + MERGE_MB_PER_COLUMN * columns;
 }
+
+/**
+ * DuckDB's own default limit (80% of RAM, MiB), for merges into a table with a primary key (made
+ * by an earlier version): its index has to fit in memory, whatever the limit.
+ */
+export const PRIMARY_KEY_LIMIT_MB = Math.floor((totalmem() * 0.8) / 2 ** 20);
 
 /**
  * The memory of a file's DuckDB instance, so that it stays flat whatever the number of rows a
@@ -49,12 +56,15 @@ export class InstanceMemory {
     return this.limitMb;
   }
 
-  /** Runs a merge into a table of `columns` columns: alone among merges, under a limit it fits in. */
-  async merging<T>(columns: number, run: () => Promise<T>): Promise<T> {
+  /**
+   * Runs a merge into a table of `columns` columns: alone among merges, under a limit it fits in
+   * (DuckDB's default for a table with a primary key, `primaryKey`).
+   */
+  async merging<T>(columns: number, run: () => Promise<T>, primaryKey = false): Promise<T> {
     if (this.merging_) await new Promise<void>((resolve) => this.waiting.push(resolve));
     else this.merging_ = true;
     try {
-      const needed = memoryLimitMbFor(columns);
+      const needed = primaryKey ? Math.max(PRIMARY_KEY_LIMIT_MB, memoryLimitMbFor(columns)) : memoryLimitMbFor(columns);
       if (needed > this.limitMb) {
         await this.setLimit(needed);
         this.limitMb = needed;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { InstanceMemory, memoryLimitMbFor } from '../../../src/destinations/duckdb/instance-memory.js';
+import { InstanceMemory, memoryLimitMbFor, PRIMARY_KEY_LIMIT_MB } from '../../../src/destinations/duckdb/instance-memory.js';
 import { StatementGate } from '../../../src/destinations/duckdb/statement-gate.js';
 
 describe('statement gate', () => {
@@ -74,6 +74,14 @@ describe('instance memory', () => {
     assert.deepEqual(limits, [memoryLimitMbFor(300), memoryLimitMbFor(301)]);
     assert.deepEqual(limitWhenRun, [memoryLimitMbFor(0), memoryLimitMbFor(300), memoryLimitMbFor(300), memoryLimitMbFor(301)]);
     assert.ok(memoryLimitMbFor(14) < 100, 'an event table merges under 100 MiB');
+  });
+
+  it("gives a table with a primary key (made by an earlier version) DuckDB's default limit, whose index has to fit", async () => {
+    const { instance, limits } = memory(memoryLimitMbFor(0));
+    await instance.merging(10, async () => undefined, true);
+    await instance.merging(10, async () => undefined);
+    assert.deepEqual(limits, [PRIMARY_KEY_LIMIT_MB]);
+    assert.ok(PRIMARY_KEY_LIMIT_MB > memoryLimitMbFor(300));
   });
 
   it('lets the next merge in when one fails, or when the limit cannot be raised', async () => {
