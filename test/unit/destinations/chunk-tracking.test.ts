@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { ChunkKeys, hashKey, KEY_HASH } from '../../../src/destinations/sql/chunk-keys.js';
 import { ChunkRange, instantFromEpochMicros } from '../../../src/destinations/sql/chunk-range.js';
 import type { LoadColumn } from '../../../src/destinations/sql/table-columns.js';
-import { TransactionKeys } from '../../../src/destinations/sql/transaction-keys.js';
+import { TransactionKeys, transactionKeysWordsInUse } from '../../../src/destinations/sql/transaction-keys.js';
 
 // What a staging tracks per chunk of rows for tables without primary key (src/destinations/README.md).
 
@@ -67,6 +67,32 @@ describe('transaction keys', () => {
     keys.reset();
     assert.equal(keys.isEmpty, true);
     assert.equal(add(keys, 'event-0'), false);
+    keys.reset();
+  });
+
+  it('share a budget: two loads get full filters, more get small ones that still never miss a key', () => {
+    const before = transactionKeysWordsInUse();
+    const loads = [new TransactionKeys(), new TransactionKeys(), new TransactionKeys()];
+    const grown: number[] = [];
+    for (const keys of loads) {
+      const at = transactionKeysWordsInUse();
+      add(keys, 'first');
+      grown.push((transactionKeysWordsInUse() - at) * 4);
+    }
+    assert.deepEqual(grown, [16 * 2 ** 20, 16 * 2 ** 20, 2 * 2 ** 20]);
+    const small = loads[2]!;
+    let claimed = 0;
+    for (let i = 0; i < 50_000; i++) if (add(small, `event-${i}`)) claimed++;
+    assert.equal(claimed, 0);
+    for (let i = 0; i < 50_000; i += 499) assert.equal(add(small, `event-${i}`), true);
+    loads[0]!.reset();
+    small.reset();
+    const again = new TransactionKeys();
+    const at = transactionKeysWordsInUse();
+    add(again, 'first');
+    assert.equal((transactionKeysWordsInUse() - at) * 4, 16 * 2 ** 20, 'a released filter returns its share');
+    for (const keys of [...loads, again]) keys.reset();
+    assert.equal(transactionKeysWordsInUse(), before);
   });
 });
 
