@@ -69,6 +69,9 @@ const TRICKY_LINES = [
   '{"email":"trailing@x.com"}x',
   '[1,2]',
   '{"email":"ctl\u0001@x.com"}',
+  '{"email":"arr@x.com","labels":["a","b c",3,true,null],"campaignId":20}',
+  '{"email":"arr-num@x.com","labels":[1.50,2],"campaignId":21}',
+  '{"email":"arr-space@x.com","labels":[ "a" ],"campaignId":22}',
 ];
 /** Lines of TRICKY_LINES that are not JSON objects, and lines that repeat an earlier one. */
 const TRICKY_INVALID = 4;
@@ -439,6 +442,10 @@ for (const harness of HARNESSES) {
       const b = withoutSyncedAt(await all('email_send_records', '_event_id'));
       assert.equal(a.length, TRICKY_LINES.length - TRICKY_INVALID - TRICKY_REPEATS);
       assert.deepEqual(a, b);
+      // JSON columns as text too (DuckDB keeps the text it was given).
+      const jsonText = (table: string) =>
+        fx.query(`SELECT email, CAST(labels AS ${harness.typeNames.text}) AS t FROM ${fx.table(table)} WHERE labels IS NOT NULL ORDER BY email`);
+      assert.deepEqual(await jsonText('email_send'), await jsonText('email_send_records'));
       const rejected = await fx.query(`SELECT stream, raw, reason FROM ${fx.table('_rejected')} ORDER BY raw, stream`);
       assert.equal(rejected.length, 4 * TRICKY_INVALID);
       const time = a.find((r) => r.email === 'time@x.com')!;

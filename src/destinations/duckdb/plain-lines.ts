@@ -10,7 +10,7 @@
 import type { JsonRecord } from '../destination.js';
 import type { ExportLineRules } from '../../streams/export-lines.js';
 import { lineEventId } from '../../streams/records.js';
-import { iterableTimeToIso } from '../../time/instants.js';
+import { iterableTimeToIso, parseInstant } from '../../time/instants.js';
 import { fitsAsJson } from '../sql/cell-values.js';
 import type { ColumnType } from '../sql/column-types.js';
 
@@ -34,6 +34,8 @@ interface FieldInfo {
   readonly keyIndex: number;
   /** `transactionalData`, whose string values are parsed (see `normalizeExportRecord`). */
   readonly jsonText: boolean;
+  /** A custom date field (`ExportLineRules.dateFields`), whose string values become ISO 8601 when they parse as instants. */
+  readonly isDate: boolean;
   /** The field is `PlainLineColumns.rangeField`, in a TIMESTAMPTZ column. */
   readonly isRange: boolean;
   /** The last line (by number) the field appeared in: a field twice in one line is not plain. */
@@ -66,6 +68,8 @@ const COMMA = 0x2c;
 const COLON = 0x3a;
 const OPEN_BRACE = 0x7b;
 const CLOSE_BRACE = 0x7d;
+const OPEN_BRACKET = 0x5b;
+const CLOSE_BRACKET = 0x5d;
 const MINUS = 0x2d;
 const DOT = 0x2e;
 const ZERO = 0x30;
@@ -108,13 +112,16 @@ export class PlainLineScanner {
   }
 
   /**
-   * The staged document of a plain line, or undefined. Plain means: one JSON object, flat (no
-   * object or array values), no control character, no escape in any key or string but a
+   * The staged document of a plain line, or undefined. Plain means: one JSON object, without
+   * object values, no control character, no escape in any key or string but a
    * `transactionalData` string (which holds JSON, staged parsed), numbers of at most 15 digits
-   * without exponent (fractions only for DOUBLE columns), no key twice, no `itblInternal`,
-   * `_event_id` or custom date field, a non-empty string for every key field, and every other
-   * non-null value one that fits, as it is once normalised, a column staged under its own name. Anything the scan does not recognise is not plain, so a line that is not valid JSON is
-   * never staged here.
+   * without exponent (fractions only for DOUBLE columns), arrays only of such strings and
+   * numbers, booleans and null, written as `JSON.stringify` writes them (for JSON columns, which
+   * keep the text), no key twice, no `itblInternal` (events) or `_event_id`, a non-empty string for
+   * every key field, and every other non-null value one that fits, as it is once normalised (an
+   * Iterable time or a custom date field's instant becomes ISO 8601), a column staged under its
+   * own name. Anything the scan does not recognise is not plain, so a line that is not valid
+   * JSON is never staged here.
    */
   scan(line: string): string | undefined {
     const n = line.length;
@@ -185,10 +192,11 @@ export class PlainLineScanner {
           if (end < 0 || (backslash >= 0 && backslash < end)) return undefined;
           i = end + 1;
           let iso: string | null = null;
-          if (type === 'timestamptz' || (type === 'text' && looksLikeIterableTime(line, start + 1, end))) {
-            // What normalizeExportRecord does to a string: Iterable's times become ISO 8601.
+          if (type === 'timestamptz' || (type === 'text' && (info.isDate || looksLikeIterableTime(line, start + 1, end)))) {
+            // What normalizeExportRecord does to a string: Iterable's times become ISO 8601, and a custom date field's instants.
             const text = line.slice(start + 1, end);
             iso = iterableTimeToIso(text);
+            if (iso === null && info.isDate) iso = parseInstant(text)?.toISOString() ?? null;
             if (iso !== null) {
               out += `${line.slice(copied, start)}"${iso}"`;
               copied = i;
@@ -212,8 +220,11 @@ export class PlainLineScanner {
         } else if (textAt(line, i, 'null')) {
           i += 4;
           if (info.keyIndex >= 0) return undefined;
+        } else if (first === OPEN_BRACKET && type === 'json' && !info.jsonText && info.keyIndex < 0) {
+          i = plainArrayEnd(line, i, backslash);
+          if (i < 0) return undefined;
         } else {
-          return undefined; // an object, an array, or not JSON
+          return undefined; // an object, another array, or not JSON
         }
         i = skipSpace(line, i);
         const next = line.charCodeAt(i);
@@ -243,12 +254,14 @@ export class PlainLineScanner {
   private fieldInfo(field: string): FieldInfo | undefined {
     let info = this.byField.get(field);
     if (info !== undefined) return info;
-    if (field === '_event_id' || this.rules.dateFields.includes(field)) return undefined;
+    if (field === '_event_id') return undefined;
     const type = this.columns.asIsType(field);
     const jsonText = field === 'transactionalData';
-    if (type === undefined || (type === 'json') !== jsonText) return undefined;
+    const isDate = this.rules.dateFields.includes(field);
+    if (type === undefined || (jsonText && (type !== 'json' || isDate))) return undefined;
     const isRange = field === this.columns.rangeField && type === 'timestamptz';
-    info = { field, quoted: `"${field}"`, type, keyIndex: this.columns.keyFields.indexOf(field), jsonText, isRange, lastLine: 0 };
+    const keyIndex = this.columns.keyFields.indexOf(field);
+    info = { field, quoted: `"${field}"`, type, keyIndex, jsonText, isDate, isRange, lastLine: 0 };
     this.byField.set(field, info);
     return info;
   }
@@ -312,6 +325,42 @@ function decodeString(literal: string): string | undefined {
     return typeof value === 'string' ? value : undefined;
   } catch {
     return undefined;
+  }
+}
+
+/**
+ * The index after an array starting at `i` whose text is what `JSON.stringify` writes for it
+ * (export rows keep arrays as they are, and a JSON column keeps the text): strings without
+ * escapes (ending before `backslash`, the next backslash of the line, if any), numbers in their
+ * shortest form (`numberEnd`, and `String(Number(text))` gives the text back), `true`, `false`,
+ * `null`, no whitespace, nothing nested; -1 otherwise.
+ */
+function plainArrayEnd(line: string, i: number, backslash: number): number {
+  i++;
+  if (line.charCodeAt(i) === CLOSE_BRACKET) return i + 1;
+  for (;;) {
+    const c = line.charCodeAt(i);
+    if (c === QUOTE) {
+      const end = stringEnd(line, i + 1);
+      if (end < 0 || (backslash >= 0 && backslash < end)) return -1;
+      i = end + 1;
+    } else if (c === MINUS || (c >= ZERO && c <= NINE)) {
+      const end = numberEnd(line, i, true);
+      if (end < 0) return -1;
+      const text = line.slice(i, end);
+      if (String(Number(text)) !== text) return -1; // 1.50, 1.0: JSON.stringify writes 1.5, 1
+      i = end;
+    } else if (textAt(line, i, 'true') || textAt(line, i, 'null')) {
+      i += 4;
+    } else if (textAt(line, i, 'false')) {
+      i += 5;
+    } else {
+      return -1;
+    }
+    const next = line.charCodeAt(i);
+    if (next === COMMA) i++;
+    else if (next === CLOSE_BRACKET) return i + 1;
+    else return -1;
   }
 }
 

@@ -14,6 +14,7 @@ const TYPES: Record<string, ColumnType> = {
   isTest: 'boolean',
   dataFields: 'json',
   birthday: 'timestamptz',
+  signupDate: 'text',
   transactionalData: 'json',
 };
 
@@ -36,16 +37,30 @@ const VALUES = [
   'true', 'false', 'null', 'tru', '{"a":1}', '[1,"2024-05-01 12:00:00 +00:00"]', '{}', '[]',
   // transactionalData as Iterable sends it: JSON inside a string
   String.raw`"{\"orderId\":\"o-1\",\"items\":[{\"price\":135.40}]}"`, String.raw`" [1, 2.50]"`, '"{}"', String.raw`"{\"x\":\"\\u00e9\"}"`,
-  String.raw`"{\"s\":\"\\ud800\"}"`, String.raw`"{\"bad\":}"`, '"not json {"', String.raw`"a\\"`, String.raw`"\u0041"`,
+  String.raw`"{\"s\":\"\\ud800\"}"`, String.raw`"{\"bad\":}"`, '"not json {"', String.raw`"a\\"`, String.raw`"\u0041"`, '[1,2]',
+  // custom date fields: instants in any accepted form become ISO 8601
+  '"2016-11-27 13:22:56"', '"2016-11-27"', '"11/27/2016"', '" 2016-11-27T13:22:56+02:00"', '"2016-13-01"', '"someday"',
 ];
-const FIELDS = ['email', 'createdAt', 'campaignId', 'score', 'isTest', 'dataFields', 'birthday', 'unknown', '_event_id', 'transactionalData', 'itblInternal'];
+/** Arrays (users' list ids, custom list fields): kept as they are, so staged only as JSON.stringify writes them. */
+const ARRAYS = [
+  '[1,2]', '[955888]', '[1.5,"a"]', '[1.50]', '[1.0]', '[-0]', '[1e3]', '[12345678901234567]', '[0123]', '["é","x y"]', '[]',
+  '[true,null,false]', '[ 1]', '[1 ]', '[1,]', '[,1]', '[[1]]', '[{"a":1}]', '["esc\\"x"]', '["2024-05-01 12:00:00 +00:00"]', '[',
+];
+const FIELDS = [
+  'email', 'createdAt', 'campaignId', 'score', 'isTest', 'dataFields', 'birthday', 'signupDate', 'unknown', '_event_id', 'transactionalData',
+  'itblInternal',
+];
 const SPACES = ['', '', '', ' ', '\t', '\r'];
 
 function generateLine(next: () => number, withEmail: boolean): string {
   const pick = <T>(items: readonly T[]): T => items[Math.floor(next() * items.length)]!;
   const count = Math.floor(next() * 6);
   const parts: string[] = withEmail && next() < 0.7 ? [`"email":"u${Math.floor(next() * 1000)}@x.com"`] : [];
-  for (let i = 0; i < count; i++) parts.push(`${pick(SPACES)}"${pick(FIELDS)}"${pick(SPACES)}:${pick(SPACES)}${pick(VALUES)}${pick(SPACES)}`);
+  for (let i = 0; i < count; i++) {
+    const field = pick(FIELDS);
+    const value = field === 'dataFields' && next() < 0.8 ? pick(ARRAYS) : pick(VALUES);
+    parts.push(`${pick(SPACES)}"${field}"${pick(SPACES)}:${pick(SPACES)}${value}${pick(SPACES)}`);
+  }
   let line = `{${parts.join(',')}}`;
   const mutation = next();
   if (mutation < 0.05) line = line.slice(0, Math.floor(next() * line.length));
@@ -57,7 +72,7 @@ function generateLine(next: () => number, withEmail: boolean): string {
 describe('PlainLineScanner (the DuckDB fast path for export lines)', () => {
   for (const rules of [
     { isEvent: true, keyFields: [], dateFields: [] },
-    { isEvent: false, keyFields: ['email'], dateFields: ['birthday'] },
+    { isEvent: false, keyFields: ['email'], dateFields: ['birthday', 'signupDate'] },
   ] satisfies ExportLineRules[]) {
     it(`stages only lines the parser accepts, as the very record it parses (${rules.isEvent ? 'events' : 'users'})`, () => {
       const keyFields = rules.isEvent ? ['_event_id'] : ['email'];
@@ -66,6 +81,7 @@ describe('PlainLineScanner (the DuckDB fast path for export lines)', () => {
       const next = random(rules.isEvent ? 1 : 2);
       let staged = 0;
       let left = 0;
+      let arrays = 0;
       for (let n = 0; n < 40_000; n++) {
         const line = generateLine(next, !rules.isEvent);
         const doc = scanner.scan(line);
@@ -77,6 +93,15 @@ describe('PlainLineScanner (the DuckDB fast path for export lines)', () => {
         const record = parser.parse(line);
         assert.notEqual(typeof record, 'string', `staged a line the parser refuses: ${line}`);
         assert.deepStrictEqual(JSON.parse(doc), record, line);
+        // A JSON column keeps the text: an array is staged exactly as the long way writes it.
+        for (const [field, value] of Object.entries(record as Record<string, unknown>)) {
+          if (!Array.isArray(value)) continue;
+          const afterKey = doc.indexOf(`"${field}"`) + field.length + 2;
+          const at = afterKey + /^[\s:]*/.exec(doc.slice(afterKey))![0].length;
+          const text = JSON.stringify(value);
+          assert.equal(doc.slice(at, at + text.length), text, `${field} in ${doc}`);
+          arrays++;
+        }
         const key = keyFields.map((f) => (record as Record<string, unknown>)[f]).join('\u0000');
         assert.equal(scanner.key, key, line);
         const createdAt = (record as Record<string, unknown>).createdAt;
@@ -85,6 +110,7 @@ describe('PlainLineScanner (the DuckDB fast path for export lines)', () => {
       // The generator must exercise both outcomes, or this test proves nothing.
       assert.ok(staged > 2_000, `staged ${staged}`);
       assert.ok(left > 10_000, `left ${left}`);
+      assert.ok(arrays >= 20, `arrays ${arrays}`);
     });
   }
 
@@ -100,6 +126,35 @@ describe('PlainLineScanner (the DuckDB fast path for export lines)', () => {
     );
     // A field the load has no column for yet, a fraction for a BIGINT, a nested object: the long way.
     for (const other of ['{"email":"a@x.com","newField":1}', '{"campaignId":1.0}', '{"dataFields":{"a":1}}']) {
+      assert.equal(scanner.scan(other), undefined, other);
+    }
+  });
+});
+
+describe('PlainLineScanner on user lines', () => {
+  it('stages arrays as JSON.stringify writes them and custom dates as ISO 8601; anything else the long way', () => {
+    const rules: ExportLineRules = { isEvent: false, keyFields: ['email'], dateFields: ['birthday', 'signupDate'] };
+    const scanner = new PlainLineScanner(rules, { keyFields: ['email'], asIsType: (field) => TYPES[field] });
+    const parser = new ExportLineParser(rules);
+    const line =
+      '{"email":"a@x.com","dataFields":[955888,"Item 7",46.02,true,null],"birthday":"2016-11-27 13:22:56",' +
+      '"signupDate":"11/27/2016","createdAt":"2024-01-01 07:44:14.755 +00:00"}';
+    const doc = scanner.scan(line);
+    assert.equal(
+      doc,
+      '{"email":"a@x.com","dataFields":[955888,"Item 7",46.02,true,null],"birthday":"2016-11-27T13:22:56.000Z",' +
+        '"signupDate":"2016-11-27T00:00:00.000Z","createdAt":"2024-01-01T07:44:14.755Z"}',
+    );
+    assert.deepStrictEqual(JSON.parse(doc!), parser.parse(line));
+    assert.equal(scanner.key, 'a@x.com');
+    for (const other of [
+      '{"email":"a@x.com","dataFields":[1.50]}',
+      '{"email":"a@x.com","dataFields":[1, 2]}',
+      '{"email":"a@x.com","dataFields":[[1]]}',
+      '{"email":"a@x.com","dataFields":["caf\\u00e9"]}',
+      '{"email":"a@x.com","campaignId":[1]}',
+      '{"email":"a@x.com","birthday":"someday"}',
+    ]) {
       assert.equal(scanner.scan(other), undefined, other);
     }
   });
