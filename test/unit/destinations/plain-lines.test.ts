@@ -96,8 +96,8 @@ describe('PlainLineScanner (the DuckDB fast path for export lines)', () => {
         // A JSON column keeps the text: an array is staged exactly as the long way writes it.
         for (const [field, value] of Object.entries(record as Record<string, unknown>)) {
           if (!Array.isArray(value)) continue;
-          const afterKey = doc.indexOf(`"${field}"`) + field.length + 2;
-          const at = afterKey + /^[\s:]*/.exec(doc.slice(afterKey))![0].length;
+          const afterKey: number = doc.indexOf(`"${field}"`) + field.length + 2;
+          const at: number = afterKey + /^[\s:]*/.exec(doc.slice(afterKey))![0].length;
           const text = JSON.stringify(value);
           assert.equal(doc.slice(at, at + text.length), text, `${field} in ${doc}`);
           arrays++;
