@@ -299,6 +299,7 @@ function jsonTextOf(text: string): string | undefined {
   while (k < text.length && text.charCodeAt(k) <= 32) k++;
   const first = text.charCodeAt(k);
   if (first !== OPEN_BRACE && first !== 0x5b /* [ */) return undefined;
+  if (k === 0 && isCanonicalJson(text)) return text;
   let json: string;
   try {
     json = JSON.stringify(JSON.parse(text));
@@ -306,6 +307,104 @@ function jsonTextOf(text: string): string | undefined {
     return undefined;
   }
   return json.includes('\\u') && LONE_SURROGATE_ESCAPE.test(json) ? undefined : json;
+}
+
+/** Nesting beyond which `isCanonicalJson` leaves the text to `JSON.parse` (the answer is then false). */
+const MAX_CANONICAL_DEPTH = 32;
+
+/**
+ * Whether `text` is exactly what `JSON.stringify(JSON.parse(text))` writes, so that it can be
+ * staged as it is: no whitespace, strings escaped as `JSON.stringify` escapes them (no surrogate
+ * at all, which leaves lone ones to the long way), numbers in their shortest form, no key twice
+ * in an object, array-index keys (which JS puts first, ascending) only first and ascending.
+ * False when unsure (surrogates, deep nesting); a fuzz test
+ * holds it to `JSON.stringify(JSON.parse(text))`.
+ */
+export function isCanonicalJson(text: string): boolean {
+  return canonicalValueEnd(text, 0, 0) === text.length;
+}
+
+/** The index after the canonical JSON value at `i`, or -1. */
+function canonicalValueEnd(text: string, i: number, depth: number): number {
+  const c = text.charCodeAt(i);
+  if (c === QUOTE) return canonicalStringEnd(text, i);
+  if (c === MINUS || (c >= ZERO && c <= NINE)) {
+    let end = i + 1;
+    for (let d = text.charCodeAt(end); (d >= ZERO && d <= NINE) || d === DOT || d === 0x65 || d === 0x45 || d === 0x2b || d === MINUS; ) {
+      d = text.charCodeAt(++end);
+    }
+    const number = text.slice(i, end);
+    return String(Number(number)) === number ? end : -1; // Number('1.') is 1, Number('') 0: the comparison refuses them
+  }
+  if (textAt(text, i, 'true') || textAt(text, i, 'null')) return i + 4;
+  if (textAt(text, i, 'false')) return i + 5;
+  if (depth >= MAX_CANONICAL_DEPTH) return -1;
+  if (c === OPEN_BRACKET) {
+    i++;
+    if (text.charCodeAt(i) === CLOSE_BRACKET) return i + 1;
+    for (;;) {
+      i = canonicalValueEnd(text, i, depth + 1);
+      if (i < 0) return -1;
+      const next = text.charCodeAt(i++);
+      if (next === CLOSE_BRACKET) return i;
+      if (next !== COMMA) return -1;
+    }
+  }
+  if (c === OPEN_BRACE) {
+    i++;
+    if (text.charCodeAt(i) === CLOSE_BRACE) return i + 1;
+    const keys: string[] = [];
+    // JS orders array-index keys first, ascending: canonical only when the text already does.
+    let lastIndex = -1;
+    let named = false;
+    for (;;) {
+      const keyEnd = canonicalStringEnd(text, i);
+      if (keyEnd < 0 || text.charCodeAt(keyEnd) !== COLON) return -1;
+      const key = text.slice(i, keyEnd);
+      if (keys.includes(key)) return -1;
+      const index = ARRAY_INDEX_KEY.test(key) ? Number(key.slice(1, -1)) : -1;
+      if (index >= 0 && index < 4_294_967_295) {
+        if (named || index <= lastIndex) return -1;
+        lastIndex = index;
+      } else {
+        named = true;
+      }
+      keys.push(key);
+      i = canonicalValueEnd(text, keyEnd + 1, depth + 1);
+      if (i < 0) return -1;
+      const next = text.charCodeAt(i++);
+      if (next === CLOSE_BRACE) return i;
+      if (next !== COMMA) return -1;
+    }
+  }
+  return -1;
+}
+
+/** A quoted key that may be an array index, which JS orders first (`"0"`, `"42"`; below 2^32 - 1). */
+const ARRAY_INDEX_KEY = /^"(?:0|[1-9]\d{0,9})"$/;
+
+/**
+ * The index after the string starting at `i` (its opening quote) when `JSON.stringify` would
+ * write it so: no raw control character or surrogate, and only the escapes it writes (`\"`,
+ * `\\`, `\b`, `\f`, `\n`, `\r`, `\t`, `\u00xx` for other control characters); -1 otherwise.
+ */
+function canonicalStringEnd(text: string, i: number): number {
+  if (text.charCodeAt(i) !== QUOTE) return -1;
+  for (let k = i + 1; k < text.length; k++) {
+    const c = text.charCodeAt(k);
+    if (c === QUOTE) return k + 1;
+    if (c < 0x20 || (c >= 0xd800 && c <= 0xdfff)) return -1;
+    if (c !== BACKSLASH) continue;
+    const e = text.charCodeAt(++k);
+    if (e === QUOTE || e === BACKSLASH || e === 0x62 || e === 0x66 || e === 0x6e || e === 0x72 || e === 0x74) continue; // " \ b f n r t
+    if (e !== 0x75 || !textAt(text, k + 1, '00')) return -1; // u00xx
+    const hex = text.slice(k + 3, k + 5);
+    const code = /^[0-9a-f]{2}$/.test(hex) ? parseInt(hex, 16) : -1;
+    // JSON.stringify writes \u00xx (lower-case) for control characters without a short escape only.
+    if (code < 0 || code >= 0x20 || code === 0x08 || code === 0x09 || code === 0x0a || code === 0x0c || code === 0x0d) return -1;
+    k += 4;
+  }
+  return -1;
 }
 
 /** The index of the quote closing a string with escapes that starts at `i` (after its quote); -1 for none. */

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { PlainLineScanner } from '../../../src/destinations/duckdb/plain-lines.js';
+import { isCanonicalJson, PlainLineScanner } from '../../../src/destinations/duckdb/plain-lines.js';
 import type { ColumnType } from '../../../src/destinations/sql/column-types.js';
 import { ExportLineParser, type ExportLineRules } from '../../../src/streams/export-lines.js';
 import { iterableTimeToIso } from '../../../src/time/instants.js';
@@ -157,6 +157,66 @@ describe('PlainLineScanner on user lines', () => {
     ]) {
       assert.equal(scanner.scan(other), undefined, other);
     }
+  });
+});
+
+describe('isCanonicalJson (transactionalData staged as it is)', () => {
+  /** A random JSON value, as JSON.stringify writes it. */
+  function value(next: () => number, depth: number): unknown {
+    const r = next();
+    if (depth > 3 || r < 0.35) {
+      const scalars: unknown[] = [0, -1, 7, 1.5, 135.4, -0.001, 1e21, 123456789012345680000, 2 ** 53 + 2, true, false, null, '', 'a', 'é😀', 'q"uote', 'back\\slash', 'nl\n', 'ctl\u0001', '\u2028', '/'];
+      return scalars[Math.floor(next() * scalars.length)];
+    }
+    if (r < 0.65) return Array.from({ length: Math.floor(next() * 4) }, () => value(next, depth + 1));
+    const object: Record<string, unknown> = {};
+    const keys = ['orderId', 'items', 'price', 'a', 'b', '__proto__x', 'k 1', 'x\ty'];
+    for (let n = Math.floor(next() * 4); n > 0; n--) object[keys[Math.floor(next() * keys.length)]!] = value(next, depth + 1);
+    return object;
+  }
+  /** Texts the check must refuse or accept exactly as JSON.stringify(JSON.parse(text)) would give them back. */
+  const MUTATIONS: ((text: string, next: () => number) => string)[] = [
+    (t) => t.replace(',', ', '),
+    (t) => t.replace(':', ' :'),
+    (t) => ` ${t}`,
+    (t) => t.replace(/\d+(?=[,\]}])/, (d) => `${d}.0`),
+    (t) => t.replace(/\d+(?=[,\]}])/, (d) => `${d}e0`),
+    (t) => t.replace(/"(\w+)":/, '"$1":1,"$1":'),
+    (t) => t.replace(/^\{/, '{"5":0,'),
+    (t) => t.replace(/^\{/, '{"05":0,'),
+    (t) => t.replace('a', '\\u0061'),
+    (t) => t.replace('/', '\\/'),
+    (t) => t.replace('"', '"\\ud800'),
+    (t) => t.replace('\\u0001', '\\u0001'.toUpperCase()),
+    (t) => t.replace('\\n', '\\u000a'),
+    (t, next) => t.slice(0, Math.floor(next() * t.length)),
+    (t) => t.replace('true', 'True'),
+    (t) => t.replace('-0.001', '-0.0010'),
+  ];
+
+  it('accepts only texts that JSON.stringify(JSON.parse(text)) gives back unchanged, and most of those', () => {
+    const next = random(4);
+    let canonical = 0;
+    let accepted = 0;
+    for (let n = 0; n < 20_000; n++) {
+      const root = next() < 0.5 ? [value(next, 1)] : { orderId: 'o-1', items: value(next, 1) };
+      let text = JSON.stringify(root);
+      if (next() < 0.5) text = MUTATIONS[Math.floor(next() * MUTATIONS.length)]!(text, next);
+      let roundTrip: string | undefined;
+      try {
+        roundTrip = JSON.stringify(JSON.parse(text));
+      } catch {
+        roundTrip = undefined;
+      }
+      // Surrogates, raw or escaped (JSON.stringify escapes lone ones), are left to the long way.
+      const isCanonical = roundTrip === text && !/[\ud800-\udfff]|\\ud[89a-f]/.test(text);
+      if (isCanonical) canonical++;
+      const verdict = isCanonicalJson(text);
+      if (verdict) accepted++;
+      if (verdict) assert.equal(roundTrip, text, text);
+      else assert.equal(isCanonical, false, `refused a canonical text: ${text}`);
+    }
+    assert.ok(canonical > 5_000 && accepted === canonical, `canonical ${canonical}, accepted ${accepted}`);
   });
 });
 
