@@ -114,10 +114,9 @@ export class PlainLineScanner {
   /**
    * The staged document of a plain line, or undefined. Plain means: one JSON object, without
    * object values, no control character, no escape in any key or string but a
-   * `transactionalData` string (which holds JSON, staged parsed), numbers of at most 15 digits
-   * without exponent (fractions only for DOUBLE columns), arrays only of such strings and
-   * numbers, booleans and null, written as `JSON.stringify` writes them (for JSON columns, which
-   * keep the text), no key twice, no `itblInternal` (events) or `_event_id`, a non-empty string for
+   * `transactionalData` string (which holds JSON, staged parsed) or an array, numbers of at most 15 digits
+   * without exponent (fractions only for DOUBLE columns), arrays (in JSON columns, which keep the
+   * text) only as `JSON.stringify` writes them (`isCanonicalJson`), no key twice, no `itblInternal` (events) or `_event_id`, a non-empty string for
    * every key field, and every other non-null value one that fits, as it is once normalised (an
    * Iterable time or a custom date field's instant becomes ISO 8601), a column staged under its
    * own name. Anything the scan does not recognise is not plain, so a line that is not valid
@@ -221,8 +220,10 @@ export class PlainLineScanner {
           i += 4;
           if (info.keyIndex >= 0) return undefined;
         } else if (first === OPEN_BRACKET && type === 'json' && !info.jsonText && info.keyIndex < 0) {
-          i = plainArrayEnd(line, i, backslash);
+          // Export rows keep arrays as they are, and a JSON column keeps the text: staged as it is when JSON.stringify would write it so.
+          i = canonicalValueEnd(line, i, 0);
           if (i < 0) return undefined;
+          if (backslash >= 0 && backslash < i) backslash = line.indexOf('\\', i);
         } else {
           return undefined; // an object, another array, or not JSON
         }
@@ -424,42 +425,6 @@ function decodeString(literal: string): string | undefined {
     return typeof value === 'string' ? value : undefined;
   } catch {
     return undefined;
-  }
-}
-
-/**
- * The index after an array starting at `i` whose text is what `JSON.stringify` writes for it
- * (export rows keep arrays as they are, and a JSON column keeps the text): strings without
- * escapes (ending before `backslash`, the next backslash of the line, if any), numbers in their
- * shortest form (`numberEnd`, and `String(Number(text))` gives the text back), `true`, `false`,
- * `null`, no whitespace, nothing nested; -1 otherwise.
- */
-function plainArrayEnd(line: string, i: number, backslash: number): number {
-  i++;
-  if (line.charCodeAt(i) === CLOSE_BRACKET) return i + 1;
-  for (;;) {
-    const c = line.charCodeAt(i);
-    if (c === QUOTE) {
-      const end = stringEnd(line, i + 1);
-      if (end < 0 || (backslash >= 0 && backslash < end)) return -1;
-      i = end + 1;
-    } else if (c === MINUS || (c >= ZERO && c <= NINE)) {
-      const end = numberEnd(line, i, true);
-      if (end < 0) return -1;
-      const text = line.slice(i, end);
-      if (String(Number(text)) !== text) return -1; // 1.50, 1.0: JSON.stringify writes 1.5, 1
-      i = end;
-    } else if (textAt(line, i, 'true') || textAt(line, i, 'null')) {
-      i += 4;
-    } else if (textAt(line, i, 'false')) {
-      i += 5;
-    } else {
-      return -1;
-    }
-    const next = line.charCodeAt(i);
-    if (next === COMMA) i++;
-    else if (next === CLOSE_BRACKET) return i + 1;
-    else return -1;
   }
 }
 

@@ -147,10 +147,17 @@ describe('PlainLineScanner on user lines', () => {
     );
     assert.deepStrictEqual(JSON.parse(doc!), parser.parse(line));
     assert.equal(scanner.key, 'a@x.com');
+    // Nested and escaped, as JSON.stringify writes them: as they are (arrays are not normalised).
+    const nested = '{"email":"b@x.com","dataFields":[[1],{"q":"say \\"hi\\"","at":"2024-05-01 12:00:00 +00:00"}],"createdAt":"2024-05-01 12:00:00 +00:00"}';
+    assert.equal(
+      scanner.scan(nested),
+      '{"email":"b@x.com","dataFields":[[1],{"q":"say \\"hi\\"","at":"2024-05-01 12:00:00 +00:00"}],"createdAt":"2024-05-01T12:00:00.000Z"}',
+    );
+    assert.deepStrictEqual(JSON.parse(scanner.scan(nested)!), parser.parse(nested));
     for (const other of [
       '{"email":"a@x.com","dataFields":[1.50]}',
       '{"email":"a@x.com","dataFields":[1, 2]}',
-      '{"email":"a@x.com","dataFields":[[1]]}',
+      '{"email":"a@x.com","dataFields":[{"at":"2024-05-01 12:00:00 +00:00"},{"a":1,"a":2}]}',
       '{"email":"a@x.com","dataFields":["caf\\u00e9"]}',
       '{"email":"a@x.com","campaignId":[1]}',
       '{"email":"a@x.com","birthday":"someday"}',
