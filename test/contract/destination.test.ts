@@ -655,7 +655,7 @@ for (const harness of HARNESSES) {
       });
     });
 
-    describe('tables keyed by a hash of the content (DuckDB: no primary key)', () => {
+    describe('tables keyed by a hash of the content (DuckDB: earlier rows looked for by createdAt)', () => {
       /** Loads merge every 1,000 to 2,000 staged rows; writes of 500. */
       let hx: Fixture;
       beforeEach(async () => {

@@ -213,7 +213,9 @@ export class DuckDBStaging implements RowStaging {
     const chunk = staged as DuckDBChunk;
     try {
       await chunk.written;
-      return await this.session.merging(plan.columns.length + 2, () => this.mergeFile(chunk, plan), plan.hasPrimaryKey);
+      // The reader's columns: the plan's, those staged encoded, the sequence number and `_rescued`.
+      const columnsRead = plan.columns.length + chunk.encodedColumns.length + 2;
+      return await this.session.merging(columnsRead, () => this.mergeFile(chunk, plan), plan.hasPrimaryKey);
     } finally {
       this.sealed.delete(chunk.path);
       rmSync(chunk.path, { force: true });

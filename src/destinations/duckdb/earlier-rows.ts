@@ -49,7 +49,7 @@ export class EarlierRows {
    */
   async delete(plan: MergePlan, keys: string, range: ValueRange, ownRows: boolean): Promise<boolean> {
     const column = quoteIdentifier(plan.rangeColumn!.column);
-    const committed = `${quoteIdentifier(SYNCED_AT_COLUMN)} <> ${instant(plan.syncedAt)}`;
+    const committed = committedRows(plan);
     const conditions: string[] = [];
     let mayTouchCommitted = false;
     if (range.min !== undefined && range.max !== undefined) {
@@ -88,14 +88,14 @@ export class EarlierRows {
   async deleteKeys(plan: MergePlan, keys: string, ownRows: boolean): Promise<boolean> {
     if (!plan.tableEmptied && this.committedAny === undefined) {
       const [found] = await this.session.queryBounded(
-        `SELECT count(*) AS n FROM (SELECT 1 FROM ${plan.target} WHERE ${quoteIdentifier(SYNCED_AT_COLUMN)} <> ${instant(plan.syncedAt)} LIMIT 1)`,
+        `SELECT count(*) AS n FROM (SELECT 1 FROM ${plan.target} WHERE ${committedRows(plan)} LIMIT 1)`,
       );
       this.committedAny = Number(found?.n ?? 0) > 0;
     }
     const committed = !plan.tableEmptied && this.committedAny === true;
     if (!committed && !ownRows) return false;
     // With own rows to look at too, one scan of every row; committed ones only otherwise.
-    const condition = ownRows ? 'true' : `${quoteIdentifier(SYNCED_AT_COLUMN)} <> ${instant(plan.syncedAt)}`;
+    const condition = ownRows ? 'true' : committedRows(plan);
     const deleted = await this.deleteWhere(plan, keys, [condition]);
     return committed && deleted > 0;
   }
@@ -149,7 +149,7 @@ export class EarlierRows {
       const column = quoteIdentifier(plan.rangeColumn!.column);
       const [row] = await this.session.queryBounded(
         `SELECT epoch_us(min(${column})) AS lo, epoch_us(max(${column})) AS hi FROM ${plan.target} ` +
-          `WHERE ${column} BETWEEN ${instant(min)} AND ${instant(max)} AND ${quoteIdentifier(SYNCED_AT_COLUMN)} <> ${instant(plan.syncedAt)}`,
+          `WHERE ${column} BETWEEN ${instant(min)} AND ${instant(max)} AND ${committedRows(plan)}`,
       );
       const found = instants(row);
       bounds = found.min === undefined || found.max === undefined ? undefined : { min: found.min, max: found.max };
@@ -177,6 +177,11 @@ function hull(a: Bounds | undefined, b: Bounds | undefined): Bounds | undefined 
 function instants(row: Record<string, unknown> | undefined): { min: string | undefined; max: string | undefined } {
   const instantOf = (value: unknown) => (typeof value === 'bigint' ? instantFromEpochMicros(value) : undefined);
   return { min: instantOf(row?.lo), max: instantOf(row?.hi) };
+}
+
+/** The condition of rows committed before the transaction: every row it writes carries its `_synced_at`. */
+function committedRows(plan: MergePlan): string {
+  return `${quoteIdentifier(SYNCED_AT_COLUMN)} <> ${instant(plan.syncedAt)}`;
 }
 
 function instant(text: string): string {

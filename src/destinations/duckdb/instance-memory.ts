@@ -38,7 +38,7 @@ export const PRIMARY_KEY_LIMIT_MB = Math.floor((totalmem() * 0.8) / 2 ** 20);
  */
 export class InstanceMemory {
   private limitMb: number;
-  private merging_ = false;
+  private mergeRunning = false;
   private readonly waiting: (() => void)[] = [];
 
   constructor(
@@ -61,8 +61,8 @@ export class InstanceMemory {
    * (DuckDB's default for a table with a primary key, `primaryKey`).
    */
   async merging<T>(columns: number, run: () => Promise<T>, primaryKey = false): Promise<T> {
-    if (this.merging_) await new Promise<void>((resolve) => this.waiting.push(resolve));
-    else this.merging_ = true;
+    if (this.mergeRunning) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    else this.mergeRunning = true;
     try {
       const needed = primaryKey ? Math.max(PRIMARY_KEY_LIMIT_MB, memoryLimitMbFor(columns)) : memoryLimitMbFor(columns);
       if (needed > this.limitMb) {
@@ -72,7 +72,7 @@ export class InstanceMemory {
       return await run();
     } finally {
       const next = this.waiting.shift();
-      if (next === undefined) this.merging_ = false;
+      if (next === undefined) this.mergeRunning = false;
       else next();
     }
   }

@@ -114,13 +114,13 @@ export class PlainLineScanner {
   /**
    * The staged document of a plain line, or undefined. Plain means: one JSON object, without
    * object values, no control character, no escape in any key or string but a
-   * `transactionalData` string (which holds JSON, staged parsed) or an array, numbers of at most 15 digits
-   * without exponent (fractions only for DOUBLE columns), arrays (in JSON columns, which keep the
-   * text) only as `JSON.stringify` writes them (`isCanonicalJson`), no key twice, no `itblInternal` (events) or `_event_id`, a non-empty string for
-   * every key field, and every other non-null value one that fits, as it is once normalised (an
-   * Iterable time or a custom date field's instant becomes ISO 8601), a column staged under its
-   * own name. Anything the scan does not recognise is not plain, so a line that is not valid
-   * JSON is never staged here.
+   * `transactionalData` string (which holds JSON, staged parsed) or an array, numbers of at most
+   * 15 digits without exponent (fractions only for DOUBLE columns), arrays (in JSON columns, which
+   * keep the text) only as `JSON.stringify` writes them (`isCanonicalJson`), no key twice, no
+   * `itblInternal` (events) or `_event_id`, a non-empty string for every key field, and every
+   * other non-null value one that fits, as it is once normalised (an Iterable time or a custom
+   * date field's instant becomes ISO 8601), a column staged under its own name. Anything the scan
+   * does not recognise is not plain, so a line that is not valid JSON is never staged here.
    */
   scan(line: string): string | undefined {
     const n = line.length;
@@ -318,8 +318,8 @@ const MAX_CANONICAL_DEPTH = 32;
  * staged as it is: no whitespace, strings escaped as `JSON.stringify` escapes them (no surrogate
  * at all, which leaves lone ones to the long way), numbers in their shortest form, no key twice
  * in an object, array-index keys (which JS puts first, ascending) only first and ascending.
- * False when unsure (surrogates, deep nesting); a fuzz test
- * holds it to `JSON.stringify(JSON.parse(text))`.
+ * False when unsure (surrogates, deep nesting); a fuzz test holds it to
+ * `JSON.stringify(JSON.parse(text))`.
  */
 export function isCanonicalJson(text: string): boolean {
   return canonicalValueEnd(text, 0, 0) === text.length;
