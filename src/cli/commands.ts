@@ -1,7 +1,8 @@
 import type { Config } from '../config/config.js';
-import type { Destination, RejectedRecord } from '../destinations/destination.js';
+import type { RejectedRecord } from '../core/types.js';
+import type { Destination } from '../destinations/destination.js';
 import { AuthError, ConfigError, FatalApiError } from '../errors.js';
-import type { Logger } from '../iterable/types.js';
+import type { Logger } from '../core/types.js';
 import { readStateFile } from '../state/state-file.js';
 import type { SingerState } from '../state/singer-state.js';
 import { buildCatalog, selectedInCatalog, type Catalog } from '../streams/catalog.js';

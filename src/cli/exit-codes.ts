@@ -1,6 +1,6 @@
 import { CommanderError } from 'commander';
 import { AuthError, ConfigError, ConnectorError, StateError, redactSecrets } from '../errors.js';
-import type { Logger } from '../iterable/types.js';
+import type { Logger } from '../core/types.js';
 import type { StreamResult } from '../sync/run-sync.js';
 
 /** Exit codes of contract §2. */

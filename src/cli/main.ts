@@ -9,11 +9,9 @@ import {
   streamsForTap,
 } from './commands.js';
 import { failCommand } from './exit-codes.js';
-import { keepHeapSmall } from './process-memory.js';
 import { loadConfig, selectStreams, type CommonFlags } from './run-context.js';
 import { commandSimulate } from './simulate.js';
 
-keepHeapSmall();
 
 const logLevel = process.env.ITERABLE_SYNC_LOG_LEVEL === 'debug' ? 'debug' : 'info';
 const logger = createStderrLogger({ level: logLevel });

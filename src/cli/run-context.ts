@@ -4,7 +4,7 @@ import { openDestination } from '../destinations/destination-factory.js';
 import { SingerDestination } from '../destinations/singer/singer-destination.js';
 import { ConfigError } from '../errors.js';
 import { IterableClient } from '../iterable/client.js';
-import type { Logger } from '../iterable/types.js';
+import type { Logger } from '../core/types.js';
 import type { SingerState } from '../state/singer-state.js';
 import { STREAMS, STREAM_NAMES, type StreamDefinition } from '../streams/stream-table.js';
 

@@ -1,6 +1,6 @@
 import { generateFakeData } from '../../test/fake-iterable/data.js';
 import { startFakeIterable } from '../../test/fake-iterable/server.js';
-import type { Logger } from '../iterable/types.js';
+import type { Logger } from '../core/types.js';
 import { EXIT } from './exit-codes.js';
 
 /**

@@ -7,10 +7,8 @@ import { Command } from 'commander';
 import { createStderrLogger } from '../log/stderr-logger.js';
 import { commandDiscover, commandSync, streamsForTap } from './commands.js';
 import { failCommand } from './exit-codes.js';
-import { keepHeapSmall } from './process-memory.js';
 import { loadConfig } from './run-context.js';
 
-keepHeapSmall();
 
 const logger = createStderrLogger();
 

@@ -1,5 +1,5 @@
 import { ConfigError, redactSecrets } from '../errors.js';
-import type { Logger } from '../iterable/types.js';
+import type { Logger } from '../core/types.js';
 import type { Destination } from './destination.js';
 import { DuckDBDestination } from './duckdb/duckdb-destination.js';
 import { PostgresDestination } from './postgres/postgres-destination.js';

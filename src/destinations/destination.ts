@@ -1,19 +1,6 @@
+import type { Row, RowWindow } from '../core/rows.js';
+import type { JsonSchema, RejectedRecord } from '../core/types.js';
 import type { SingerState, StreamBookmark } from '../state/singer-state.js';
-import type { ExportLineRules } from '../streams/export-lines.js';
-
-/** One record as Iterable sent it (after normalisation): field name → JSON value. */
-export type JsonRecord = Record<string, unknown>;
-
-/** The subset of JSON Schema that stream schemas use (Singer style: `type: ["null", "string"]`). */
-export interface JsonSchema {
-  type?: string | string[];
-  format?: string;
-  properties?: Record<string, JsonSchema>;
-  items?: JsonSchema;
-  anyOf?: JsonSchema[];
-  additionalProperties?: boolean | JsonSchema;
-  description?: string;
-}
 
 /** What a destination needs to know of a stream to hold it as a table. */
 export interface TableSpec {
@@ -23,64 +10,45 @@ export interface TableSpec {
   keyProperties: readonly string[];
   /** Field the stream's bookmark follows, for incremental streams (`createdAt`). */
   replicationKey?: string;
-  /**
-   * The key determines the `replicationKey` value: every record of a key has the same one (the key
-   * is a hash of the record's content, which includes it). A destination may then look for a key's
-   * earlier row only among the rows whose replication key lies in the range of a batch. Default false.
-   */
-  keyDeterminesReplicationKey?: boolean;
   /** Object schema whose `properties` give the known columns. Fields outside it may still arrive. */
   schema: JsonSchema;
 }
 
-/** A line of an export that was not valid JSON, kept for inspection, never dropped silently. */
-export interface RejectedRecord {
-  stream: string;
-  /** The raw text as received (truncated by the destination if very large). */
-  raw: string;
-  /** Why it was rejected, e.g. the JSON.parse message. */
-  reason: string;
-  /** Where it came from, e.g. `export emailSend [2024-01-01T00:00:00.000Z, 2024-01-31T00:00:00.000Z)`. */
-  source: string;
-}
-
 /** What one commit changed. */
 export interface CommitResult {
-  /** Rows upserted or inserted by this commit (after deduplication on the key). */
+  /** Rows inserted or replaced (after deduplication on the key within each transaction of the commit). */
   rowsWritten: number;
-  /** Rows that had at least one value moved to `_rescued`. */
+  /** Of those, rows that had at least one value moved to `_rescued`. */
   rowsRescued: number;
-  /** Columns added to the table by this commit (new fields). */
+  /** Columns added to the table (new fields). */
   columnsAdded: string[];
-  /** Rejected records stored by this commit. */
+  /** Rejected records stored. */
   rejected: number;
 }
 
 /**
- * Loading of one stream into its table. Rows written are invisible until `commit`, which makes
- * them visible together with the stream's bookmark in one transaction. Memory stays bounded:
- * `write` hands each batch to the database (appender / COPY) before returning.
+ * Loading of one stream into its table, one window at a time: rows written are stored together
+ * with the stream's bookmark by `commit`. An upsert load may store the rows of a large window in
+ * several transactions (the last one with the bookmark), so readers can see part of a window
+ * while it loads; a replace load stores everything at its commit. Memory stays bounded.
  */
 export interface TableLoad {
-  /** Adds a bounded batch of rows (callers send at most a few thousand at a time). */
-  write(rows: readonly JsonRecord[]): Promise<void>;
   /**
-   * Optional: adds export lines, each turned into a record by `new ExportLineParser(rules)` (a
-   * line that is not one is kept as a rejected record of `source`), exactly as `write` and
-   * `reject` would with the results, in order; a load may stage a plain line without building
-   * its record. Without it, the caller parses and calls `write` / `reject`.
+   * Adds a bounded batch of rows (callers send at most a few thousand at a time). `window`: the
+   * range of a field the rows cover, when the source knows that the earlier rows of their keys
+   * lie there too (see `RowWindow`).
    */
-  writeLines?(lines: readonly string[], rules: ExportLineRules, source: string): Promise<void>;
-  /** Keeps records that could not be parsed; stored with the next commit. */
+  write(rows: readonly Row[], window?: RowWindow): Promise<void>;
+  /** Keeps records that could not be parsed; stored with the rows. */
   reject(records: readonly RejectedRecord[]): Promise<void>;
   /**
-   * Upsert mode: merges every row written since the last commit into the table, deduplicated on
-   * the key (the last written wins), and stores `bookmark` for the stream, in one transaction.
-   * Replace mode: the table's contents become exactly the rows written since `beginLoad`.
-   * `bookmark` null leaves the stored bookmark as it is.
+   * Upsert mode: stores every row written since the last commit, deduplicated on the key (the
+   * last written wins), and `bookmark` for the stream, in one transaction. Replace mode: the
+   * table's contents become exactly the rows written since `beginLoad`. `bookmark` null leaves
+   * the stored bookmark as it is.
    */
   commit(bookmark: StreamBookmark | null): Promise<CommitResult>;
-  /** Discards everything written since the last commit. */
+  /** Discards what was written since the last commit and not stored yet. */
   rollback(): Promise<void>;
   /** Releases the load's connection; rolls back anything uncommitted. */
   close(): Promise<void>;

@@ -1,3 +1,5 @@
+import type { Logger } from '../core/types.js';
+
 /** Query parameters; arrays are sent as repeated parameters (`campaignState=a&campaignState=b`). */
 export type Query = Record<string, string | number | boolean | readonly string[] | undefined>;
 
@@ -16,13 +18,8 @@ export type EndpointFamily =
   | 'templates'
   | 'userFields';
 
-/** What a logger must accept; output goes to stderr. */
-export interface Logger {
-  debug(message: string, fields?: Record<string, unknown>): void;
-  info(message: string, fields?: Record<string, unknown>): void;
-  warn(message: string, fields?: Record<string, unknown>): void;
-  error(message: string, fields?: Record<string, unknown>): void;
-}
+/** Loggers are shared by every layer (see `core/types.ts`). */
+export type { Logger };
 
 /** Counters the client keeps for summaries and benchmarks. */
 export interface ClientStats {

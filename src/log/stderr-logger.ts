@@ -1,5 +1,5 @@
 import { redactSecrets } from '../errors.js';
-import type { Logger } from '../iterable/types.js';
+import type { Logger } from '../core/types.js';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };

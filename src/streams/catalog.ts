@@ -1,4 +1,4 @@
-import type { JsonSchema } from '../destinations/destination.js';
+import type { JsonSchema } from '../core/types.js';
 import { ConfigError } from '../errors.js';
 import type { StreamDefinition } from './stream-table.js';
 

@@ -1,10 +1,9 @@
-import type { JsonRecord, RejectedRecord } from '../destinations/destination.js';
+import type { Row } from '../core/rows.js';
+import type { JsonRecord, RejectedRecord } from '../core/types.js';
+import { FlatLineScanner } from './flat-lines.js';
 import { eventId, normalizeExportRecord } from './records.js';
 
-/**
- * How the lines of one export stream become records. Plain data, so that a destination can
- * rebuild the parser in a worker thread (`new ExportLineParser(rules)`) and parse there.
- */
+/** How the lines of one export stream become records. */
 export interface ExportLineRules {
   /** Event streams get `_event_id` (see `eventId`). */
   readonly isEvent: boolean;
@@ -14,16 +13,26 @@ export interface ExportLineRules {
   readonly dateFields: readonly string[];
 }
 
-/** Turns export lines into normalised records: the one definition, on whichever thread runs it. */
+/**
+ * Turns export lines into normalised rows: the one definition. A flat line becomes a
+ * `FlatDocument` in one scan (`FlatLineScanner`); any other is parsed and normalised into a record.
+ */
 export class ExportLineParser {
   private readonly dateFields: ReadonlySet<string> | undefined;
+  private readonly scanner: FlatLineScanner;
 
   constructor(readonly rules: ExportLineRules) {
     this.dateFields = rules.dateFields.length > 0 ? new Set(rules.dateFields) : undefined;
+    this.scanner = new FlatLineScanner(rules);
   }
 
-  /** The record of one export line, or why the line is not one (kept in `_rejected`). */
-  parse(line: string): JsonRecord | string {
+  /** The row of one export line, or why the line is not one (kept in `_rejected`). */
+  parse(line: string): Row | string {
+    return this.scanner.scan(line) ?? this.parseRecord(line);
+  }
+
+  /** The record of one export line (the long way), or why the line is not one. */
+  parseRecord(line: string): JsonRecord | string {
     let value: unknown;
     try {
       value = JSON.parse(line);
@@ -41,19 +50,19 @@ export class ExportLineParser {
   }
 }
 
-/** Parses a batch of lines: the records, and the lines that are not records (as rejected records of `source`). */
+/** Parses a batch of lines: the rows, and the lines that are not records (as rejected records of `source`). */
 export function parseExportLines(
   lines: readonly string[],
   parser: ExportLineParser,
   stream: string,
   source: string,
-): { records: JsonRecord[]; rejected: RejectedRecord[] } {
-  const records: JsonRecord[] = [];
+): { rows: Row[]; rejected: RejectedRecord[] } {
+  const rows: Row[] = [];
   const rejected: RejectedRecord[] = [];
   for (const line of lines) {
     const parsed = parser.parse(line);
     if (typeof parsed === 'string') rejected.push({ stream, raw: line, reason: parsed, source });
-    else records.push(parsed);
+    else rows.push(parsed);
   }
-  return { records, rejected };
+  return { rows, rejected };
 }

@@ -1,10 +1,11 @@
-import type { JsonRecord, JsonSchema } from '../destinations/destination.js';
+import type { Row, RowWindow } from '../core/rows.js';
+import type { JsonRecord, JsonSchema, Logger, RejectedRecord } from '../core/types.js';
 import { AuthError, ConfigError, FatalApiError, RetryableApiError, StreamFailedError } from '../errors.js';
-import type { EndpointFamily, Logger, Query } from '../iterable/types.js';
+import type { EndpointFamily, Query } from '../iterable/types.js';
 import { DEFAULT_PAGE_SIZE } from '../iterable/rate-limits.js';
 import type { StreamBookmark } from '../state/singer-state.js';
 import { formatBookmark, formatIterableTime, parseInstant } from '../time/instants.js';
-import type { ExportLineRules } from './export-lines.js';
+import { ExportLineParser, parseExportLines } from './export-lines.js';
 import { normalizeEpochFields } from './records.js';
 import { dateTimeFields } from './schemas.js';
 import type { ReadStrategy, StreamDefinition } from './stream-table.js';
@@ -20,14 +21,11 @@ export interface IterableReader {
 
 /** What a strategy yields; the sync orchestrator turns these into destination calls. */
 export type ReadEvent =
-  /** A bounded batch of normalised records. */
-  | { kind: 'records'; records: JsonRecord[] }
   /**
-   * A bounded batch of raw export lines, each a record once `ExportLineParser(rules)` parsed it
-   * (the destination may do that off the main thread); lines that are not records are kept as
-   * rejected, with `source`.
+   * A bounded batch of normalised rows, with the lines that were not records (`rejected`) and,
+   * for event exports, the window they cover (see `RowWindow`).
    */
-  | { kind: 'lines'; lines: string[]; rules: ExportLineRules; source: string }
+  | { kind: 'records'; records: Row[]; rejected?: RejectedRecord[]; window?: RowWindow }
   /** Everything yielded so far is complete: commit it with this bookmark (null = none). */
   | { kind: 'checkpoint'; bookmark: StreamBookmark | null; window?: TimeWindow }
   /** Drop everything yielded since the last checkpoint; the strategy reads it again. */
@@ -329,16 +327,23 @@ async function* readExportWindows(ctx: ReadContext, dataTypeName: string): Async
   };
   yield { kind: 'plan', unitsTotal: Math.ceil((endMs - startMs) / maxWindowMs) };
 
-  const rules: ExportLineRules = {
+  const parser = new ExportLineParser({
     isEvent: stream.keyProperties.includes('_event_id'),
     keyFields: stream.keyProperties.filter((k) => k !== '_event_id'),
     dateFields: [...(ctx.dateFields ?? [])],
-  };
+  });
   const batchSize = batchSizeOf(ctx);
   let cursor: AdaptiveCursor = { startMs, windowMs: maxWindowMs, consecutiveFailures: 0 };
   for (let window = nextWindow(cursor, endMs); window !== null; window = nextWindow(cursor, endMs)) {
     const label = `[${new Date(window.startMs).toISOString()}, ${new Date(window.endMs).toISOString()})`;
     const source = `export ${dataTypeName} ${label}`;
+    const rowWindow: RowWindow | undefined = stream.keyDeterminesReplicationKey
+      ? { field: replicationKey, start: new Date(window.startMs).toISOString(), end: new Date(window.endMs).toISOString() }
+      : undefined;
+    const rowsOf = (lines: readonly string[]): ReadEvent => {
+      const { rows, rejected } = parseExportLines(lines, parser, stream.name, source);
+      return { kind: 'records', records: rows, rejected, window: rowWindow };
+    };
     const query: Query = {
       dataTypeName,
       startDateTime: formatIterableTime(new Date(window.startMs)),
@@ -348,12 +353,12 @@ async function* readExportWindows(ctx: ReadContext, dataTypeName: string): Async
     try {
       for await (const lines of ctx.client.streamLineBatches('/api/export/data.json', query, 'export')) {
         if (batch.length === 0 && lines.length >= batchSize) {
-          yield { kind: 'lines', lines, rules, source };
+          yield rowsOf(lines);
           continue;
         }
         for (const line of lines) batch.push(line);
         if (batch.length >= batchSize) {
-          yield { kind: 'lines', lines: batch, rules, source };
+          yield rowsOf(batch);
           batch = [];
         }
       }
@@ -381,7 +386,7 @@ async function* readExportWindows(ctx: ReadContext, dataTypeName: string): Async
       cursor = step.cursor;
       continue;
     }
-    if (batch.length > 0) yield { kind: 'lines', lines: batch, rules, source };
+    if (batch.length > 0) yield rowsOf(batch);
     yield { kind: 'checkpoint', bookmark: { [replicationKey]: formatBookmark(new Date(window.endMs)) }, window };
     yield { kind: 'unit-done', label };
     cursor = advanceCursor(cursor, window, 'success', policy).cursor;

@@ -1,5 +1,5 @@
 import { hash } from 'node:crypto';
-import type { JsonRecord } from '../destinations/destination.js';
+import type { JsonRecord } from '../core/types.js';
 import { epochMsToIso, iterableTimeToIso, parseInstant } from '../time/instants.js';
 
 /**

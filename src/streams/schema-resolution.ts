@@ -1,6 +1,6 @@
-import type { JsonSchema } from '../destinations/destination.js';
+import type { JsonSchema } from '../core/types.js';
 import { AuthError } from '../errors.js';
-import type { Logger } from '../iterable/types.js';
+import type { Logger } from '../core/types.js';
 import type { IterableReader } from './read-strategies.js';
 import { schemaForIterableFieldType } from './schemas.js';
 import type { StreamDefinition } from './stream-table.js';

@@ -1,4 +1,4 @@
-import type { JsonSchema } from '../destinations/destination.js';
+import type { JsonSchema } from '../core/types.js';
 
 /** Singer-style nullable property builders. */
 const str: JsonSchema = { type: ['null', 'string'] };

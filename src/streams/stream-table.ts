@@ -1,4 +1,4 @@
-import type { JsonSchema } from '../destinations/destination.js';
+import type { JsonSchema } from '../core/types.js';
 import type { EndpointFamily } from '../iterable/types.js';
 import { STREAM_SCHEMAS } from './schemas.js';
 

@@ -1,8 +1,7 @@
+import type { Logger } from '../core/types.js';
 import type { Destination, TableLoad } from '../destinations/destination.js';
 import { AuthError, ConnectorError } from '../errors.js';
-import type { Logger } from '../iterable/types.js';
 import { runWithRequestContext } from '../iterable/request-context.js';
-import { ExportLineParser, parseExportLines, type ExportLineRules } from '../streams/export-lines.js';
 import { readStream, type IterableReader } from '../streams/read-strategies.js';
 import { resolveStreamSchema } from '../streams/schema-resolution.js';
 import type { StreamDefinition } from '../streams/stream-table.js';
@@ -113,7 +112,6 @@ async function syncStream(
         name: stream.name,
         keyProperties: stream.keyProperties,
         replicationKey: stream.replicationKey,
-        keyDeterminesReplicationKey: stream.keyDeterminesReplicationKey,
         schema: resolved.schema,
       },
       stream.method === 'FULL_TABLE' ? 'replace' : 'upsert',
@@ -134,16 +132,14 @@ async function syncStream(
     });
     for await (const event of events) {
       switch (event.kind) {
-        case 'records':
-          await load.write(event.records);
-          result.rowsRead += event.records.length;
-          progress?.rowsRead?.(stream.name, event.records.length);
+        case 'records': {
+          const rejected = event.rejected?.length ?? 0;
+          if (event.records.length > 0) await load.write(event.records, event.window);
+          if (rejected > 0) await load.reject(event.rejected!);
+          result.rowsRead += event.records.length + rejected;
+          progress?.rowsRead?.(stream.name, event.records.length + rejected);
           break;
-        case 'lines':
-          await writeLines(load, stream.name, event.lines, event.rules, event.source);
-          result.rowsRead += event.lines.length;
-          progress?.rowsRead?.(stream.name, event.lines.length);
-          break;
+        }
         case 'checkpoint': {
           const commit = await load.commit(event.bookmark);
           if (commit.rejected > 0) {
@@ -189,22 +185,6 @@ async function syncStream(
     result.durationMs = Date.now() - started;
   }
   return result;
-}
-
-/** A parser per stream read (its rules object). */
-const parsers = new WeakMap<ExportLineRules, ExportLineParser>();
-
-/**
- * Hands export lines to the load: parsed by the load itself when it can (maybe off the main
- * thread), here otherwise.
- */
-async function writeLines(load: TableLoad, stream: string, lines: readonly string[], rules: ExportLineRules, source: string): Promise<void> {
-  if (load.writeLines) return load.writeLines(lines, rules, source);
-  let parser = parsers.get(rules);
-  if (parser === undefined) parsers.set(rules, (parser = new ExportLineParser(rules)));
-  const { records, rejected } = parseExportLines(lines, parser, stream, source);
-  if (records.length > 0) await load.write(records);
-  if (rejected.length > 0) await load.reject(rejected);
 }
 
 /** True when a failed stream failed because Iterable refused the key or its permissions. */

@@ -23,20 +23,19 @@ export interface Fixture {
   schema: string;
   /** Opens a second destination on the same database (another process would do the same). */
   reopen(): Destination;
-  /** Terminates the connections of open loads, as a crashed server or network would (PostgreSQL only). */
+  /** Terminates the destination's other connections (those of open loads too), as a crashed server or network would (PostgreSQL only). */
   breakLoadConnections?: () => Promise<number>;
   close(): Promise<void>;
 }
 
-/** How often loads merge staged rows into their table (see `SqlTableLoadOptions`); defaults when omitted. */
-export interface MergeOptions {
-  mergeMinRows?: number;
-  mergeEveryRows?: number;
+/** Rows from which upsert loads commit what they staged (see `SqlTableLoadOptions`); the default when omitted. */
+export interface PartOptions {
+  partRows?: number;
 }
 
 export interface Harness {
   name: string;
-  create(merge?: MergeOptions): Promise<Fixture>;
+  create(parts?: PartOptions): Promise<Fixture>;
   /** information_schema.columns.data_type for each column type. */
   typeNames: Record<ColumnType, string>;
   /** The database compares identifiers ignoring ASCII case (DuckDB). */
@@ -57,10 +56,10 @@ const duckdb: Harness = {
     text: 'VARCHAR',
     json: 'JSON',
   },
-  async create(merge = {}) {
+  async create(parts = {}) {
     const dir = mkdtempSync(join(tmpdir(), 'iterable-sync-contract-'));
     const path = join(dir, 'contract.duckdb');
-    const destination = new DuckDBDestination({ path, ...merge });
+    const destination = new DuckDBDestination({ path, ...parts });
     await destination.open();
     const opened: Destination[] = [destination];
     return {
@@ -69,7 +68,7 @@ const duckdb: Harness = {
       table: (name) => quoteIdentifier(name),
       schema: 'main',
       reopen() {
-        const other = new DuckDBDestination({ path, ...merge });
+        const other = new DuckDBDestination({ path, ...parts });
         opened.push(other);
         return other;
       },
@@ -93,7 +92,7 @@ const postgres: Harness = {
     text: 'text',
     json: 'jsonb',
   },
-  async create(merge = {}) {
+  async create(parts = {}) {
     const base = process.env.DATABASE_URL;
     assert.ok(
       base,
@@ -104,7 +103,7 @@ const postgres: Harness = {
     const url = new URL(base);
     url.searchParams.set('schema', schema);
     url.searchParams.set('application_name', schema);
-    const destination = new PostgresDestination({ url: url.toString(), ...merge });
+    const destination = new PostgresDestination({ url: url.toString(), ...parts });
     await destination.open();
     const opened: Destination[] = [destination];
     return {
@@ -113,14 +112,14 @@ const postgres: Harness = {
       table: (name) => `${quoteIdentifier(schema)}.${quoteIdentifier(name)}`,
       schema,
       reopen() {
-        const other = new PostgresDestination({ url: url.toString(), ...merge });
+        const other = new PostgresDestination({ url: url.toString(), ...parts });
         opened.push(other);
         return other;
       },
       async breakLoadConnections() {
         const rows = await destination.query(
           `SELECT pg_terminate_backend(pid, 5000) AS ok FROM pg_stat_activity ` +
-            `WHERE application_name = $1 AND pid <> pg_backend_pid() AND state LIKE 'idle in transaction%'`,
+            `WHERE application_name = $1 AND pid <> pg_backend_pid() AND state LIKE 'idle%'`,
           [schema],
         );
         return rows.length;

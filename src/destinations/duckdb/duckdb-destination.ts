@@ -1,19 +1,17 @@
 import { resolve } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { ConnectorError, DestinationError } from '../../errors.js';
-import type { Logger } from '../../iterable/types.js';
+import type { Logger } from '../../core/types.js';
 import type { SingerState } from '../../state/singer-state.js';
 import type { Destination, LoadMode, TableLoad, TableSpec } from '../destination.js';
 import { columnTypeForSqlType, type ColumnType } from '../sql/column-types.js';
 import { quoteIdentifier, quoteLiteral } from '../sql/identifiers.js';
 import type { SqlDialect, SqlParam } from '../sql/sql-dialect.js';
-import { SqlTableLoad } from '../sql/sql-table-load.js';
 import { readState, resetState, systemTablesDdl } from '../sql/system-tables.js';
+import { SqlTableLoad } from '../sql/table-load.js';
 import { prepareTable } from '../sql/table-setup.js';
 import { DuckDBSession } from './duckdb-session.js';
 import { DuckDBStaging } from './duckdb-staging.js';
-import { InstanceMemory, memoryLimitMbFor } from './instance-memory.js';
-import { StatementGate } from './statement-gate.js';
 
 const DUCKDB_TYPES: Record<ColumnType, string> = {
   bigint: 'BIGINT',
@@ -37,68 +35,63 @@ export const duckdbDialect: SqlDialect = {
     `SELECT unnest(constraint_column_names) AS column_name FROM duckdb_constraints() ` +
     `WHERE database_name = current_database() AND schema_name = 'main' AND table_name = ${quoteLiteral(table)} ` +
     `AND constraint_type = 'PRIMARY KEY'`,
-  createTempTable: (name, columns) => `CREATE TEMP TABLE ${quoteIdentifier(name)} (${columns})`,
-  tempTable: (name) => `temp.main.${quoteIdentifier(name)}`,
-  dropsTempTablesBeforeCommit: true,
-  alterAfterUpdateFails: true,
-  keysByLoader: true,
+  dedupe: 'qualify',
+  keyedWithoutPrimaryKey: true,
 };
 
 export interface DuckDBDestinationOptions {
   /** File path, or `:memory:` for a database that lives as long as the destination. */
   path: string;
   logger?: Logger;
-  /** Staged rows from which a load merges them into the table, inside the open transaction (see `SqlTableLoadOptions`). */
-  mergeMinRows?: number;
-  mergeEveryRows?: number;
+  /** Rows (default `PART_ROWS`) from which an upsert load commits what it staged (see `SqlTableLoadOptions`). */
+  partRows?: number;
 }
 
 /** Catalog name of the database file in the instance (`USE`d by every connection). */
 const FILE_CATALOG = 'iterable_sync';
 /**
- * Row group size of the file's tables while iterable-sync writes them. DuckDB writes the rows an
- * uncommitted INSERT adds straight to the file ("optimistic writes") only when the statement
- * fills whole row groups; with DuckDB's default (122,880 rows) a merge of 60,000 rows would stay
- * in memory, uncompressed, until the commit (measured here: 1 GB and more for a 1,000,000-row
- * window). With row groups of 16,384 rows every merge goes to disk.
+ * Row group size of the file's tables while iterable-sync writes them: an INSERT writes the
+ * whole row groups it fills to the file before the commit ("optimistic writes") and keeps the
+ * rest in memory, uncompressed, until then; smaller row groups keep less.
  */
 const ROW_GROUP_SIZE = 16_384;
+/** A part of a window commits from this many staged rows (or `PART_CHARS` characters of JSON). */
+const PART_ROWS = 200_000;
+const PART_CHARS = 24 * 1024 * 1024;
 /**
- * A load merges from this many staged rows (see `SqlTableLoadOptions`): at least one row group per
- * merge, see above. What a merge holds in memory grows with its rows, so merges stay small.
- */
-const DUCKDB_MERGE_MIN_ROWS = 30_000;
-const DUCKDB_MERGE_EVERY_ROWS = 60_000;
-/**
- * Instance settings, for memory that does not grow with the rows of a transaction:
- * - one thread: a merge then appends whole row groups to the transaction's (several threads leave
- *   a partial row group each, which the checkpoint at close rewrites, in memory); one thread
- *   also keeps up with the staging (measured: 3 s for 1,000,000 rows, about a third of the
- *   extraction's time); a file's instance runs one merge or COMMIT at a time anyway, under a
- *   memory limit of its own (see `InstanceMemory`);
+ * Instance settings, for memory that does not grow with the rows of a window:
+ * - one thread: the load's JS runs on the other core; `WITH ORDINALITY` numbers the staged rows
+ *   in file order;
+ * - a memory limit (see `memoryLimitMbFor`);
  * - an INSERT buffers one row group before writing it (DuckDB's default: 5);
- * - return freed memory to the system promptly (DuckDB's allocator keeps it by default), also
- *   after freeing one large buffer (the JSON reader's are 32 MiB);
- * - a join builds its hash table on the side the query puts there: the only joins iterable-sync
- *   runs are a merge's `DELETE … WHERE key IN (keys of the chunk)`, whose table side DuckDB
- *   estimates from committed rows only, and swaps to the build side when the transaction's own
- *   rows are many (measured: +200 MB for 2,000,000 rows). The setting exists only for the whole
- *   instance, which is the sync's own.
+ * - return freed memory to the system promptly (DuckDB's allocator keeps it by default).
  */
 const INSTANCE_SETTINGS: Record<string, string> = {
   threads: '1',
   write_buffer_row_group_count: '1',
-  disabled_optimizers: 'build_side_probe_side',
   allocator_flush_threshold: '8MB',
   allocator_bulk_deallocation_flush_threshold: '4MB',
   allocator_background_threads: 'true',
 };
 
+/**
+ * The memory limit (MiB) for commits into a table of `columns` columns. DuckDB keeps the blocks
+ * it writes cached until its limit (80% of RAM by default: about 100 MB more every million rows),
+ * and an INSERT needs about 1 MiB per column of its table besides the JSON reader's 32 MiB
+ * (measured with 20,000-row parts: 250 columns fail under 128 MiB and pass under 306; 14 columns
+ * need 48). The limit is raised for the widest table loaded, never lowered (DuckDB also allocates
+ * outside statements), and a file's part commits run one at a time so that theirs never add up.
+ */
+export function memoryLimitMbFor(columns: number): number {
+  return 56 + columns;
+}
+
 interface SharedInstance {
   instance: DuckDBInstance;
-  gate: StatementGate;
-  memory: InstanceMemory;
   users: number;
+  limitMb: number;
+  /** The part commit running, if any (see `memoryLimitMbFor`). */
+  committing: Promise<unknown>;
 }
 
 /**
@@ -113,12 +106,11 @@ async function acquireInstance(file: string): Promise<SharedInstance> {
     shared = (async () => {
       // The file is attached to an in-memory instance (ATTACH takes the row group size); what
       // DuckDB spills goes where it would for the file itself.
-      // Its memory limit is the smallest; loads raise it as their merges need (see InstanceMemory).
-      const initialMb = memoryLimitMbFor(0);
+      const limitMb = memoryLimitMbFor(20);
       const instance = await DuckDBInstance.create(':memory:', {
         ...INSTANCE_SETTINGS,
         temp_directory: `${file}.tmp`,
-        memory_limit: `${initialMb}MiB`,
+        memory_limit: `${limitMb}MiB`,
       });
       try {
         const connection = await instance.connect();
@@ -131,16 +123,7 @@ async function acquireInstance(file: string): Promise<SharedInstance> {
         instance.closeSync();
         throw error;
       }
-      const gate = new StatementGate();
-      const setLimit = async (mb: number) => {
-        const connection = await instance.connect();
-        try {
-          await connection.run(`SET GLOBAL memory_limit = '${mb}MiB'`);
-        } finally {
-          connection.closeSync();
-        }
-      };
-      return { instance, gate, memory: new InstanceMemory(gate, setLimit, initialMb), users: 0 };
+      return { instance, users: 0, limitMb, committing: Promise.resolve() };
     })();
     instances.set(file, shared);
     shared.catch(() => instances.delete(file));
@@ -148,6 +131,13 @@ async function acquireInstance(file: string): Promise<SharedInstance> {
   const acquired = await shared;
   acquired.users++;
   return acquired;
+}
+
+/** Runs a part commit after the instance's others (see `memoryLimitMbFor`). */
+function commitAlone(shared: SharedInstance, commit: () => Promise<void>): Promise<void> {
+  const done = shared.committing.then(commit, commit);
+  shared.committing = done.catch(() => undefined);
+  return done;
 }
 
 function releaseInstance(file: string, shared: SharedInstance): void {
@@ -168,8 +158,6 @@ export class DuckDBDestination implements Destination {
   readonly description: string;
   private instance: DuckDBInstance | undefined;
   private shared: SharedInstance | undefined;
-  /** The statement gate of the instance (shared with the other destinations of the file). */
-  private gate = new StatementGate();
   private readonly file: string | undefined;
   private readonly loads = new Set<SqlTableLoad>();
 
@@ -187,7 +175,6 @@ export class DuckDBDestination implements Destination {
       } else {
         this.shared = await acquireInstance(this.file);
         this.instance = this.shared.instance;
-        this.gate = this.shared.gate;
       }
     } catch (error) {
       throw openError(path, error);
@@ -209,16 +196,23 @@ export class DuckDBDestination implements Destination {
     const session = await this.connect();
     try {
       const prepared = await prepareTable(session, duckdbDialect, table);
+      const shared = this.shared;
+      const columns = prepared.columns.all().length + 2;
+      if (shared !== undefined && memoryLimitMbFor(columns) > shared.limitMb) {
+        shared.limitMb = memoryLimitMbFor(columns);
+        await session.execute(`SET GLOBAL memory_limit = '${shared.limitMb}MiB'`);
+      }
       const load: SqlTableLoad = new SqlTableLoad({
         session,
         dialect: duckdbDialect,
-        staging: new DuckDBStaging(session, duckdbDialect, prepared),
+        staging: new DuckDBStaging(duckdbDialect),
         spec: table,
         table: prepared,
         mode,
         description: this.description,
-        mergeMinRows: this.options.mergeMinRows ?? DUCKDB_MERGE_MIN_ROWS,
-        mergeEveryRows: this.options.mergeEveryRows ?? DUCKDB_MERGE_EVERY_ROWS,
+        partRows: this.options.partRows ?? PART_ROWS,
+        partChars: PART_CHARS,
+        ...(shared === undefined ? {} : { committing: (commit) => commitAlone(shared, commit) }),
         onClose: () => this.loads.delete(load),
       });
       this.loads.add(load);
@@ -256,7 +250,7 @@ export class DuckDBDestination implements Destination {
         throw error;
       }
     }
-    return new DuckDBSession(connection, this.gate, this.shared?.memory);
+    return new DuckDBSession(connection);
   }
 
   private async withSession<T>(action: string, operation: (session: DuckDBSession) => Promise<T>): Promise<T> {

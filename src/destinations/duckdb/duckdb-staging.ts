@@ -1,312 +1,175 @@
 import { close, openSync, rmSync, write } from 'node:fs';
-import { promisify } from 'node:util';
 import { join } from 'node:path';
-import type { JsonRecord } from '../destination.js';
-import { ChunkKeys } from '../sql/chunk-keys.js';
-import { ChunkRange, type ValueRange } from '../sql/chunk-range.js';
+import { promisify } from 'node:util';
+import { FlatDocument, type FlatShape, type Row } from '../../core/rows.js';
+import type { JsonRecord } from '../../core/types.js';
 import type { ColumnType } from '../sql/column-types.js';
 import { quoteIdentifier, quoteLiteral } from '../sql/identifiers.js';
 import type { RecordEncoder, RowSink } from '../sql/record-encoder.js';
-import type { MergeCounts, MergePlan, RowStaging, SqlDialect, StagedChunk } from '../sql/sql-dialect.js';
-import { RESCUED_COLUMN, SYNCED_AT_COLUMN, type LoadColumn } from '../sql/table-columns.js';
-import type { PreparedTable } from '../sql/table-setup.js';
+import type { RowStaging, SqlDialect, StagedPart, StagedSource } from '../sql/sql-dialect.js';
+import type { LoadColumn } from '../sql/table-columns.js';
 import { makeTempDir } from '../sql/temp-dirs.js';
-import { TransactionKeys } from '../sql/transaction-keys.js';
-import type { ExportLineParser, ExportLineRules } from '../../streams/export-lines.js';
-import type { DuckDBSession } from './duckdb-session.js';
-import { EarlierRows } from './earlier-rows.js';
-import { PlainLineScanner, recordDocument } from './plain-lines.js';
 
-/** Characters of staged text kept in JS before they are written to the chunk file. */
+/** Characters of staged text kept in JS before they are written to the part's file. */
 const WRITE_CHARS = 1 << 19;
-/** Writes of about `WRITE_CHARS` that may be under way before `push` waits for them. */
-const MAX_WRITES_PENDING = 2;
 /** `maximum_object_size` of `read_ndjson` when every document is smaller (DuckDB buffers twice that per thread). */
 const MIN_OBJECT_SIZE = 1 << 20;
 /** Document keys of iterable-sync's own (fields whose names start so are never staged under their own name). */
 const RESERVED = '__isync_';
-const SEQ_KEY = `${RESERVED}s`;
 const RESCUED_KEY = `${RESERVED}r`;
+/** The column `WITH ORDINALITY` adds (a field of that name is staged encoded). */
+const ORDINALITY = 'ordinality';
 
-interface DuckDBChunk extends StagedChunk {
+interface DuckDBPart extends StagedPart {
   readonly path: string;
-  /** Settles once the file is complete and closed; rejects when a write failed. */
-  readonly written: Promise<void>;
-  /** Columns with a value staged under `__isync_c<id>` in the chunk. */
-  readonly encodedColumns: readonly LoadColumn[];
-  readonly mayHaveDuplicates: boolean;
-  /** Tables keyed by the loader: some key may be one of an earlier chunk of the transaction. */
-  readonly mayRepeatEarlierChunk: boolean;
-  /** Tables keyed by the loader with a `rangeColumn`: the chunk's range of the replication key. */
-  readonly range: ValueRange | undefined;
-  /** Rows with rescued values. */
-  readonly rescuedRows: number;
+  /** Columns with a value staged under `__isync_c<id>` in the part. */
+  readonly encodedColumns: ReadonlySet<number>;
   /** Longest document, in UTF-16 code units. */
   readonly longest: number;
 }
 
 /**
- * DuckDB staging: each row becomes one JSON document in a newline-delimited file of the load (in
- * the OS temp folder), written as the rows arrive. A record whose values all fit their columns as
- * JSON (`fitsAsJson`: the common case) is written as it is, `JSON.stringify(record)`, its fields
- * under their own names; any other record as `{"__isync_c<id>": canonical value, …,
- * "__isync_r": rescued}` (see `cellText`). A merge reads a closed file with `read_ndjson`, typed
- * by an explicit column list, so DuckDB parses the documents in its own threads, and upserts it
- * into the table (`INSERT … ON CONFLICT DO UPDATE`, after `QUALIFY row_number()` when the chunk
- * repeats a key), then deletes the file. The rows never sit in JS or in a DuckDB temp table, and
- * the load writes the next file while DuckDB merges the previous one.
- *
- * A table keyed by the loader (no primary key, `SqlDialect.keysByLoader`) gets plain INSERTs
- * instead, after a DELETE of the earlier rows of the chunk's keys when there can be any (see
- * `EarlierRows`): the staging tracks, per chunk, whether a key may repeat one of an earlier chunk
- * of the transaction (`ChunkKeys` with `TransactionKeys`) and, with a `rangeColumn`, the range of
- * the replication key (`ChunkRange`).
+ * DuckDB staging: each row becomes one JSON document in a newline-delimited file of the part (in
+ * the OS temp folder), written by libuv while the load goes on. A flat document whose shape fits
+ * the columns as it is (the common case of an export) is written as it is; a record whose values
+ * all fit as JSON (`fitsAsJson`) as `JSON.stringify(record)`; any other record as
+ * `{"__isync_c<id>": canonical value, …, "__isync_r": rescued}` (see `cellText`). The part's
+ * commit reads the file with `read_ndjson`, typed by an explicit column list, so DuckDB parses
+ * the documents in its own thread; the file is deleted after the commit.
  */
 export class DuckDBStaging implements RowStaging {
-  readonly pushUsesSession = false;
   private readonly sink: RowSink;
   private dir: string | undefined;
   private fileCount = 0;
-  /** The open chunk file (rows since the last seal), if any. */
   private fd: number | undefined;
-  /** The writes of the open chunk file, in order (libuv writes while the load goes on). */
+  /** The writes of the open file, in order. */
   private writing: Promise<void> = Promise.resolve();
-  private writesPending = 0;
   private path = '';
   private text = '';
   private doc = '';
-  private seq = 0;
-  private rows = 0;
+  rows = 0;
+  chars = 0;
   private rescuedRows = 0;
   private longest = 0;
-  /** The chunk repeats a key: documents carry their sequence number from then on (see `seal`). */
-  private numbered = false;
-  /** Columns with an encoded value in the open chunk, by id. */
-  private encoded = new Map<number, LoadColumn>();
-  /** `,"__isync_c<id>":` by column id. */
+  private encoded = new Set<number>();
+  /** `"__isync_c<id>":` by column id. */
   private readonly prefixes: string[] = [];
   /** Whether a column's values are staged under the field's own name, by column id (decided once). */
   private readonly asIs: boolean[] = [];
-  /** Lower-cased names of the fields staged as they are (DuckDB column names ignore case). */
+  /** Lower-cased names of the fields staged as they are (DuckDB reads JSON keys ignoring case). */
   private readonly asIsNames = new Set<string>();
   private readonly isAsIs = (column: LoadColumn): boolean => this.asIs[column.id] ?? this.decideAsIs(column);
-  private readonly keys: ChunkKeys;
-  /** The fast path of `stageLine` (made by its first call; forgets its fields at every reset: columns may go with a rollback). */
-  private scanner: PlainLineScanner | undefined;
-  private scannerRules: ExportLineRules | undefined;
-  /** Tables keyed by the loader: the keys of the transaction's sealed chunks. */
-  private readonly transactionKeys: TransactionKeys | undefined;
-  /** Tables keyed by the loader with a `rangeColumn`: the open chunk's range of the replication key. */
-  private readonly range: ChunkRange | undefined;
-  /** Tables keyed by the loader: deletes the rows a chunk replaces. */
-  private readonly earlierRows: EarlierRows;
-  private readonly keyColumns: readonly LoadColumn[];
-  /** Files sealed and not merged yet (deleted by reset). */
-  private readonly sealed = new Set<string>();
+  /** Whether the documents of a shape are staged as they are (forgotten at reset: columns may go). */
+  private shapes = new Map<FlatShape, boolean>();
 
-  constructor(
-    private readonly session: DuckDBSession,
-    private readonly dialect: SqlDialect,
-    table: Pick<PreparedTable, 'keyColumns' | 'hasPrimaryKey' | 'rangeColumn'>,
-  ) {
-    this.keyColumns = table.keyColumns;
-    if (table.keyColumns.length > 0 && !table.hasPrimaryKey) this.transactionKeys = new TransactionKeys();
-    if (table.rangeColumn !== undefined) this.range = new ChunkRange(table.rangeColumn.field);
-    this.keys = new ChunkKeys(table.keyColumns, this.transactionKeys);
-    this.earlierRows = new EarlierRows(session, dialect);
+  constructor(private readonly dialect: SqlDialect) {
     this.sink = {
       cell: (column, text) => {
-        let prefix = this.prefixes[column.id];
-        if (prefix === undefined) prefix = this.prefixes[column.id] = `,${JSON.stringify(`${RESERVED}c${column.id}`)}:`;
-        if (!this.encoded.has(column.id)) this.encoded.set(column.id, column);
-        this.doc += prefix + jsonValue(column.type, text);
+        const prefix = (this.prefixes[column.id] ??= `${JSON.stringify(`${RESERVED}c${column.id}`)}:`);
+        this.encoded.add(column.id);
+        this.doc += `${this.doc === '' ? '' : ','}${prefix}${jsonValue(column.type, text)}`;
       },
-      endRow: (rescued, key) => {
-        this.keys.add(key);
-        if (rescued !== null) this.rescuedRows++;
-        const doc = `{"${SEQ_KEY}":${this.seq}${this.doc}${rescued === null ? '' : `,"${RESCUED_KEY}":${rescued}`}}`;
+      endRow: (rescued) => {
+        if (rescued !== null) {
+          this.rescuedRows++;
+          this.doc += `${this.doc === '' ? '' : ','}"${RESCUED_KEY}":${rescued}`;
+        }
+        this.append(`{${this.doc}}`);
         this.doc = '';
-        this.append(doc);
       },
     };
   }
 
-  stage(record: JsonRecord, encoder: RecordEncoder): string | undefined {
-    const fits = encoder.fitsAsIs(record, this.isAsIs);
-    if (typeof fits === 'string') return fits;
-    this.range?.add(record);
-    if (fits) {
-      // undefined: a bigint in a JSON value or a lone surrogate, which encodeInto handles
-      const doc = recordDocument(record);
-      if (doc !== undefined) {
-        this.keys.add(encoder.keyText(record));
-        this.appendDocument(doc);
+  stage(row: Row, encoder: RecordEncoder): string | undefined {
+    let record: JsonRecord;
+    if (row instanceof FlatDocument) {
+      let fits = this.shapes.get(row.shape);
+      if (fits === undefined) this.shapes.set(row.shape, (fits = encoder.shapeFitsAsIs(row.shape, this.isAsIs)));
+      if (fits) {
+        this.append(row.text);
         return undefined;
       }
+      record = JSON.parse(row.text) as JsonRecord;
+    } else {
+      record = row;
+    }
+    const fits = encoder.fitsAsIs(record, this.isAsIs);
+    if (typeof fits === 'string') return fits;
+    const doc = fits ? recordDocument(record) : undefined;
+    if (doc !== undefined) {
+      this.append(doc);
+      return undefined;
     }
     return encoder.encodeInto(record, this.sink);
   }
 
-  stageLine(line: string, parser: ExportLineParser, encoder: RecordEncoder): boolean {
-    if (this.scanner === undefined || this.scannerRules !== parser.rules) {
-      this.scannerRules = parser.rules;
-      this.scanner = new PlainLineScanner(parser.rules, {
-        keyFields: this.keyColumns.map((c) => c.field),
-        ...(this.range ? { rangeField: this.range.field } : {}),
-        asIsType: (field) => {
-          const column = encoder.columnOf(field);
-          return column !== undefined && this.isAsIs(column) ? column.type : undefined;
-        },
-      });
-    }
-    const doc = this.scanner.scan(line);
-    if (doc === undefined) return false;
-    this.keys.add(this.scanner.key);
-    if (this.range !== undefined) {
-      // The scan staged it in its TIMESTAMPTZ column as it is, so it fits (no need to check again).
-      const value = this.scanner.rangeValue;
-      if (value !== undefined) this.range.addStaged(value);
-      else this.range.addValue(undefined);
-    }
-    this.appendDocument(doc);
-    return true;
-  }
-
-  get rowsPending(): number {
-    return this.rows;
-  }
-
-  get bufferedChars(): number {
-    return this.text.length;
-  }
-
-  batchDone(): void {}
-
-  async push(): Promise<void> {
+  take(): undefined {
     this.writeText();
-    // The file is written by libuv's threads meanwhile; wait only when much is on its way.
-    if (this.writesPending > MAX_WRITES_PENDING) await this.writing;
+    return undefined;
   }
 
-  seal(isLast: boolean): DuckDBChunk | undefined {
-    if (this.rows === 0) return undefined;
+  seal(): DuckDBPart {
     this.writeText();
-    const written = this.closeFile();
-    const chunk: DuckDBChunk = {
+    const part: DuckDBPart = {
       path: this.path,
-      written,
+      ready: this.fd === undefined ? Promise.resolve() : this.closeFile(),
       rows: this.rows,
-      encodedColumns: [...this.encoded.values()],
-      mayHaveDuplicates: this.keys.mayHaveDuplicates,
-      mayRepeatEarlierChunk: this.keys.mayRepeatEarlierChunk,
-      range: this.range?.take(),
       rescuedRows: this.rescuedRows,
+      encodedColumns: this.encoded,
       longest: this.longest,
     };
-    if (!isLast) this.keys.sealInto();
-    this.sealed.add(this.path);
-    this.startChunk();
-    return chunk;
+    this.startPart();
+    return part;
   }
 
-  async merge(staged: StagedChunk, plan: MergePlan): Promise<MergeCounts> {
-    const chunk = staged as DuckDBChunk;
-    try {
-      await chunk.written;
-      // The reader's columns: the plan's, those staged encoded, the sequence number and `_rescued`.
-      const columnsRead = plan.columns.length + chunk.encodedColumns.length + 2;
-      return await this.session.merging(columnsRead, () => this.mergeFile(chunk, plan), plan.hasPrimaryKey);
-    } finally {
-      this.sealed.delete(chunk.path);
-      rmSync(chunk.path, { force: true });
-    }
-  }
-
-  /** `merge` of a chunk whose file is complete. */
-  private async mergeFile(chunk: DuckDBChunk, plan: MergePlan): Promise<MergeCounts> {
-    const encoded = new Set(chunk.encodedColumns.map((c) => c.id));
-    const structure = [`${SEQ_KEY}: 'BIGINT'`, `${RESCUED_KEY}: 'JSON'`];
-    const values: string[] = [];
-    for (const column of plan.columns) {
+  source(staged: StagedPart, columns: readonly LoadColumn[]): StagedSource {
+    const part = staged as DuckDBPart;
+    const structure = [`${RESCUED_KEY}: 'JSON'`];
+    const values = new Map<number, string>();
+    for (const column of columns) {
       const type = this.dialect.typeName(column.type);
       const sources: string[] = [];
       if (this.isAsIs(column)) {
         structure.push(`${quoteLiteral(column.field)}: ${quoteLiteral(type)}`);
-        sources.push(quoteIdentifier(column.field));
+        sources.push(`s.${quoteIdentifier(column.field)}`);
       }
-      if (encoded.has(column.id)) {
-        structure.push(`${encodedName(column)}: ${quoteLiteral(type)}`);
-        sources.push(encodedName(column));
+      if (part.encodedColumns.has(column.id)) {
+        structure.push(`${quoteLiteral(`${RESERVED}c${column.id}`)}: ${quoteLiteral(type)}`);
+        sources.push(`s.${quoteIdentifier(`${RESERVED}c${column.id}`)}`);
       }
-      values.push(
+      values.set(
+        column.id,
         sources.length === 0 ? `CAST(NULL AS ${type})` : sources.length === 1 ? sources[0]! : `coalesce(${sources.join(', ')})`,
       );
     }
-    const objectSize = Math.max(MIN_OBJECT_SIZE, 2 ** Math.ceil(Math.log2(chunk.longest * 4 + 1024)));
-    const source =
-      `read_ndjson(${quoteLiteral(chunk.path)}, columns = {${structure.join(', ')}}, ` +
-      `format = 'newline_delimited', maximum_object_size = ${objectSize})`;
-    const targetColumns = [...plan.columns.map((c) => c.column), RESCUED_COLUMN, SYNCED_AT_COLUMN].map(quoteIdentifier);
-    const keys = plan.keyColumns.map((c) => values[plan.columns.indexOf(c)]!);
-    let touchedOldRows: boolean | undefined;
-    if (keys.length > 0 && !plan.hasPrimaryKey) {
-      touchedOldRows =
-        plan.rangeColumn !== undefined && chunk.range !== undefined
-          ? await this.earlierRows.delete(plan, `SELECT ${keys[0]!} FROM ${source}`, chunk.range, chunk.mayRepeatEarlierChunk)
-          : await this.earlierRows.deleteKeys(plan, `SELECT ${keys.join(', ')} FROM ${source}`, chunk.mayRepeatEarlierChunk);
-    }
-    let sql =
-      `INSERT INTO ${plan.target} (${targetColumns.join(', ')}) ` +
-      `SELECT ${values.join(', ')}, ${RESCUED_KEY}, CAST(${quoteLiteral(plan.syncedAt)} AS TIMESTAMPTZ) FROM ${source}`;
-    if (keys.length > 0 && chunk.mayHaveDuplicates) {
-      // Documents before the chunk's first repeated key carry no number; their keys are unique and come first.
-      sql += ` QUALIFY row_number() OVER (PARTITION BY ${keys.join(', ')} ORDER BY coalesce(${SEQ_KEY}, -1) DESC) = 1`;
-    }
-    if (keys.length > 0 && plan.hasPrimaryKey && !plan.insertOnly) sql += upsertClause(plan);
-    const rowsWritten = await this.session.execute(sql);
-    // Without a repeated key every row of the chunk was written; otherwise commitCounts counts.
-    const counts: MergeCounts = { rowsWritten, rowsRescued: chunk.mayHaveDuplicates ? Number.NaN : chunk.rescuedRows };
-    return touchedOldRows === undefined ? counts : { ...counts, touchedOldRows };
+    const objectSize = Math.max(MIN_OBJECT_SIZE, 2 ** Math.ceil(Math.log2(part.longest * 4 + 1024)));
+    return {
+      relation:
+        `read_ndjson(${quoteLiteral(part.path)}, columns = {${structure.join(', ')}}, ` +
+        `format = 'newline_delimited', maximum_object_size = ${objectSize}) WITH ORDINALITY AS s`,
+      value: (column) => values.get(column.id) ?? `CAST(NULL AS ${this.dialect.typeName(column.type)})`,
+      rescued: `s.${RESCUED_KEY}`,
+      order: `s.${ORDINALITY}`,
+    };
   }
 
-  async restore(plan: MergePlan, parquetPath: string): Promise<void> {
-    const names = [...plan.columns.map((c) => c.column), RESCUED_COLUMN, SYNCED_AT_COLUMN].map(quoteIdentifier).join(', ');
-    const source = `read_parquet(${quoteLiteral(parquetPath)})`;
-    let sql = `INSERT INTO ${plan.target} (${names}) SELECT ${names} FROM ${source}`;
-    if (plan.hasPrimaryKey) {
-      sql += upsertClause(plan);
-    } else if (plan.keyColumns.length > 0) {
-      const keys = `SELECT ${plan.keyColumns.map((c) => quoteIdentifier(c.column)).join(', ')} FROM ${source}`;
-      if (plan.rangeColumn !== undefined) await this.earlierRows.delete(plan, keys, await this.earlierRows.rangeOf(plan, source), false);
-      else await this.earlierRows.deleteKeys(plan, keys, false);
-    }
-    await this.session.execute(sql);
+  afterMerge(): string[] {
+    return [];
   }
 
-  async commitCounts(plan: MergePlan, merges: readonly MergeCounts[]): Promise<MergeCounts> {
-    if (merges.length === 1 && !Number.isNaN(merges[0]!.rowsRescued)) return merges[0]!;
-    // Every row this commit wrote carries its instant; DuckDB's zone maps skip older row groups.
-    const rows = await this.session.queryBounded(
-      `SELECT count(*) AS n, count(${quoteIdentifier(RESCUED_COLUMN)}) AS r FROM ${plan.target} ` +
-        `WHERE ${quoteIdentifier(SYNCED_AT_COLUMN)} = CAST(${quoteLiteral(plan.syncedAt)} AS TIMESTAMPTZ)`,
-    );
-    return { rowsWritten: Number(rows[0]?.n ?? 0), rowsRescued: Number(rows[0]?.r ?? 0) };
+  release(staged: StagedPart): void {
+    const { path } = staged as DuckDBPart;
+    if (path !== '') rmSync(path, { force: true });
   }
 
-  async finish(): Promise<void> {}
-
-  reset(): void {
+  reset(): undefined {
     if (this.fd !== undefined) {
       void this.closeFile();
       rmSync(this.path, { force: true });
     }
-    for (const path of this.sealed) rmSync(path, { force: true });
-    this.sealed.clear();
-    this.startChunk();
-    this.transactionKeys?.reset();
-    this.earlierRows.reset();
-    this.seq = 0;
-    this.scanner?.forget();
+    this.startPart();
+    this.shapes = new Map();
+    return undefined;
   }
 
   dispose(): void {
@@ -318,67 +181,54 @@ export class DuckDBStaging implements RowStaging {
   /** Whether a column's values go under the field's own name: not when DuckDB would confuse the name with another. */
   private decideAsIs(column: LoadColumn): boolean {
     const name = column.field.toLowerCase();
-    const asIs = name !== '' && !name.startsWith(RESERVED) && !this.asIsNames.has(name);
+    const asIs = name !== '' && name !== ORDINALITY && !name.startsWith(RESERVED) && !this.asIsNames.has(name);
     if (asIs) this.asIsNames.add(name);
     this.asIs[column.id] = asIs;
     return asIs;
   }
 
-  /** Appends a record's own JSON document (its key already added to `keys`), numbered once the chunk repeats a key. */
-  private appendDocument(doc: string): void {
-    if (this.keys.mayHaveDuplicates) this.numbered = true;
-    if (this.numbered) doc = doc.length > 2 ? `{"${SEQ_KEY}":${this.seq},${doc.slice(1)}` : `{"${SEQ_KEY}":${this.seq}}`;
-    this.append(doc);
-  }
-
   private append(doc: string): void {
-    this.seq++;
     this.rows++;
+    this.chars += doc.length + 1;
     if (doc.length > this.longest) this.longest = doc.length;
     this.text += `${doc}\n`;
     if (this.text.length >= WRITE_CHARS) this.writeText();
   }
 
-  private startChunk(): void {
+  private startPart(): void {
+    this.path = '';
     this.text = '';
     this.doc = '';
     this.rows = 0;
+    this.chars = 0;
     this.rescuedRows = 0;
     this.longest = 0;
-    this.numbered = false;
-    this.encoded = new Map();
-    this.keys.reset();
-    this.range?.take();
+    this.encoded = new Set();
   }
 
-  /** Appends the staged text to the open chunk file (opening it first), in the background (see `writing`). */
+  /** Appends the staged text to the part's file (opening it first), in the background (see `writing`). */
   private writeText(): void {
     if (this.text === '') return;
     if (this.fd === undefined) {
       this.dir ??= makeTempDir('stage');
-      this.path = join(this.dir, `chunk-${this.fileCount++}.ndjson`);
+      this.path = join(this.dir, `part-${this.fileCount++}.ndjson`);
       this.fd = openSync(this.path, 'w');
     }
     const fd = this.fd;
     const bytes = Buffer.from(this.text, 'utf8');
     this.text = '';
-    this.writesPending++;
-    this.setWriting(this.writing.then(() => writeAll(fd, bytes)).finally(() => this.writesPending--));
+    this.writing = this.writing.then(() => writeAll(fd, bytes));
+    this.writing.catch(() => undefined); // reported by the part's `ready`
   }
 
-  /** Closes the open chunk file once its writes are done; resolves then (rejects if a write failed). */
+  /** Closes the open file once its writes are done; resolves then (rejects if a write failed). */
   private closeFile(): Promise<void> {
     const fd = this.fd!;
     this.fd = undefined;
     const written = this.writing.finally(() => closeFd(fd));
-    written.catch(() => undefined); // awaited by merge, or dropped by reset
-    this.setWriting(Promise.resolve());
+    written.catch(() => undefined); // awaited by the part's commit, or dropped by reset
+    this.writing = Promise.resolve();
     return written;
-  }
-
-  private setWriting(writing: Promise<void>): void {
-    writing.catch(() => undefined); // reported by push or merge, which await it
-    this.writing = writing;
   }
 }
 
@@ -392,19 +242,19 @@ async function writeAll(fd: number, bytes: Buffer): Promise<void> {
   }
 }
 
-/** ` ON CONFLICT (key) DO UPDATE SET` every other column: the upsert of a table with a primary key. */
-function upsertClause(plan: MergePlan): string {
-  // Not DELETE + INSERT: DuckDB 1.5 then fails the commit ("duplicate key") once a merge's rows went to disk.
-  const keys = new Set(plan.keyColumns);
-  const updated = [...plan.columns.filter((c) => !keys.has(c)).map((c) => c.column), RESCUED_COLUMN, SYNCED_AT_COLUMN]
-    .map(quoteIdentifier)
-    .map((name) => `${name} = excluded.${name}`);
-  return ` ON CONFLICT (${plan.keyColumns.map((c) => quoteIdentifier(c.column)).join(', ')}) DO UPDATE SET ${updated.join(', ')}`;
+/** `JSON.stringify` of a record, or undefined when it cannot be staged so (a JS bigint, a lone surrogate). */
+function recordDocument(record: JsonRecord): string | undefined {
+  let doc: string;
+  try {
+    doc = JSON.stringify(record);
+  } catch {
+    return undefined;
+  }
+  return doc.includes('\\u') && LONE_SURROGATE_ESCAPE.test(doc) ? undefined : doc;
 }
 
-function encodedName(column: LoadColumn): string {
-  return quoteIdentifier(`${RESERVED}c${column.id}`);
-}
+/** `\udXXX` escapes that JSON.stringify writes for lone surrogates (DuckDB refuses them). */
+const LONE_SURROGATE_ESCAPE = /\\ud[89a-f][0-9a-f]{2}/;
 
 /** A cell's canonical text as a JSON value inside the staged document. */
 function jsonValue(type: ColumnType, text: string): string {

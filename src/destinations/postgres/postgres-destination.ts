@@ -1,13 +1,13 @@
 import pg from 'pg';
 import { ConfigError, ConnectorError, DestinationError, redactSecrets, registerSecret } from '../../errors.js';
-import type { Logger } from '../../iterable/types.js';
+import type { Logger } from '../../core/types.js';
 import type { SingerState } from '../../state/singer-state.js';
 import type { Destination, LoadMode, TableLoad, TableSpec } from '../destination.js';
 import { columnTypeForSqlType, type ColumnType } from '../sql/column-types.js';
 import { quoteIdentifier, quoteLiteral } from '../sql/identifiers.js';
 import type { SqlDialect, SqlParam } from '../sql/sql-dialect.js';
-import { SqlTableLoad } from '../sql/sql-table-load.js';
 import { readState, resetState, systemTablesDdl } from '../sql/system-tables.js';
+import { SqlTableLoad } from '../sql/table-load.js';
 import { prepareTable } from '../sql/table-setup.js';
 import { PostgresSession } from './postgres-session.js';
 import { PostgresStaging } from './postgres-staging.js';
@@ -43,10 +43,7 @@ export function postgresDialect(schema: string): SqlDialect {
       `WHERE i.indrelid = to_regclass(${quoteLiteral(qualified(table))}) AND i.indisprimary ` +
       `ORDER BY array_position(i.indkey::int2[], a.attnum)`,
     ddlLockSql: `SELECT pg_advisory_xact_lock(hashtext(${quoteLiteral(`iterable-sync DDL ${schema}`)}))`,
-    createTempTable: (name, columns) => `CREATE TEMP TABLE ${quoteIdentifier(name)} (${columns}) ON COMMIT DROP`,
-    tempTable: (name) => `pg_temp.${quoteIdentifier(name)}`,
-    dropsTempTablesBeforeCommit: false,
-    alterLocksTable: true,
+    dedupe: 'distinct-on',
   };
 }
 
@@ -88,14 +85,13 @@ export function parsePostgresUrl(url: string): PostgresLocation {
 export interface PostgresDestinationOptions {
   url: string;
   logger?: Logger;
-  /** Staged rows from which a load merges them into the table, inside the open transaction (see `SqlTableLoadOptions`). */
-  mergeMinRows?: number;
-  mergeEveryRows?: number;
+  /** Rows (default `PART_ROWS`) from which an upsert load commits what it staged (see `SqlTableLoadOptions`). */
+  partRows?: number;
 }
 
-/** Merges start from this many staged rows whenever the connection is idle: the server is kept busy. */
-const POSTGRES_MERGE_MIN_ROWS = 20_000;
-const POSTGRES_MERGE_EVERY_ROWS = 200_000;
+/** A part of a window commits from this many staged rows (or `PART_CHARS` characters of COPY text). */
+const PART_ROWS = 100_000;
+const PART_CHARS = 64 * 1024 * 1024;
 
 /**
  * PostgreSQL (`postgres://…?schema=NAME`): the tables live in one schema, created if missing.
@@ -158,13 +154,13 @@ export class PostgresDestination implements Destination {
       const load: SqlTableLoad = new SqlTableLoad({
         session,
         dialect: this.dialect,
-        staging: new PostgresStaging(session, this.dialect, prepared.keyColumns),
+        staging: new PostgresStaging(session, this.dialect),
         spec: table,
         table: prepared,
         mode,
         description: this.description,
-        mergeMinRows: this.options.mergeMinRows ?? POSTGRES_MERGE_MIN_ROWS,
-        mergeEveryRows: this.options.mergeEveryRows ?? POSTGRES_MERGE_EVERY_ROWS,
+        partRows: this.options.partRows ?? PART_ROWS,
+        partChars: PART_CHARS,
         onClose: () => this.loads.delete(load),
       });
       this.loads.add(load);

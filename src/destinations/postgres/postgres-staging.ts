@@ -1,18 +1,14 @@
-import { ChunkKeys, hashKey, KEY_HASH } from '../sql/chunk-keys.js';
-import { CommitLedger } from '../sql/commit-ledger.js';
-import { quoteIdentifier, quoteLiteral } from '../sql/identifiers.js';
-import type { JsonRecord } from '../destination.js';
+import { FlatDocument, recordOf, type Row } from '../../core/rows.js';
+import { quoteIdentifier } from '../sql/identifiers.js';
 import type { RecordEncoder, RowSink } from '../sql/record-encoder.js';
-import type { MergeCounts, MergePlan, RowStaging, SqlDialect, StagedChunk } from '../sql/sql-dialect.js';
-import { RESCUED_COLUMN, SYNCED_AT_COLUMN, type LoadColumn } from '../sql/table-columns.js';
+import type { RowStaging, SqlDialect, StagedPart, StagedSource } from '../sql/sql-dialect.js';
+import type { LoadColumn } from '../sql/table-columns.js';
 import type { PostgresSession } from './postgres-session.js';
 
 const STAGE = '_iterable_sync_stage';
 const STAGE_QUALIFIED = `pg_temp.${quoteIdentifier(STAGE)}`;
 /** Characters of COPY text per chunk handed to the socket. */
 const COPY_CHUNK_CHARS = 1 << 16;
-/** Keys a commit's counts are kept for in JS (24 MB at most); beyond, the commit counts with a scan of the table. */
-const LEDGER_MAX_KEYS = 1_000_000;
 
 /** Rows of one COPY: the columns they carry values for, in COPY order, and their text. */
 interface Segment {
@@ -20,21 +16,15 @@ interface Segment {
   chunks: string[];
 }
 
-interface PostgresChunk extends StagedChunk {
-  readonly mayHaveDuplicates: boolean;
-}
-
 /**
- * PostgreSQL staging: a typed temp table of the transaction (`ON COMMIT DROP`) with one column
- * `c<id>` per field that had a value, filled by `COPY … FROM STDIN` (text format) as the rows
- * arrive: the load sends each batch while it fetches the next. Values are already canonical (see
- * `cellText`), so the COPY cannot fail on a type. A merge runs one `INSERT … SELECT … ON
- * CONFLICT DO UPDATE` from the staging table (with `DISTINCT ON (key) … ORDER BY key, _seq DESC`
- * first when the chunk repeats a key) and empties it. Measured here, typed COPY beat staging JSON
- * documents and converting them with `jsonb_to_record` by about 1.5×.
+ * PostgreSQL staging: a typed temp table of the load's session with one column `c<id>` per field
+ * that had a value, filled by `COPY … FROM STDIN` (text format) as the rows arrive (the load runs
+ * each COPY while it fetches the next batch). Values are already canonical (see `cellText`), so
+ * the COPY cannot fail on a type. The part's commit reads the table and empties it. Measured
+ * here, typed COPY beat staging JSON documents and converting them with `jsonb_to_record` by
+ * about 1.5×.
  */
 export class PostgresStaging implements RowStaging {
-  readonly pushUsesSession = true;
   private readonly sink: RowSink;
   private created = false;
   /** Columns of the staging table, by id. */
@@ -46,21 +36,15 @@ export class PostgresStaging implements RowStaging {
   private cells: string[] = ['', '\\N'];
   private text = '';
   private segments: Segment[] = [];
-  private segmentChars = 0;
   private seq = 0;
-  private rows = 0;
-  private readonly keys: ChunkKeys;
-  private readonly ledger: CommitLedger;
-  private readonly keyed: boolean;
+  rows = 0;
+  chars = 0;
+  private rescuedRows = 0;
 
   constructor(
     private readonly session: PostgresSession,
     private readonly dialect: SqlDialect,
-    keyColumns: readonly LoadColumn[],
   ) {
-    this.keys = new ChunkKeys(keyColumns);
-    this.keyed = keyColumns.length > 0;
-    this.ledger = new CommitLedger(this.keyed, LEDGER_MAX_KEYS);
     this.sink = {
       cell: (column, text) => {
         let at = this.position[column.id];
@@ -68,124 +52,77 @@ export class PostgresStaging implements RowStaging {
         // Canonical numbers, booleans and instants never need escaping.
         this.cells[at] = column.type === 'text' || column.type === 'json' ? escapeCopyText(text) : text;
       },
-      endRow: (rescued, key) => {
+      endRow: (rescued) => {
         const { cells } = this;
         cells[0] = String(this.seq++);
         cells[1] = rescued === null ? '\\N' : escapeCopyText(rescued);
-        this.text += `${cells.join('\t')}\n`; // join makes one flat string: cheaper to collect than a chain of +
+        if (rescued !== null) this.rescuedRows++;
+        const line = `${cells.join('\t')}\n`; // join makes one flat string: cheaper to collect than a chain of +
+        this.text += line;
+        this.chars += line.length;
         cells.fill('\\N', 2);
         this.rows++;
-        if (this.keyed) {
-          hashKey(key);
-          this.keys.addHash(KEY_HASH[0]!, KEY_HASH[1]!);
-          this.ledger.addHash(KEY_HASH[0]!, KEY_HASH[1]!, rescued !== null);
-        } else {
-          this.ledger.add(key, rescued !== null);
-        }
       },
     };
   }
 
-  stage(record: JsonRecord, encoder: RecordEncoder): string | undefined {
-    return encoder.encodeInto(record, this.sink);
+  stage(row: Row, encoder: RecordEncoder): string | undefined {
+    return encoder.encodeInto(row instanceof FlatDocument ? recordOf(row) : row, this.sink);
   }
 
-  get rowsPending(): number {
-    return this.rows;
-  }
-
-  get bufferedChars(): number {
-    return this.text.length + this.segmentChars;
-  }
-
-  batchDone(): void {
-    // Held rows become flat strings: a long chain of concatenations would cost every GC.
-    this.closeSegment();
-  }
-
-  async push(): Promise<void> {
+  take(): (() => Promise<void>) | undefined {
     this.closeSegment();
     const segments = this.segments;
+    if (segments.length === 0) return undefined;
     this.segments = [];
-    this.segmentChars = 0;
-    // One COPY for consecutive segments with the same columns.
-    for (let i = 0; i < segments.length; ) {
-      const { columns } = segments[i]!;
-      const chunks: string[] = [];
-      for (; i < segments.length && segments[i]!.columns === columns; i++) chunks.push(...segments[i]!.chunks);
-      await this.copy({ columns, chunks });
-    }
+    return async () => {
+      // One COPY for consecutive segments with the same columns.
+      for (let i = 0; i < segments.length; ) {
+        const { columns } = segments[i]!;
+        const chunks: string[] = [];
+        for (; i < segments.length && segments[i]!.columns === columns; i++) chunks.push(...segments[i]!.chunks);
+        await this.copy({ columns, chunks });
+      }
+    };
   }
 
-  seal(): PostgresChunk | undefined {
-    if (this.rows === 0) return undefined;
-    const chunk = { rows: this.rows, mayHaveDuplicates: this.keys.mayHaveDuplicates };
+  seal(): StagedPart {
+    const part = { rows: this.rows, rescuedRows: this.rescuedRows, ready: Promise.resolve() };
     this.rows = 0;
-    this.keys.reset();
-    return chunk;
+    this.chars = 0;
+    this.rescuedRows = 0;
+    return part;
   }
 
-  async merge(staged: StagedChunk, plan: MergePlan): Promise<MergeCounts> {
-    const chunk = staged as PostgresChunk;
-    const values = plan.columns.map((c) =>
-      this.stageColumns.has(c.id) ? `s.${field(c)}` : `NULL::${this.dialect.typeName(c.type)}`,
-    );
-    const keys = plan.keyColumns.map((c) => `s.${field(c)}`);
-    const dedupe = keys.length > 0 && chunk.mayHaveDuplicates;
-    const targetColumns = [...plan.columns.map((c) => c.column), RESCUED_COLUMN, SYNCED_AT_COLUMN].map(quoteIdentifier);
-    let insert =
-      `INSERT INTO ${plan.target} (${targetColumns.join(', ')}) ` +
-      `SELECT ${dedupe ? `DISTINCT ON (${keys.join(', ')}) ` : ''}${values.join(', ')}, s._rescued, ` +
-      `${quoteLiteral(plan.syncedAt)}::timestamptz FROM ${STAGE_QUALIFIED} s` +
-      (dedupe ? ` ORDER BY ${keys.join(', ')}, s._seq DESC` : '');
-    if (keys.length > 0 && !plan.insertOnly) {
-      const keySet = new Set(plan.keyColumns);
-      const updated = [...plan.columns.filter((c) => !keySet.has(c)).map((c) => c.column), RESCUED_COLUMN, SYNCED_AT_COLUMN]
-        .map(quoteIdentifier)
-        .map((name) => `${name} = EXCLUDED.${name}`);
-      insert += ` ON CONFLICT (${plan.keyColumns.map((c) => quoteIdentifier(c.column)).join(', ')}) DO UPDATE SET ${updated.join(', ')}`;
-    }
-    const rows = await this.session.query(
-      `WITH written AS (${insert} RETURNING (${quoteIdentifier(RESCUED_COLUMN)} IS NOT NULL) AS rescued) ` +
-        `SELECT count(*) AS written, count(*) FILTER (WHERE rescued) AS rescued FROM written`,
-    );
-    await this.session.execute(`TRUNCATE ${STAGE_QUALIFIED}`);
-    return { rowsWritten: Number(rows[0]?.written ?? 0), rowsRescued: Number(rows[0]?.rescued ?? 0) };
+  source(_part: StagedPart, columns: readonly LoadColumn[]): StagedSource {
+    return {
+      relation: `${STAGE_QUALIFIED} AS s`,
+      value: (c) => (this.stageColumns.has(c.id) ? `s.${field(c)}` : `NULL::${this.dialect.typeName(c.type)}`),
+      rescued: 's._rescued',
+      order: 's._seq',
+    };
   }
 
-  async commitCounts(plan: MergePlan, merges: readonly MergeCounts[]): Promise<MergeCounts> {
-    if (merges.length === 1) return merges[0]!;
-    const counted = this.ledger.counts();
-    if (counted !== undefined) return counted;
-    // A key merged twice is one row of the commit: count the rows carrying the commit's instant.
-    const rows = await this.session.query(
-      `SELECT count(*) AS n, count(${quoteIdentifier(RESCUED_COLUMN)}) AS r FROM ${plan.target} ` +
-        `WHERE ${quoteIdentifier(SYNCED_AT_COLUMN)} = ${quoteLiteral(plan.syncedAt)}::timestamptz`,
-    );
-    return { rowsWritten: Number(rows[0]?.n ?? 0), rowsRescued: Number(rows[0]?.r ?? 0) };
+  afterMerge(): string[] {
+    return [`TRUNCATE ${STAGE_QUALIFIED}`];
   }
 
-  async finish(): Promise<void> {
-    this.reset(); // ON COMMIT DROP removes the table
-  }
+  release(): void {}
 
-  reset(): void {
-    this.created = false;
-    this.stageColumns.clear();
+  reset(): (() => Promise<void>) | undefined {
     this.order = [];
     this.position = [];
     this.cells = ['', '\\N'];
     this.text = '';
     this.segments = [];
-    this.segmentChars = 0;
-    this.seq = 0;
     this.rows = 0;
-    this.keys.reset();
-    this.ledger.reset();
+    this.chars = 0;
+    this.rescuedRows = 0;
+    return this.created ? async () => void (await this.session.execute(`TRUNCATE ${STAGE_QUALIFIED}`)) : undefined;
   }
 
   dispose(): void {
-    this.reset();
+    void this.reset();
   }
 
   /** A column the COPY being built lacks: the rows so far go to a COPY of their own. */
@@ -204,13 +141,12 @@ export class PostgresStaging implements RowStaging {
       chunks.push(this.text.slice(start, start + COPY_CHUNK_CHARS));
     }
     this.segments.push({ columns: this.order, chunks });
-    this.segmentChars += this.text.length;
     this.text = '';
   }
 
   private async copy(segment: Segment): Promise<void> {
     if (!this.created) {
-      await this.session.execute(`CREATE TEMP TABLE ${quoteIdentifier(STAGE)} (_seq bigint, _rescued jsonb) ON COMMIT DROP`);
+      await this.session.execute(`CREATE TEMP TABLE IF NOT EXISTS ${quoteIdentifier(STAGE)} (_seq bigint, _rescued jsonb)`);
       this.created = true;
     }
     const added = segment.columns.filter((column) => !this.stageColumns.has(column.id));

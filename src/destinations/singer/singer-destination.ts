@@ -1,5 +1,7 @@
 import type { Writable } from 'node:stream';
-import type { CommitResult, Destination, JsonRecord, LoadMode, RejectedRecord, TableLoad, TableSpec } from '../destination.js';
+import { FlatDocument, type Row } from '../../core/rows.js';
+import type { JsonRecord, RejectedRecord } from '../../core/types.js';
+import type { CommitResult, Destination, LoadMode, TableLoad, TableSpec } from '../destination.js';
 import { emptyState, type SingerState, type StreamBookmark } from '../../state/singer-state.js';
 
 /** Writes Singer messages to a stream, batching small writes and waiting on `drain`. */
@@ -13,7 +15,12 @@ export class SingerWriter {
 
   /** Appends one message; returns a promise only when the buffer had to be written. */
   async message(message: Record<string, unknown>): Promise<void> {
-    this.buffer += `${JSON.stringify(message)}\n`;
+    await this.line(JSON.stringify(message));
+  }
+
+  /** Appends one message given as its JSON text. */
+  async line(json: string): Promise<void> {
+    this.buffer += `${json}\n`;
     if (this.buffer.length >= this.flushBytes) await this.flush();
   }
 
@@ -81,10 +88,15 @@ export class SingerDestination implements Destination {
     let pendingRows = 0;
     let pendingRejected = 0;
     return {
-      async write(rows: readonly JsonRecord[]): Promise<void> {
+      async write(rows: readonly Row[]): Promise<void> {
         const timeExtracted = new Date().toISOString();
-        for (const record of rows) {
-          await writer.message({ type: 'RECORD', stream: table.name, record, time_extracted: timeExtracted });
+        const head = `{"type":"RECORD","stream":${JSON.stringify(table.name)},"record":`;
+        const tail = `,"time_extracted":"${timeExtracted}"}`;
+        for (const row of rows) {
+          // A flat document is the record's JSON text already.
+          await (row instanceof FlatDocument
+            ? writer.line(head + row.text + tail)
+            : writer.message({ type: 'RECORD', stream: table.name, record: row, time_extracted: timeExtracted }));
         }
         pendingRows += rows.length;
       },

@@ -1,3 +1,4 @@
+import { isCanonicalUtcInstant } from '../../core/rows.js';
 import type { ColumnType } from './column-types.js';
 
 /**
@@ -84,31 +85,6 @@ export function fitsAsJson(type: ColumnType, value: unknown): boolean {
   }
 }
 
-/** `YYYY-MM-DDTHH:MM:SS(.f{1,6})?Z` with a real date and time, year 0001 or later. */
-function isCanonicalUtcInstant(text: string): boolean {
-  const length = text.length;
-  if (length < 20 || length > 27 || text.charCodeAt(length - 1) !== 90 /* Z */) return false;
-  if (text.charCodeAt(4) !== 45 || text.charCodeAt(7) !== 45 || text.charCodeAt(10) !== 84 /* T */) return false;
-  if (text.charCodeAt(13) !== 58 || text.charCodeAt(16) !== 58) return false;
-  if (length > 20) {
-    if (text.charCodeAt(19) !== 46 /* . */ || length === 21) return false;
-    for (let i = 20; i < length - 1; i++) if (!isDigit(text.charCodeAt(i))) return false;
-  }
-  for (const i of DIGIT_POSITIONS) if (!isDigit(text.charCodeAt(i))) return false;
-  const year = digits(text, 0, 4);
-  const month = digits(text, 5, 2);
-  const day = digits(text, 8, 2);
-  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
-  const monthDays = month === 2 && leap ? 29 : DAYS_IN_MONTH[month - 1];
-  if (year < 1 || monthDays === undefined || day < 1 || day > monthDays) return false;
-  return digits(text, 11, 2) <= 23 && digits(text, 14, 2) <= 59 && digits(text, 17, 2) <= 59;
-}
-
-const DIGIT_POSITIONS = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18];
-
-function isDigit(code: number): boolean {
-  return code >= 48 && code <= 57;
-}
 
 /**
  * `YYYY-MM-DD`, optionally followed by `T` or a space, `HH:MM`, `:SS`, a fraction and a zone

@@ -1,4 +1,4 @@
-import type { JsonSchema } from '../destination.js';
+import type { JsonSchema } from '../../core/types.js';
 import { parseTimestamp } from './cell-values.js';
 
 /** The six column types iterable-sync writes; each destination names them in its own SQL. */

@@ -1,4 +1,6 @@
-import type { JsonRecord } from '../destination.js';
+import type { FlatShape, ValueKind } from '../../core/rows.js';
+import type { JsonRecord } from '../../core/types.js';
+import type { ColumnType } from './column-types.js';
 import { cellText, cleanText, fitsAsJson, toJsonText, type TextRules } from './cell-values.js';
 import { inferColumnType } from './column-types.js';
 import type { LoadColumn, TableColumns } from './table-columns.js';
@@ -28,12 +30,8 @@ export interface UnstorableRecord {
  */
 export interface RowSink {
   cell(column: LoadColumn, text: string): void;
-  /**
-   * The row is complete. `rescued`: JSON text of `{"field": originalValue, …}`, or null. `key`:
-   * the canonical texts of the key columns (equal keys give equal strings; the reverse may not
-   * hold), '' for a table without key.
-   */
-  endRow(rescued: string | null, key: string): void;
+  /** The row is complete. `rescued`: JSON text of `{"field": originalValue, …}`, or null. */
+  endRow(rescued: string | null): void;
 }
 
 /**
@@ -101,24 +99,37 @@ export class RecordEncoder {
     return true;
   }
 
-  /** The key text `RowSink.endRow` gets, for a record whose key fits (as `fitsAsIs` found). */
-  keyText(record: JsonRecord): string {
-    return keyText(record, this.keyColumns, this.rules);
+  /**
+   * `fitsAsIs` for every flat document of a shape (see `FlatDocument`): true when each value's
+   * kind fits its column as it is and every key field has a value; maps new fields (typed from
+   * the kind, as `inferColumnType` types the value).
+   */
+  shapeFitsAsIs(shape: FlatShape, asIs: (column: LoadColumn) => boolean): boolean {
+    let keys = 0;
+    for (let i = 0; i < shape.fields.length; i++) {
+      const field = shape.fields[i]!;
+      const kind = shape.kinds[i]!;
+      if (kind === 'null') {
+        if (this.keyColumns.some((c) => c.field === field)) return false;
+        continue;
+      }
+      const column = this.columns.get(field) ?? this.columns.add(field, KIND_TYPES[kind]);
+      if (!KIND_FITS[column.type].includes(kind) || !asIs(column)) return false;
+      if (this.keyColumns.includes(column)) keys++;
+    }
+    return keys === this.keyColumns.length;
   }
 
   /** Sends the row to `sink`; returns why the record cannot be stored (nothing sent) or undefined. */
   encodeInto(record: JsonRecord, sink: RowSink): string | undefined {
     const { keyColumns, rules } = this;
-    let key = '';
     for (let i = 0; i < keyColumns.length; i++) {
       const column = keyColumns[i]!;
       const value = record[column.field];
       if (value === undefined || value === null) return `key property "${column.field}" is missing or null`;
-      const text = cellText(column.type, value, rules);
-      if (text === undefined) {
+      if (cellText(column.type, value, rules) === undefined) {
         return `key property "${column.field}" holds ${describe(value)}, which does not fit its ${column.type} column`;
       }
-      key = i === 0 ? text : `${key}\u0000${text}`;
     }
     let rescued: string | null = null;
     for (const field of Object.keys(record)) {
@@ -134,21 +145,31 @@ export class RecordEncoder {
         rescued = rescued === null ? entry : `${rescued},${entry}`;
       }
     }
-    sink.endRow(rescued === null ? null : `{${rescued}}`, key);
+    sink.endRow(rescued === null ? null : `{${rescued}}`);
     return undefined;
   }
 }
 
-/** The key text `RowSink.endRow` gets (see there), for a record whose key values fit their columns. */
-export function keyText(record: JsonRecord, keyColumns: readonly Pick<LoadColumn, 'field' | 'type'>[], rules: TextRules): string {
-  let key = '';
-  for (let i = 0; i < keyColumns.length; i++) {
-    const column = keyColumns[i]!;
-    const text = cellText(column.type, record[column.field], rules) ?? '';
-    key = i === 0 ? text : `${key}\u0000${text}`;
-  }
-  return key;
-}
+/** The column type `inferColumnType` gives a value of each kind. */
+const KIND_TYPES: Record<Exclude<ValueKind, 'null'>, ColumnType> = {
+  string: 'text',
+  instant: 'timestamptz',
+  integer: 'bigint',
+  decimal: 'double',
+  boolean: 'boolean',
+  array: 'json',
+  object: 'json',
+};
+
+/** The kinds whose JSON text a column of each type reads as exactly the value `cellText` gives (see `fitsAsJson`). */
+const KIND_FITS: Record<ColumnType, readonly ValueKind[]> = {
+  text: ['string', 'instant', 'integer', 'boolean'],
+  bigint: ['integer'],
+  double: ['integer', 'decimal'],
+  boolean: ['boolean'],
+  timestamptz: ['instant'],
+  json: ['string', 'instant', 'integer', 'decimal', 'boolean', 'array', 'object'],
+};
 
 /** True when `encode` refused the record. */
 export function isUnstorable(result: EncodedRow | UnstorableRecord): result is UnstorableRecord {

@@ -1,6 +1,6 @@
 import { StateError } from '../../errors.js';
 import { emptyState, type SingerState, type StreamBookmark } from '../../state/singer-state.js';
-import type { RejectedRecord } from '../destination.js';
+import type { RejectedRecord } from '../../core/types.js';
 import { cleanText } from './cell-values.js';
 import { quoteLiteral } from './identifiers.js';
 import type { SqlDialect, SqlSession } from './sql-dialect.js';
@@ -99,31 +99,20 @@ export function storeColumnMappingSql(
   );
 }
 
-/** Temp table holding a load's rejected records until commit (source, reason, raw). */
-export const REJECTED_STAGE = '_iterable_sync_rejected_stage';
-
-/** Multi-row INSERT of rejected records into the temp table, with params. */
-export function stageRejectedSql(dialect: SqlDialect, count: number): string {
-  const rows = Array.from({ length: count }, (_, i) => `($${i * 3 + 1}, $${i * 3 + 2}, $${i * 3 + 3})`);
-  return `INSERT INTO ${dialect.tempTable(REJECTED_STAGE)} (source, reason, raw) VALUES ${rows.join(', ')}`;
+/** Multi-row INSERT of `count` rejected records into `_rejected` (params: `rejectedParams`), stamped `at`. */
+export function storeRejectedSql(dialect: SqlDialect, count: number, at: string): string {
+  const stamp = `CAST(${quoteLiteral(at)} AS ${dialect.typeName('timestamptz')})`;
+  const rows = Array.from({ length: count }, (_, i) => `($${i * 4 + 1}, $${i * 4 + 2}, $${i * 4 + 3}, $${i * 4 + 4}, ${stamp})`);
+  return `INSERT INTO ${dialect.table(REJECTED_TABLE)} (stream, source, reason, raw, _synced_at) VALUES ${rows.join(', ')}`;
 }
 
-/** Params for `stageRejectedSql`: raw text truncated to `MAX_REJECTED_RAW_CHARS`. */
-export function rejectedParams(records: readonly RejectedRecord[], clean: (text: string) => string): string[] {
+/** Params for `storeRejectedSql`, the records as rejected from `stream`'s load: raw text truncated to `MAX_REJECTED_RAW_CHARS`. */
+export function rejectedParams(stream: string, records: readonly RejectedRecord[], clean: (text: string) => string): string[] {
   return records.flatMap((record) => {
     const raw =
       record.raw.length > MAX_REJECTED_RAW_CHARS
         ? `${record.raw.slice(0, MAX_REJECTED_RAW_CHARS)}…[truncated ${record.raw.length - MAX_REJECTED_RAW_CHARS} characters]`
         : record.raw;
-    return [clean(record.source), clean(record.reason), clean(raw)];
+    return [clean(stream), clean(record.source), clean(record.reason), clean(raw)];
   });
-}
-
-/** Moves the staged rejected records of a stream into `_rejected`. */
-export function storeRejectedSql(dialect: SqlDialect, stream: string, at: string): string {
-  return (
-    `INSERT INTO ${dialect.table(REJECTED_TABLE)} (stream, source, reason, raw, _synced_at) ` +
-    `SELECT ${quoteLiteral(stream)}, source, reason, raw, CAST(${quoteLiteral(at)} AS ${dialect.typeName('timestamptz')}) ` +
-    `FROM ${dialect.tempTable(REJECTED_STAGE)}`
-  );
 }

@@ -97,10 +97,15 @@ export class TableColumns {
     return this.pending;
   }
 
-  /** The pending columns are now in the database. */
-  markCommitted(): void {
-    this.pending = [];
-    this.committed = this.snapshot();
+  /** These pending columns (all by default) are now in the database, with their mapping rows. */
+  markCommitted(columns: readonly PendingColumn[] = this.pending): void {
+    const done = new Set(columns);
+    this.pending = this.pending.filter((p) => !done.has(p));
+    for (const { column, create } of columns) {
+      this.committed.byField.set(column.field, column);
+      if (create) this.committed.mapper.reserve(column.column);
+      else this.committed.unclaimed.delete(column.field);
+    }
   }
 
   /** Forgets the fields mapped since the last commit. */

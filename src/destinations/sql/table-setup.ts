@@ -10,17 +10,15 @@ import { RESCUED_COLUMN, SYNCED_AT_COLUMN, TableColumns, type LoadColumn } from 
 export interface PreparedTable {
   columns: TableColumns;
   keyColumns: LoadColumn[];
-  /** The table has a primary key on `keyColumns`; a keyed table without one is keyed by the loader (`SqlDialect.keysByLoader`). */
+  /** The table has a primary key on `keyColumns` (else upserts delete the staged keys' rows, then insert). */
   hasPrimaryKey: boolean;
-  /** A table keyed by the loader whose key determines the replication key: the replication key's column (see `MergePlan.rangeColumn`). */
-  rangeColumn?: LoadColumn;
 }
 
 /**
  * Creates the stream's table from its schema, or adds the columns of schema fields it lacks, and
  * stores their mapping rows, in one transaction. Existing columns keep their types (values that
  * do not fit them are rescued). The primary key is the stream's key, except where the loader
- * keeps keys unique (`SqlDialect.keysByLoader`): no primary key then, the key's columns and
+ * keeps keys unique (`SqlDialect.keyedWithoutPrimaryKey`): no primary key then, the key's columns and
  * `_synced_at` NOT NULL (a table created before with the key as primary key keeps it, and merges
  * upsert on it). A table whose primary key differs from the stream's key is a SchemaError: upserts
  * on another key would be wrong.
@@ -56,7 +54,7 @@ export async function prepareTable(session: SqlSession, dialect: SqlDialect, spe
       return column;
     });
 
-    const keyedByLoader = dialect.keysByLoader === true && keyColumns.length > 0;
+    const keyedByLoader = dialect.keyedWithoutPrimaryKey === true && keyColumns.length > 0;
     let hasPrimaryKey = keyColumns.length > 0 && !keyedByLoader;
     const table = dialect.table(spec.name);
     const statements: string[] = [];
@@ -66,7 +64,6 @@ export async function prepareTable(session: SqlSession, dialect: SqlDialect, spe
         .all()
         .map((c) => `${quoteIdentifier(c.column)} ${dialect.typeName(c.type)}${keys.has(c) ? ' NOT NULL' : ''}`);
       definitions.push(
-        // Keyed by the loader, merges tell committed rows from the transaction's by `_synced_at`.
         `${quoteIdentifier(SYNCED_AT_COLUMN)} ${dialect.typeName('timestamptz')}${keyedByLoader ? ' NOT NULL' : ''}`,
         `${quoteIdentifier(RESCUED_COLUMN)} ${dialect.typeName('json')}`,
       );
@@ -98,8 +95,7 @@ export async function prepareTable(session: SqlSession, dialect: SqlDialect, spe
     for (const statement of statements) await session.execute(statement);
     await session.execute('COMMIT');
     columns.markCommitted();
-    const rangeColumn = hasPrimaryKey ? undefined : rangeColumnOf(spec, columns, keyColumns);
-    return { columns, keyColumns, hasPrimaryKey, ...(rangeColumn === undefined ? {} : { rangeColumn }) };
+    return { columns, keyColumns, hasPrimaryKey };
   } catch (error) {
     await session.execute('ROLLBACK').catch(() => undefined);
     throw error;
@@ -109,19 +105,6 @@ export async function prepareTable(session: SqlSession, dialect: SqlDialect, spe
 /** ALTER TABLE … ADD COLUMN for a new field's column (nullable). */
 export function addColumnSql(dialect: SqlDialect, table: string, column: LoadColumn): string {
   return `ALTER TABLE ${table} ADD COLUMN ${quoteIdentifier(column.column)} ${dialect.typeName(column.type)}`;
-}
-
-/**
- * The replication key's column where a table keyed by the loader can look for a key's earlier
- * rows by it: the key determines the replication key, the key is one column compared by its
- * text, and the replication key has a TIMESTAMPTZ column.
- */
-function rangeColumnOf(spec: TableSpec, columns: TableColumns, keyColumns: readonly LoadColumn[]): LoadColumn | undefined {
-  if (!spec.keyDeterminesReplicationKey || spec.replicationKey === undefined) return undefined;
-  const [key, ...more] = keyColumns;
-  if (key === undefined || more.length > 0 || (key.type !== 'text' && key.type !== 'bigint')) return undefined;
-  const column = columns.get(spec.replicationKey);
-  return column?.type === 'timestamptz' && column !== key ? column : undefined;
 }
 
 /** Checks an existing table's primary key; returns whether it has one (it may have none when `mayLackKey`). */

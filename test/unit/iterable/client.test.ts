@@ -3,7 +3,8 @@ import { after, describe, it } from 'node:test';
 
 import { AuthError, FatalApiError, RetryableApiError } from '../../../src/errors.js';
 import { IterableClient } from '../../../src/iterable/client.js';
-import type { IterableClientOptions, Logger } from '../../../src/iterable/types.js';
+import type { Logger } from '../../../src/core/types.js';
+import type { IterableClientOptions } from '../../../src/iterable/types.js';
 import { delay, sendJson, startTestServer, type TestServer } from './http-test-server.js';
 
 const API_KEY = 'itbl-secret-key-0123456789abcdef';

@@ -1,64 +1,40 @@
 /**
- * The DuckDB fast path for export lines: a line whose record is plain (flat, every value fits
- * its column as it is) is staged as the line itself, with `_event_id` added and Iterable's times
- * rewritten as ISO 8601, in one scan, without building the record and serialising it again
- * (which is most of the CPU time of a large export). Every other line returns undefined and
- * goes the long way (`ExportLineParser` + `DuckDBStaging.stage`). The document staged here
- * holds, for every column DuckDB reads from it, exactly the value the long way would stage; the
- * tests compare both on generated lines.
+ * The fast path for export lines: a line whose record is flat (no object values but
+ * `transactionalData`'s JSON, strings without escapes, short numbers) becomes a `FlatDocument` in
+ * one scan: the line itself with `_event_id` put first and Iterable's times (and custom date
+ * fields' instants) rewritten as ISO 8601, and the kind of each value. No record is built and
+ * nothing is serialised again (most of the CPU time of a large export). Every other line returns
+ * undefined and goes the long way (`JSON.parse` + `normalizeExportRecord`); `JSON.parse` of the
+ * document is exactly the record the long way builds, which the tests check on generated lines.
  */
-import type { JsonRecord } from '../destination.js';
-import type { ExportLineRules } from '../../streams/export-lines.js';
-import { lineEventId } from '../../streams/records.js';
-import { iterableTimeToIso, parseInstant } from '../../time/instants.js';
-import { fitsAsJson } from '../sql/cell-values.js';
-import type { ColumnType } from '../sql/column-types.js';
+import { FlatDocument, isCanonicalUtcInstant, type FlatShape, type ValueKind } from '../core/rows.js';
+import { iterableTimeToIso, parseInstant } from '../time/instants.js';
+import type { ExportLineRules } from './export-lines.js';
+import { lineEventId } from './records.js';
 
-/** What the scan needs to know of the load. */
-export interface PlainLineColumns {
-  /** The type of the column a field's values are staged in under the field's own name, if any. */
-  asIsType(field: string): ColumnType | undefined;
-  /** Key fields in key order (`_event_id` included for events). */
-  readonly keyFields: readonly string[];
-  /** A field whose staged value `PlainLineScanner.rangeValue` reports (see `ChunkRange`). */
-  readonly rangeField?: string;
-}
-
-/** A field the scan met, with what it needs to know of it (cached: the scan runs millions of times). */
+/** A field the scan met (cached: the scan runs millions of times). */
 interface FieldInfo {
+  readonly id: number;
   readonly field: string;
   /** `"field"`, to recognise the field in the next lines without slicing it out. */
   readonly quoted: string;
-  readonly type: ColumnType;
-  /** Position in the key, or -1. */
-  readonly keyIndex: number;
+  /** A key field (`ExportLineRules.keyFields`): its value must be a non-empty string. */
+  readonly isKey: boolean;
   /** `transactionalData`, whose string values are parsed (see `normalizeExportRecord`). */
   readonly jsonText: boolean;
   /** A custom date field (`ExportLineRules.dateFields`), whose string values become ISO 8601 when they parse as instants. */
   readonly isDate: boolean;
-  /** The field is `PlainLineColumns.rangeField`, in a TIMESTAMPTZ column. */
-  readonly isRange: boolean;
-  /** The last line (by number) the field appeared in: a field twice in one line is not plain. */
+  /** The last line (by number) the field appeared in: a field twice in one line is not flat. */
   lastLine: number;
 }
 
-/**
- * `JSON.stringify` of a record, as the staged document of the fast path, or undefined when it
- * cannot be one (a JS bigint in a JSON value, a lone surrogate): the caller then encodes the
- * record cell by cell.
- */
-export function recordDocument(record: JsonRecord): string | undefined {
-  let doc: string;
-  try {
-    doc = JSON.stringify(record);
-  } catch {
-    return undefined;
-  }
-  return doc.includes('\\u') && LONE_SURROGATE_ESCAPE.test(doc) ? undefined : doc;
+/** A node of the trie that interns shapes: one edge per (field, kind). */
+interface ShapeNode {
+  readonly next: Map<number, ShapeNode>;
+  shape?: FlatShape;
 }
 
-/** `\udXXX` escapes that JSON.stringify writes for lone surrogates (DuckDB refuses them). */
-const LONE_SURROGATE_ESCAPE = /\\ud[89a-f][0-9a-f]{2}/;
+const KIND_CODES: Record<ValueKind, number> = { string: 0, instant: 1, integer: 2, decimal: 3, boolean: 4, null: 5, array: 6, object: 7 };
 
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
@@ -74,69 +50,52 @@ const MINUS = 0x2d;
 const DOT = 0x2e;
 const ZERO = 0x30;
 const NINE = 0x39;
-/** Digits of an integer that every path turns into the same text and value (below 2^53). */
+/** Digits of a number that every path turns into the same text and value (below 2^53). */
 const MAX_PLAIN_DIGITS = 15;
+/** `JSON.stringify` writes lone surrogates as `\udXXX` escapes. */
+const LONE_SURROGATE_ESCAPE = /\\ud[89a-f][0-9a-f]{2}/;
 
 /**
- * Stages plain lines (see `scan`) for one load. It caches what it learns of the fields; `forget`
- * drops that when columns may have gone (a rollback).
+ * Scans the lines of one export stream (see `scan`); it caches the fields and shapes it met.
  */
-export class PlainLineScanner {
-  /** The key text of the last line `scan` staged (see `RowSink.endRow`). */
-  key = '';
-  /**
-   * The value of `rangeField` in the last line `scan` staged, as staged in its TIMESTAMPTZ column
-   * (so one `fitsAsJson` accepts); undefined when missing or null, or when the field's column is
-   * of another type.
-   */
-  rangeValue: string | undefined;
+export class FlatLineScanner {
   private readonly byField = new Map<string, FieldInfo>();
-  /** The fields of the last plain line, by position: the next line most likely has the same. */
+  /** The fields of the last flat line, by position: the next line most likely has the same. */
   private readonly lastOrder: (FieldInfo | undefined)[] = [];
   private lineNumber = 0;
-  private readonly keyValues: string[];
-  private readonly eventIdIndex: number;
+  private readonly root: ShapeNode = { next: new Map() };
+  /** The fields and kinds of the line being scanned. */
+  private readonly lineFields: string[] = [];
+  private readonly lineKinds: ValueKind[] = [];
 
-  constructor(
-    private readonly rules: ExportLineRules,
-    private readonly columns: PlainLineColumns,
-  ) {
-    this.keyValues = new Array<string>(columns.keyFields.length).fill('');
-    this.eventIdIndex = rules.isEvent ? columns.keyFields.indexOf('_event_id') : -1;
-  }
-
-  /** Forgets what it learnt of the fields (their columns may have changed). */
-  forget(): void {
-    this.byField.clear();
-    this.lastOrder.length = 0;
-  }
+  constructor(private readonly rules: ExportLineRules) {}
 
   /**
-   * The staged document of a plain line, or undefined. Plain means: one JSON object, without
-   * object values, no control character, no escape in any key or string but a
-   * `transactionalData` string (which holds JSON, staged parsed) or an array, numbers of at most
-   * 15 digits without exponent (fractions only for DOUBLE columns), arrays (in JSON columns, which
-   * keep the text) only as `JSON.stringify` writes them (`isCanonicalJson`), no key twice, no
-   * `itblInternal` (events) or `_event_id`, a non-empty string for every key field, and every
-   * other non-null value one that fits, as it is once normalised (an Iterable time or a custom
-   * date field's instant becomes ISO 8601), a column staged under its own name. Anything the scan
-   * does not recognise is not plain, so a line that is not valid JSON is never staged here.
+   * The flat document of a line, or undefined. Flat means: one JSON object without object values
+   * (but a `transactionalData` string that holds JSON, staged parsed), no control character, no
+   * escape in any key or string but such a `transactionalData` string or an array, numbers of at
+   * most 15 digits without exponent (a fraction only when the value is not whole), arrays only as
+   * `JSON.stringify` writes them (`isCanonicalJson`), strings that look like UTC instants only as
+   * real ones, no key twice, no `itblInternal` (events) or `_event_id`, a non-empty string for
+   * every key field. Anything the scan does not recognise is not flat, so a line that is not
+   * valid JSON never becomes a document.
    */
-  scan(line: string): string | undefined {
+  scan(line: string): FlatDocument | undefined {
     const n = line.length;
-    // No control character anywhere (JSON strings cannot hold one unescaped).
     if (n < 2 || line.charCodeAt(0) !== OPEN_BRACE || CONTROL.test(line)) return undefined;
     // Strings before the next backslash have no escapes: they end at the next quote.
     let backslash = line.indexOf('\\');
-    const { keyValues } = this;
     let id: string | undefined;
     if (this.rules.isEvent) {
-      if (this.eventIdIndex < 0 || this.columns.asIsType('_event_id') !== 'text') return undefined;
       id = lineEventId(line);
       if (id === undefined) return undefined;
     }
     const lineNumber = ++this.lineNumber;
-    this.rangeValue = undefined;
+    const { lineFields, lineKinds } = this;
+    lineFields.length = 0;
+    lineKinds.length = 0;
+    let node = this.root;
+    if (id !== undefined) node = this.step(node, -1, '_event_id', 'string');
     let keysFound = 0;
     let fields = 0;
     let out = '';
@@ -165,7 +124,7 @@ export class PlainLineScanner {
         // value
         const start = i;
         const first = line.charCodeAt(i);
-        const type = info.type;
+        let kind: ValueKind;
         if (first === QUOTE && info.jsonText) {
           // transactionalData sent as a JSON string: the record holds the JSON it contains.
           let end = stringEnd(line, i + 1);
@@ -183,6 +142,7 @@ export class PlainLineScanner {
           }
           const json = jsonTextOf(text);
           if (json === undefined) return undefined;
+          kind = json.charCodeAt(0) === OPEN_BRACE ? 'object' : 'array';
           i = end + 1;
           out += line.slice(copied, start) + json;
           copied = i;
@@ -190,43 +150,61 @@ export class PlainLineScanner {
           const end = stringEnd(line, i + 1);
           if (end < 0 || (backslash >= 0 && backslash < end)) return undefined;
           i = end + 1;
-          let iso: string | null = null;
-          if (type === 'timestamptz' || (type === 'text' && (info.isDate || looksLikeIterableTime(line, start + 1, end)))) {
-            // What normalizeExportRecord does to a string: Iterable's times become ISO 8601, and a custom date field's instants.
-            const text = line.slice(start + 1, end);
-            iso = iterableTimeToIso(text);
+          if (info.isKey && end === start + 1) return undefined;
+          const length = end - start - 1;
+          let text: string | undefined;
+          // What normalizeExportRecord does to a string: Iterable's times become ISO 8601, and a custom date field's instants.
+          if (info.isDate || (length >= 25 && length <= 36)) {
+            text = line.slice(start + 1, end);
+            let iso = iterableTimeToIso(text);
             if (iso === null && info.isDate) iso = parseInstant(text)?.toISOString() ?? null;
             if (iso !== null) {
               out += `${line.slice(copied, start)}"${iso}"`;
               copied = i;
+              text = iso;
             }
-            if (type === 'timestamptz' && !(iso !== null && isPlainIso(iso)) && !fitsAsJson(type, iso ?? text)) return undefined;
-            if (info.isRange) this.rangeValue = iso ?? text;
-          } else if (type !== 'text') {
-            return undefined;
           }
-          if (info.keyIndex >= 0) {
-            if (end === start + 1 || type !== 'text') return undefined;
-            keyValues[info.keyIndex] = iso ?? line.slice(start + 1, end);
-            keysFound++;
+          kind = 'string';
+          const last = text === undefined ? line.charCodeAt(end - 1) : text.charCodeAt(text.length - 1);
+          if (last === 0x5a /* Z */) {
+            text ??= line.slice(start + 1, end);
+            if (text.length >= 20 && text.length <= 30 && text.charCodeAt(10) === 0x54 /* T */) {
+              // Typed as an instant by value (inferColumnType): flat only when it is a real one.
+              if (!isCanonicalUtcInstant(text)) return undefined;
+              kind = 'instant';
+            }
           }
+          if (info.isKey) keysFound++;
         } else if (first === MINUS || (first >= ZERO && first <= NINE)) {
-          i = numberEnd(line, i, type === 'double');
-          if (i < 0 || (type !== 'bigint' && type !== 'double' && type !== 'text') || info.keyIndex >= 0) return undefined;
+          i = numberEnd(line, i);
+          if (i < 0 || info.isKey) return undefined;
+          kind = 'integer';
+          for (let k = start; k < i; k++) {
+            if (line.charCodeAt(k) === DOT) {
+              // 1.0 is an integer once parsed: not flat (its text and its value differ in kind).
+              if (Number.isInteger(Number(line.slice(start, i)))) return undefined;
+              kind = 'decimal';
+              break;
+            }
+          }
         } else if (textAt(line, i, 'true') || textAt(line, i, 'false')) {
           i += first === 0x74 ? 4 : 5;
-          if ((type !== 'boolean' && type !== 'text') || info.keyIndex >= 0) return undefined;
+          if (info.isKey) return undefined;
+          kind = 'boolean';
         } else if (textAt(line, i, 'null')) {
           i += 4;
-          if (info.keyIndex >= 0) return undefined;
-        } else if (first === OPEN_BRACKET && type === 'json' && !info.jsonText && info.keyIndex < 0) {
-          // Export rows keep arrays as they are, and a JSON column keeps the text: staged as it is when JSON.stringify would write it so.
+          if (info.isKey) return undefined;
+          kind = 'null';
+        } else if (first === OPEN_BRACKET && !info.isKey) {
+          // Export rows keep arrays as they are: flat when JSON.stringify would write the array so.
           i = canonicalValueEnd(line, i, 0);
           if (i < 0) return undefined;
           if (backslash >= 0 && backslash < i) backslash = line.indexOf('\\', i);
+          kind = 'array';
         } else {
-          return undefined; // an object, another array, or not JSON
+          return undefined; // an object, or not JSON
         }
+        node = this.step(node, info.id, info.field, kind);
         i = skipSpace(line, i);
         const next = line.charCodeAt(i);
         if (next === COMMA) {
@@ -240,53 +218,44 @@ export class PlainLineScanner {
       }
     }
     if (skipSpace(line, i) !== n) return undefined;
-    if (id !== undefined) {
-      keyValues[this.eventIdIndex] = id;
-      keysFound++;
-    }
-    if (keysFound !== keyValues.length) return undefined;
-    this.key = keyValues.length === 1 ? keyValues[0]! : keyValues.join('\u0000');
+    if (keysFound !== this.rules.keyFields.length) return undefined;
     let body = copied === 0 ? line : out + line.slice(copied);
     if (id !== undefined) body = fields === 0 ? `{"_event_id":"${id}"}` : `{"_event_id":"${id}",${body.slice(1)}`;
-    return body;
+    node.shape ??= { fields: [...lineFields], kinds: [...lineKinds] };
+    return new FlatDocument(body, node.shape);
   }
 
-  /** What the scan needs of a field, or undefined when a line with it is not plain. */
+  /** The trie node after `node` for a field of this kind (noting the field for the shape). */
+  private step(node: ShapeNode, fieldId: number, field: string, kind: ValueKind): ShapeNode {
+    this.lineFields.push(field);
+    this.lineKinds.push(kind);
+    const code = (fieldId + 1) * 8 + KIND_CODES[kind];
+    let next = node.next.get(code);
+    if (next === undefined) node.next.set(code, (next = { next: new Map() }));
+    return next;
+  }
+
+  /** What the scan needs of a field, or undefined when a line with it is not flat. */
   private fieldInfo(field: string): FieldInfo | undefined {
     let info = this.byField.get(field);
     if (info !== undefined) return info;
     if (field === '_event_id') return undefined;
-    const type = this.columns.asIsType(field);
     const jsonText = field === 'transactionalData';
     const isDate = this.rules.dateFields.includes(field);
-    if (type === undefined || (jsonText && (type !== 'json' || isDate))) return undefined;
-    const isRange = field === this.columns.rangeField && type === 'timestamptz';
-    const keyIndex = this.columns.keyFields.indexOf(field);
-    info = { field, quoted: `"${field}"`, type, keyIndex, jsonText, isDate, isRange, lastLine: 0 };
+    if (jsonText && isDate) return undefined;
+    const isKey = this.rules.keyFields.includes(field);
+    info = { id: this.byField.size, field, quoted: `"${field}"`, isKey, jsonText, isDate, lastLine: 0 };
     this.byField.set(field, info);
     return info;
   }
 }
+
 
 /** `line.startsWith(text, i)`, which V8 runs slowly with a position. */
 function textAt(line: string, i: number, text: string): boolean {
   if (i + text.length > line.length) return false;
   for (let k = 0; k < text.length; k++) if (line.charCodeAt(i + k) !== text.charCodeAt(k)) return false;
   return true;
-}
-
-/**
- * True for what `iterableTimeToIso` returns for years 0001–9999 (`YYYY-MM-DDTHH:MM:SS.sssZ`, a
- * valid instant), which `fitsAsJson` accepts: a shortcut for the common case.
- */
-function isPlainIso(iso: string): boolean {
-  return iso.length === 24 && !iso.startsWith('0000'); // other years have 27 characters (±YYYYYY)
-}
-
-/** A quick test before `iterableTimeToIso`: `yyyy-MM-dd HH:…` of the right length. */
-function looksLikeIterableTime(line: string, start: number, end: number): boolean {
-  const length = end - start;
-  return length >= 25 && length <= 36 && line.charCodeAt(start + 4) === MINUS && line.charCodeAt(start + 10) === 0x20;
 }
 
 /**
@@ -444,10 +413,10 @@ function stringEnd(line: string, i: number): number {
 
 /**
  * The index after a JSON number starting at `i` that is plain: `-?(0|[1-9]\d*)(\.\d+)?` with at
- * most 15 digits in all (the fraction only when allowed); -1 otherwise (exponents, long numbers,
+ * most 15 digits in all; -1 otherwise (exponents, long numbers,
  * `-0`, invalid numbers).
  */
-function numberEnd(line: string, i: number, fractionAllowed: boolean): number {
+function numberEnd(line: string, i: number): number {
   const start = i;
   if (line.charCodeAt(i) === MINUS) i++;
   const intStart = i;
@@ -461,8 +430,6 @@ function numberEnd(line: string, i: number, fractionAllowed: boolean): number {
   }
   let digits = i - intStart;
   if (line.charCodeAt(i) === DOT) {
-    // 1.50 and 1.5 are one number but two texts, and 1.0 is no BIGINT text: fractions only for DOUBLE columns.
-    if (!fractionAllowed) return -1;
     const fracStart = ++i;
     while ((c = line.charCodeAt(i)) >= ZERO && c <= NINE) i++;
     if (i === fracStart) return -1;
