@@ -64,11 +64,18 @@ function selectRows(dialect: MergeDialect, plan: MergePlan, source: StagedSource
     `${source.rescued} AS ${quoteIdentifier(RESCUED_COLUMN)}`,
     `CAST(${quoteLiteral(plan.syncedAt)} AS ${dialect.typeName('timestamptz')}) AS ${quoteIdentifier(SYNCED_AT_COLUMN)}`,
   );
-  const keys = plan.keyColumns.map((c) => source.value(c)).join(', ');
-  if (plan.strategy === 'append' || keys === '') return `SELECT ${values.join(', ')} FROM ${source.relation}`;
-  return dialect.dedupe === 'qualify'
-    ? `SELECT ${values.join(', ')} FROM ${source.relation} QUALIFY row_number() OVER (PARTITION BY ${keys} ORDER BY ${source.order} DESC) = 1`
-    : `SELECT DISTINCT ON (${keys}) ${values.join(', ')} FROM ${source.relation} ORDER BY ${keys}, ${source.order} DESC`;
+  const keys = plan.keyColumns.map((c) => source.value(c));
+  const all = `SELECT ${values.join(', ')} FROM ${source.relation}`;
+  if (plan.strategy === 'append' || keys.length === 0) return all;
+  if (dialect.dedupe === 'distinct-on') {
+    return `SELECT DISTINCT ON (${keys.join(', ')}) ${values.join(', ')} FROM ${source.relation} ORDER BY ${keys.join(', ')}, ${source.order} DESC`;
+  }
+  // Rows whose key comes again later in the part are left out; only the repeated keys are held in memory.
+  const repeated =
+    `SELECT ${keys.map((k, i) => `${k} AS k${i}`).join(', ')}, max(${source.order}) AS o FROM ${source.relation} ` +
+    `GROUP BY ${keys.join(', ')} HAVING count(*) > 1`;
+  const sameKey = keys.map((k, i) => `r.k${i} = ${k}`).join(' AND ');
+  return `${all} WHERE NOT EXISTS (SELECT 1 FROM (${repeated}) AS r WHERE ${sameKey} AND r.o > ${source.order})`;
 }
 
 /** `ON CONFLICT (key) DO UPDATE SET` every other column. */

@@ -38,10 +38,12 @@ export interface SqlDialect {
   /** Statements run first in a DDL transaction, to serialise DDL across processes (PostgreSQL). */
   readonly ddlLockSql?: string;
   /**
-   * How a merge keeps the last staged row of each key: `qualify` (DuckDB: `QUALIFY row_number()
-   * OVER (…) = 1`) or `distinct-on` (PostgreSQL: `DISTINCT ON (key) … ORDER BY key, order DESC`).
+   * How a merge keeps the last staged row of each key: `not-exists` (DuckDB: rows whose key a
+   * later row repeats are left out; `QUALIFY row_number()` holds every row in memory and failed
+   * with "Out of Memory" for 150,000 rows under 76 MiB) or `distinct-on` (PostgreSQL:
+   * `DISTINCT ON (key) … ORDER BY key, order DESC`).
    */
-  readonly dedupe: 'qualify' | 'distinct-on';
+  readonly dedupe: 'not-exists' | 'distinct-on';
   /**
    * Keyed tables get no primary key (DuckDB, which holds a primary key's whole index in memory):
    * an upsert deletes the rows of the staged keys, then inserts.
