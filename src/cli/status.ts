@@ -28,7 +28,11 @@ interface StreamStatus {
   rows: number | null;
   /** The latest run that recorded the stream. */
   lastRun: LatestStreamRun | null;
-  /** The instant its data is complete up to: the bookmark (incremental), or the start of its last complete run (full table). */
+  /**
+   * The instant its data is complete up to: the later of its bookmark and the start of its last
+   * complete run (a complete run read everything before its start; the bookmark of `campaigns`
+   * and `templates` is the latest `updatedAt` seen, which may be much older).
+   */
   dataAsOf: Date | null;
 }
 
@@ -70,14 +74,14 @@ export async function commandStatus(
         ? Number((await session.query(`SELECT count(*) AS n FROM ${dialect.table(name)}`))[0]?.n ?? 0)
         : null;
       const method = definition?.method ?? (cursor ? 'INCREMENTAL' : 'FULL_TABLE');
-      const asOf = method === 'INCREMENTAL' ? (cursor ? new Date(cursor) : null) : (latestComplete.get(name)?.startedAt ?? null);
+      const asOf = latestInstant(cursor ? new Date(cursor) : undefined, latestComplete.get(name)?.startedAt);
       streams.push({
         stream: name,
         method,
         bookmark: cursor,
         rows,
         lastRun: latest.get(name) ?? null,
-        dataAsOf: asOf && Number.isFinite(asOf.getTime()) ? asOf : null,
+        dataAsOf: asOf,
       });
     }
     out(format === 'json' ? statusJson(db.description, now, lastRun, streams) : statusTable(db.description, now, lastRun, streams));
@@ -166,7 +170,12 @@ function statusTable(destination: string, now: Date, lastRun: RunRecord | undefi
   const failed = streams.filter((s) => s.lastRun?.status === 'failed');
   for (const s of failed) text += `\n${s.stream} failed in run ${s.lastRun!.runId}: ${s.lastRun!.error ?? 'no message recorded'}`;
   if (failed.length > 0) text += '\n';
-  return `${text}\n"behind": now minus the bookmark (full-table streams: minus the start of their last complete run).\n`;
+  return `${text}\n"behind": now minus the later of the bookmark and the start of the stream's last complete run.\n`;
+}
+
+function latestInstant(...dates: (Date | undefined)[]): Date | null {
+  const valid = dates.filter((d): d is Date => d !== undefined && Number.isFinite(d.getTime()));
+  return valid.length === 0 ? null : new Date(Math.max(...valid.map((d) => d.getTime())));
 }
 
 /** `2024-05-01 12:00:00Z`. */

@@ -50,3 +50,9 @@ export async function openReadOnly(url: string): Promise<ReadOnlyDatabase> {
       : `unknown destination ${redactSecrets(trimmed) || '(empty)'}; valid forms: ${DESTINATION_FORMS.slice(0, 2).join('; ')}`,
   );
 }
+
+/** The first line of an error's message (DuckDB adds the statement and a caret below it). */
+export function firstLine(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  return message.split('\n').find((line) => line.trim() !== '')?.trim() ?? message;
+}

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { DuckDBDecimalValue, DuckDBInstance, DuckDBTimestampTZValue, type DuckDBValue } from '@duckdb/node-api';
 import { ConfigError, DestinationError } from '../../errors.js';
-import type { QueryTable, ReadOnlyDatabase } from '../read-only.js';
+import { firstLine, type QueryTable, type ReadOnlyDatabase } from '../read-only.js';
 import { duckdbDialect } from './duckdb-destination.js';
 import { DuckDBSession } from './duckdb-session.js';
 import { StatementGate } from './statement-gate.js';
@@ -44,7 +44,7 @@ export async function openDuckDBReadOnly(path: string): Promise<ReadOnlyDatabase
       try {
         reader = await connection.runAndReadAll(sql);
       } catch (error) {
-        throw new ConfigError(`query failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+        throw new ConfigError(`query failed: ${firstLine(error)}`, { cause: error });
       }
       const isJson = reader.columnTypes().map((type) => type.alias === 'JSON');
       return {

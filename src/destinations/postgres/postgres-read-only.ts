@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { ConfigError, DestinationError, redactSecrets } from '../../errors.js';
 import { quoteIdentifier } from '../sql/identifiers.js';
-import type { QueryTable, ReadOnlyDatabase } from '../read-only.js';
+import { firstLine, type QueryTable, type ReadOnlyDatabase } from '../read-only.js';
 import { parsePostgresUrl, postgresDialect } from './postgres-destination.js';
 import { PostgresSession } from './postgres-session.js';
 
@@ -54,7 +54,7 @@ export async function openPostgresReadOnly(url: string): Promise<ReadOnlyDatabas
         const result = await client.query(config);
         return { columns: result.fields.map((field) => field.name), rows: result.rows as unknown[][] };
       } catch (error) {
-        throw new ConfigError(`query failed: ${redactSecrets(error instanceof Error ? error.message : String(error))}`, { cause: error });
+        throw new ConfigError(`query failed: ${redactSecrets(firstLine(error))}`, { cause: error });
       } finally {
         await client.query('ROLLBACK').catch(() => undefined);
       }
