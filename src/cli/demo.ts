@@ -13,8 +13,9 @@ export const DEMO_DESTINATION = 'duckdb:demo.duckdb';
 
 /** The query the demo prints with its result (valid in DuckDB and PostgreSQL). */
 export const DEMO_QUERY =
-  'select c.name as campaign, count(*) as sends, count(distinct s.email) as recipients ' +
-  'from email_send s join campaigns c on c.id = s."campaignId" group by c.name order by sends desc, campaign limit 5';
+  'select c.name as campaign, count(*) as sends, count(distinct s.email) as recipients\n' +
+  '  from email_send s join campaigns c on c.id = s."campaignId"\n' +
+  '  group by c.name order by sends desc, campaign limit 5';
 
 /**
  * `demo`: a first look without a key or a second terminal. Starts the simulator in this process
@@ -39,7 +40,7 @@ export async function commandDemo(
     if (code !== EXIT.ok) return code;
     const db = await openReadOnly(config.destination);
     try {
-      out(`\nSample query (iterable-sync query "…" --destination ${db.description}):\n\n  ${DEMO_QUERY}\n\n`);
+      out(`\nSample query (run your own with: npx iterable-sync query "…" --destination ${db.description}):\n\n  ${DEMO_QUERY}\n\n`);
       out(formatQueryResult(await db.run(DEMO_QUERY), 'table'));
     } finally {
       await db.close();
