@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import { DuckDBDestination } from '../../src/destinations/duckdb/duckdb-destination.js';
-import { cliEnv, collect } from './cli-harness.js';
+import { cliEnv, collect, spawnCli } from './cli-harness.js';
 
 const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 const TSX = import.meta.resolve('tsx');
@@ -68,5 +68,23 @@ describe('demo', () => {
     assert.equal(result.code, 0, result.stderr);
     assert.ok(existsSync(join(cwd, 'other.duckdb')));
     assert.equal(existsSync(join(cwd, 'demo.duckdb')), false);
+  });
+});
+
+describe('simulate banner', () => {
+  it('suggests a sync command that works from the checkout (npx iterable-sync)', async () => {
+    const server = spawnCli(['simulate', '--port', '0', '--events', '10'], cliEnv());
+    let stderr = '';
+    await new Promise<void>((resolve, reject) => {
+      server.stderr!.on('data', (d: Buffer) => {
+        stderr += d.toString();
+        if (stderr.includes('--start-date')) resolve();
+      });
+      server.on('exit', (code) => reject(new Error(`simulate exited ${code}: ${stderr}`)));
+    });
+    server.kill('SIGTERM');
+    await collect(server, 10_000).catch(() => undefined);
+    assert.match(stderr, /any API key/);
+    assert.match(stderr, /ITERABLE_API_KEY=any ITERABLE_SYNC_RATE_LIMIT_SCALE=0 npx iterable-sync sync --base-url http:\/\/127\.0\.0\.1:\d+ --start-date 2024-01-01/);
   });
 });
