@@ -195,9 +195,12 @@ export async function commandSync(
     progress.stop();
     await client.close();
     finished = history.finished(results, runError);
+    if (summaryPath !== undefined && !(await writeSummaryJson(summaryPath, summaryJson(finished, destination.description), logger))) {
+      // An orchestrator reading the file would find no summary, or an old one: the run did not fully succeed.
+      if (finished.exitCode === EXIT.ok) finished.exitCode = EXIT.streamFailed;
+    }
     await history.end(finished);
     await destination.close();
-    if (summaryPath !== undefined) await writeSummaryJson(summaryPath, summaryJson(finished, destination.description));
   }
   const durationMs = Date.now() - runStart.getTime();
   const requests = [...requestsByEndpoint(client.stats.requestsByPath)].map(([path, n]) => `${path}=${n}`).join(' ');

@@ -5,6 +5,8 @@ import { STREAMS } from '../streams/stream-table.js';
 import { startFakeIterable } from '../../test/fake-iterable/server.js';
 import { commandSync } from './commands.js';
 import { EXIT } from './exit-codes.js';
+import { ConfigError } from '../errors.js';
+import { isSingerDestination } from './run-context.js';
 import type { LogLevel } from '../log/stderr-logger.js';
 import { formatQueryResult } from './query.js';
 import { simulatorData } from './simulate.js';
@@ -27,6 +29,9 @@ export async function commandDemo(
   options: { destination?: string; logger: Logger; logLevel?: LogLevel; out: (text: string) => void; isTTY: boolean },
 ): Promise<number> {
   const { logger, out } = options;
+  if (options.destination !== undefined && isSingerDestination(options.destination)) {
+    throw new ConfigError('demo syncs into a database it can then query: use a duckdb: or postgres:// destination');
+  }
   // The simulator imposes no rate limits, so the client need not pace for them (as `simulate` suggests).
   process.env.ITERABLE_SYNC_RATE_LIMIT_SCALE = '0';
   const server = await startFakeIterable({ port: 0, host: '127.0.0.1', keys: 'any', data: simulatorData(2000) });

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
-import { rename, writeFile } from 'node:fs/promises';
+import { rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import type { Destination, RunEnd, RunOutcome, RunStreamRecord } from '../destinations/destination.js';
 import { ConfigError } from '../errors.js';
@@ -141,9 +141,19 @@ export function summaryJson(run: FinishedRun, destination: string): Record<strin
   };
 }
 
-/** Writes the summary to `path` whole (a temp file renamed), so a reader never sees half of it. */
-export async function writeSummaryJson(path: string, summary: Record<string, unknown>): Promise<void> {
+/**
+ * Writes the summary to `path` whole (a temp file renamed), so a reader never sees half of it;
+ * false (and an error logged) when it could not.
+ */
+export async function writeSummaryJson(path: string, summary: Record<string, unknown>, logger: Logger): Promise<boolean> {
   const temp = `${path}.${process.pid}.tmp`;
-  await writeFile(temp, `${JSON.stringify(summary, null, 2)}\n`);
-  await rename(temp, path);
+  try {
+    await writeFile(temp, `${JSON.stringify(summary, null, 2)}\n`);
+    await rename(temp, path);
+    return true;
+  } catch (error) {
+    await rm(temp, { force: true }).catch(() => undefined);
+    logger.error(`could not write the summary to ${path}: ${(error as Error).message}; check that the file is writable`);
+    return false;
+  }
 }

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -176,6 +176,49 @@ describe('status errors', () => {
     const result = await runCli(['status', '--destination', destination], cliEnv());
     assert.equal(result.code, 2, result.stderr);
     assert.match(result.stderr, /holds no iterable-sync data; run `iterable-sync sync/);
+  });
+
+  it('a run that fails before its streams is recorded as failed, with its error and exit code', async () => {
+    const fake = await startFakeIterable({ data: generateFakeData({ seed: 34 }) });
+    try {
+      const destination = freshDestination('duckdb');
+      const first = await sync(fake, destination, ['--streams', 'channels']);
+      assert.equal(first.code, 0, first.stderr);
+      // A stored bookmark that is no bookmark stops the run before any stream (exit 2).
+      const db = openDestination(destination) as ReturnType<typeof openDestination> & { query(sql: string): Promise<unknown> };
+      await db.open();
+      await db.query(`insert into _iterable_sync_state values ('email_send', '[1]', now())`);
+      await db.close();
+      const summaryPath = join(mkdtempSync(join(tmpdir(), 'iterable-sync-summary-')), 'summary.json');
+      const failed = await sync(fake, destination, ['--streams', 'email_send', '--summary-json', summaryPath]);
+      assert.equal(failed.code, 2, failed.stderr);
+      const summary = JSON.parse(readFileSync(summaryPath, 'utf8')) as SummaryJson & { error: string | null };
+      assert.equal(summary.outcome, 'failed');
+      assert.equal(summary.exit_code, 2);
+      assert.match(summary.error ?? '', /bookmark of stream "email_send"/);
+      const runs = await rowsOf(destination, 'select outcome, exit_code, error from _iterable_sync_runs order by started_at');
+      assert.deepEqual(runs.map((r) => [r.outcome, Number(r.exit_code)]), [['complete', 0], ['failed', 2]]);
+      assert.match(String(runs[1]!.error), /bookmark of stream "email_send"/);
+    } finally {
+      await fake.close();
+    }
+  });
+
+  it('a summary that cannot be written is an error, and the run exits 1 (recorded so)', async () => {
+    const fake = await startFakeIterable({ data: generateFakeData({ seed: 33 }) });
+    try {
+      const destination = freshDestination('duckdb');
+      const folder = mkdtempSync(join(tmpdir(), 'iterable-sync-summary-'));
+      mkdirSync(join(folder, 'taken'));
+      const result = await sync(fake, destination, ['--streams', 'channels', '--summary-json', join(folder, 'taken')]);
+      assert.equal(result.code, 1, result.stderr);
+      assert.match(result.stderr, /could not write the summary to .*taken: .*; check that the file is writable/);
+      assert.match(result.stdout, /^channels\s+complete/m);
+      const runs = await rowsOf(destination, 'select outcome, exit_code from _iterable_sync_runs');
+      assert.deepEqual(runs.map((r) => [r.outcome, Number(r.exit_code)]), [['complete', 1]]);
+    } finally {
+      await fake.close();
+    }
   });
 
   it('--summary-json into a folder that does not exist is refused before the run (exit 2)', async () => {
