@@ -10,11 +10,12 @@ import { resolveStreamSchema } from '../streams/schema-resolution.js';
 import { STREAMS, STREAM_NAMES, type StreamDefinition } from '../streams/stream-table.js';
 import { runSync, type StreamResult } from '../sync/run-sync.js';
 import { formatIterableTime } from '../time/instants.js';
-import { EXIT, exitCodeForResults } from './exit-codes.js';
+import { EXIT } from './exit-codes.js';
 import { createStderrLogger, type LogLevel } from '../log/stderr-logger.js';
 import { createProgress } from './progress.js';
 import { createClient, createDestination, isSingerDestination } from './run-context.js';
 import { formatSummary } from './summary.js';
+import { checkSummaryPath, RunHistory, summaryJson, writeSummaryJson, type FinishedRun } from './run-history.js';
 import { readFile } from 'node:fs/promises';
 
 /** Request counts by endpoint, with metadata table and key names folded into placeholders. */
@@ -143,11 +144,14 @@ export async function commandSync(
     logLevel?: LogLevel;
     out: (text: string) => void;
     isTTY: boolean;
+    /** `--summary-json FILE`: the final summary as JSON. */
+    summaryJsonPath?: string;
   },
 ): Promise<number> {
   const { logger } = options;
   const singer = isSingerDestination(config.destination);
   const runStart = new Date();
+  const summaryPath = options.summaryJsonPath === undefined ? undefined : checkSummaryPath(options.summaryJsonPath);
   let state: SingerState | undefined;
   if (options.statePath) {
     if (!singer) logger.warn('--state applies to Singer output only; DuckDB and PostgreSQL keep their bookmarks in the destination');
@@ -168,7 +172,10 @@ export async function commandSync(
   });
   const syncLogger = options.isTTY && !singer ? createStderrLogger({ level: options.logLevel, write: (line) => progress.log(line) }) : logger;
   const client = createClient(config, syncLogger);
-  let results: StreamResult[];
+  const history = await RunHistory.start(destination, runStart, streams.map((s) => s.name), logger);
+  let results: StreamResult[] | undefined;
+  let runError: unknown;
+  let finished: FinishedRun | undefined;
   try {
     results = await runSync({
       streams,
@@ -182,9 +189,18 @@ export async function commandSync(
       logger: syncLogger,
       progress,
     });
+  } catch (error) {
+    runError = error;
+    throw error;
   } finally {
     progress.stop();
     await client.close();
+    finished = history.finished(results, runError);
+    if (summaryPath !== undefined && !(await writeSummaryJson(summaryPath, summaryJson(finished, destination.description), logger))) {
+      // An orchestrator reading the file would find no summary, or an old one: the run did not fully succeed.
+      if (finished.exitCode === EXIT.ok) finished.exitCode = EXIT.streamFailed;
+    }
+    await history.end(finished);
     await destination.close();
   }
   const durationMs = Date.now() - runStart.getTime();
@@ -198,7 +214,7 @@ export async function commandSync(
   } else {
     options.out(formatSummary(results, durationMs, destination.description));
   }
-  return exitCodeForResults(results);
+  return finished.exitCode;
 }
 
 /** `reset`: forget bookmarks in the destination. */

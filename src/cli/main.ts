@@ -11,6 +11,9 @@ import {
 import { failCommand } from './exit-codes.js';
 import { loadConfig, selectStreams, type CommonFlags } from './run-context.js';
 import { commandSimulate } from './simulate.js';
+import { commandDemo } from './demo.js';
+import { commandQuery, outputFormat, QUERY_FORMATS } from './query.js';
+import { commandStatus, STATUS_FORMATS } from './status.js';
 
 
 const logLevel = process.env.ITERABLE_SYNC_LOG_LEVEL === 'debug' ? 'debug' : 'info';
@@ -65,8 +68,9 @@ withCommonOptions(
     .option('--destination <url>', 'duckdb:PATH (default duckdb:iterable.duckdb), postgres://user:pass@host/db?schema=NAME, or singer:')
     .option('--streams <names>', 'comma-separated streams (default: all 16)')
     .option('--full-refresh', 'ignore bookmarks for this run and read everything from start_date')
-    .option('--state <file>', 'Singer state to start from (Singer output only)'),
-).action((flags: SyncFlags) =>
+    .option('--state <file>', 'Singer state to start from (Singer output only)')
+    .option('--summary-json <file>', 'also write the final summary (run id, times, outcome, streams, exit code) as JSON to this file'),
+).action((flags: SyncFlags & { summaryJson?: string }) =>
   run(async () => {
     const config = await loadConfig(flags, logger);
     const streams = selectStreams(flags.streams);
@@ -77,6 +81,7 @@ withCommonOptions(
       logLevel,
       out,
       isTTY: process.stderr.isTTY === true,
+      summaryJsonPath: flags.summaryJson,
     });
   }),
 );
@@ -125,6 +130,43 @@ program
   .option('--events <count>', 'email events per event type to generate', '2000')
   .action((flags: { port: string; host: string; events: string }) =>
     run(async () => commandSimulate({ port: Number(flags.port), host: flags.host, eventsPerType: Number(flags.events) }, logger, out)),
+  );
+
+program
+  .command('status')
+  .description("show each stream's bookmark, rows, last run and how far behind now its data is")
+  .option('--config <file>', 'JSON config file (its destination is used)')
+  .option('--destination <url>', 'duckdb:PATH (default duckdb:iterable.duckdb) or postgres://user:pass@host/db?schema=NAME')
+  .option('--format <format>', 'table or json', 'table')
+  .action((flags: CommonFlags & { format?: string }) =>
+    run(async () => {
+      const config = await loadConfig(flags, logger, { requireApiKey: false });
+      return commandStatus(config, outputFormat(flags.format, STATUS_FORMATS, 'table'), out);
+    }),
+  );
+
+program
+  .command('query')
+  .description('run one SQL statement on the destination, opened read-only, and print the result')
+  .argument('<sql>', 'the SQL statement, e.g. "select count(*) from email_send"')
+  .option('--config <file>', 'JSON config file (its destination is used)')
+  .option('--destination <url>', 'duckdb:PATH (default duckdb:iterable.duckdb) or postgres://user:pass@host/db?schema=NAME')
+  .option('--format <format>', 'table, csv or json', 'table')
+  .action((sql: string, flags: CommonFlags & { format?: string }) =>
+    run(async () => {
+      const config = await loadConfig(flags, logger, { requireApiKey: false });
+      return commandQuery(config, sql, outputFormat(flags.format, QUERY_FORMATS, 'table'), out);
+    }),
+  );
+
+program
+  .command('demo')
+  .description('start the simulator in this process, sync it into demo.duckdb, and show a sample query')
+  .option('--destination <url>', 'where to sync (default duckdb:demo.duckdb, in the current folder)')
+  .action((flags: { destination?: string }) =>
+    run(async () =>
+      commandDemo({ destination: flags.destination, logger, logLevel, out, isTTY: process.stderr.isTTY === true }),
+    ),
   );
 
 try {

@@ -56,6 +56,63 @@ export interface TableLoad {
 
 export type LoadMode = 'upsert' | 'replace';
 
+/**
+ * How a sync run ended: `running` until it ends (a run killed with SIGKILL keeps it), `complete`
+ * (every stream complete), `partial` (some streams failed), `failed` (every stream failed, or
+ * the run failed before its streams), `interrupted` (SIGINT / SIGTERM).
+ */
+export type RunOutcome = 'running' | 'complete' | 'partial' | 'failed' | 'interrupted';
+
+/** One stream's result in a run (a row of `_iterable_sync_run_streams`). */
+export interface RunStreamRecord {
+  stream: string;
+  /** `complete` or `failed`. */
+  status: string;
+  /** Rows committed. */
+  rows: number;
+  /** Rows read from Iterable, re-reads included. */
+  rowsRead: number;
+  rescued: number;
+  rejected: number;
+  seconds: number;
+  /** The error's one-line message when the stream failed. */
+  error: string | null;
+}
+
+/** What a run records when it starts (a row of `_iterable_sync_runs` with outcome `running`). */
+export interface RunStart {
+  runId: string;
+  startedAt: Date;
+  /** The streams the run selected. */
+  streams: readonly string[];
+}
+
+/** What a run records when it ends. */
+export interface RunEnd {
+  runId: string;
+  endedAt: Date;
+  outcome: Exclude<RunOutcome, 'running'>;
+  exitCode: number;
+  results: readonly RunStreamRecord[];
+  /** The run's own error (one line), when it failed outside its streams. */
+  error?: string;
+}
+
+/** A recorded run, with its streams' results (none while it runs). */
+export interface RunRecord {
+  runId: string;
+  startedAt: Date;
+  endedAt: Date | null;
+  outcome: RunOutcome;
+  exitCode: number | null;
+  streams: string[];
+  rows: number;
+  rescued: number;
+  rejected: number;
+  error: string | null;
+  results: RunStreamRecord[];
+}
+
 /** A place that holds the replicated tables and the bookmarks. */
 export interface Destination {
   /** Password-free description for messages, e.g. `duckdb:iterable.duckdb`. */
@@ -71,5 +128,11 @@ export interface Destination {
    * Several loads (of different tables) may be open at once.
    */
   beginLoad(table: TableSpec, mode: LoadMode): Promise<TableLoad>;
+  /** Run history (DuckDB and PostgreSQL; Singer output keeps none): records a run as `running`. */
+  recordRunStart?(run: RunStart): Promise<void>;
+  /** Records the end of a run started with `recordRunStart`: its outcome and its streams' results. */
+  recordRunEnd?(run: RunEnd): Promise<void>;
+  /** The latest recorded runs, newest first. */
+  readRuns?(limit?: number): Promise<RunRecord[]>;
   close(): Promise<void>;
 }

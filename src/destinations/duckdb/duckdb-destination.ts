@@ -3,11 +3,11 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { ConnectorError, DestinationError } from '../../errors.js';
 import type { Logger } from '../../core/types.js';
 import type { SingerState } from '../../state/singer-state.js';
-import type { Destination, LoadMode, TableLoad, TableSpec } from '../destination.js';
+import type { Destination, LoadMode, RunEnd, RunRecord, RunStart, TableLoad, TableSpec } from '../destination.js';
 import { columnTypeForSqlType, type ColumnType } from '../sql/column-types.js';
 import { quoteIdentifier, quoteLiteral } from '../sql/identifiers.js';
 import type { SqlDialect, SqlParam } from '../sql/sql-dialect.js';
-import { readState, resetState, systemTablesDdl } from '../sql/system-tables.js';
+import { readRuns, readState, recordRunEnd, recordRunStart, resetState, systemTablesDdl } from '../sql/system-tables.js';
 import { SqlTableLoad } from '../sql/table-load.js';
 import { prepareTable } from '../sql/table-setup.js';
 import { DuckDBSession } from './duckdb-session.js';
@@ -185,6 +185,18 @@ export class DuckDBDestination implements Destination {
 
   resetState(streams?: readonly string[]): Promise<string[]> {
     return this.withSession('forgetting bookmarks', (session) => resetState(session, duckdbDialect, streams));
+  }
+
+  recordRunStart(run: RunStart): Promise<void> {
+    return this.withSession('recording the run', (session) => recordRunStart(session, duckdbDialect, run));
+  }
+
+  recordRunEnd(run: RunEnd): Promise<void> {
+    return this.withSession('recording the end of the run', (session) => recordRunEnd(session, duckdbDialect, run));
+  }
+
+  readRuns(limit?: number): Promise<RunRecord[]> {
+    return this.withSession('reading the run history', (session) => readRuns(session, duckdbDialect, limit));
   }
 
   async beginLoad(table: TableSpec, mode: LoadMode): Promise<TableLoad> {

@@ -2,11 +2,11 @@ import pg from 'pg';
 import { ConfigError, ConnectorError, DestinationError, redactSecrets, registerSecret } from '../../errors.js';
 import type { Logger } from '../../core/types.js';
 import type { SingerState } from '../../state/singer-state.js';
-import type { Destination, LoadMode, TableLoad, TableSpec } from '../destination.js';
+import type { Destination, LoadMode, RunEnd, RunRecord, RunStart, TableLoad, TableSpec } from '../destination.js';
 import { columnTypeForSqlType, type ColumnType } from '../sql/column-types.js';
 import { quoteIdentifier, quoteLiteral } from '../sql/identifiers.js';
 import type { SqlDialect, SqlParam } from '../sql/sql-dialect.js';
-import { readState, resetState, systemTablesDdl } from '../sql/system-tables.js';
+import { readRuns, readState, recordRunEnd, recordRunStart, resetState, systemTablesDdl } from '../sql/system-tables.js';
 import { SqlTableLoad } from '../sql/table-load.js';
 import { prepareTable } from '../sql/table-setup.js';
 import { PostgresSession } from './postgres-session.js';
@@ -145,6 +145,18 @@ export class PostgresDestination implements Destination {
 
   resetState(streams?: readonly string[]): Promise<string[]> {
     return this.withSession('forgetting bookmarks', (session) => resetState(session, this.dialect, streams));
+  }
+
+  recordRunStart(run: RunStart): Promise<void> {
+    return this.withSession('recording the run', (session) => recordRunStart(session, this.dialect, run));
+  }
+
+  recordRunEnd(run: RunEnd): Promise<void> {
+    return this.withSession('recording the end of the run', (session) => recordRunEnd(session, this.dialect, run));
+  }
+
+  readRuns(limit?: number): Promise<RunRecord[]> {
+    return this.withSession('reading the run history', (session) => readRuns(session, this.dialect, limit));
   }
 
   async beginLoad(table: TableSpec, mode: LoadMode): Promise<TableLoad> {
