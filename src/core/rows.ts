@@ -60,6 +60,11 @@ export function isCanonicalUtcInstant(text: string): boolean {
     for (let i = 20; i < length - 1; i++) if (!isDigit(text.charCodeAt(i))) return false;
   }
   for (const i of DIGIT_POSITIONS) if (!isDigit(text.charCodeAt(i))) return false;
+  return isRealDateTime(text);
+}
+
+/** The digits of `YYYY-MM-DDTHH:MM:SS` at the start of `text` are a real date and time, year 0001 or later. */
+export function isRealDateTime(text: string): boolean {
   const year = digits(text, 0, 4);
   const month = digits(text, 5, 2);
   const day = digits(text, 8, 2);

@@ -1,4 +1,4 @@
-import { isCanonicalUtcInstant } from '../../core/rows.js';
+import { isCanonicalUtcInstant, isRealDateTime } from '../../core/rows.js';
 import type { ColumnType } from './column-types.js';
 
 /**
@@ -140,25 +140,13 @@ export function parseTimestamp(text: string): string | undefined {
 
 /** `2024-05-01T12:00:00.000Z` (what `toISOString` writes) and other UTC instants: the common case, parsed without a Date. */
 const UTC_INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?Z$/;
-const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 
 function canonicalUtcInstant(text: string): string | undefined {
-  const year = digits(text, 0, 4);
-  const month = digits(text, 5, 2);
-  const day = digits(text, 8, 2);
-  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
-  const monthDays = month === 2 && leap ? 29 : DAYS_IN_MONTH[month - 1];
-  if (year < 1 || monthDays === undefined || day < 1 || day > monthDays) return undefined;
-  if (digits(text, 11, 2) > 23 || digits(text, 14, 2) > 59 || digits(text, 17, 2) > 59) return undefined;
+  if (!isRealDateTime(text)) return undefined;
   const fraction = text.length > 20 ? text.slice(20, -1) : '';
   return `${text.slice(0, 19)}.${fraction.length === 6 ? fraction : fraction.padEnd(6, '0').slice(0, 6)}Z`;
 }
 
-function digits(text: string, start: number, count: number): number {
-  let value = 0;
-  for (let i = start; i < start + count; i++) value = value * 10 + text.charCodeAt(i) - 48;
-  return value;
-}
 
 interface WellFormedString {
   isWellFormed(): boolean;
