@@ -1,4 +1,4 @@
-import { close, openSync, rmSync, write } from 'node:fs';
+import { close, openSync, rmSync, write, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { FlatDocument, type FlatShape, type Row } from '../../core/rows.js';
@@ -12,6 +12,8 @@ import { makeTempDir } from '../sql/temp-dirs.js';
 
 /** Characters of staged text kept in JS before they are written to the part's file. */
 const WRITE_CHARS = 1 << 19;
+/** Writes of about `WRITE_CHARS` that may be under way before `backlog` holds the load. */
+const MAX_WRITES_PENDING = 2;
 /** `maximum_object_size` of `read_ndjson` when every document is smaller (DuckDB buffers twice that per thread). */
 const MIN_OBJECT_SIZE = 1 << 20;
 /** Document keys of iterable-sync's own (fields whose names start so are never staged under their own name). */
@@ -22,6 +24,10 @@ const ORDINALITY = 'ordinality';
 
 interface DuckDBPart extends StagedPart {
   readonly path: string;
+  /** The file of the part's keys (`{"k0": …}` per distinct key), '' for a table without key. */
+  readonly keysPath: string;
+  /** No key was staged twice. */
+  readonly keysUnique: boolean;
   /** Columns with a value staged under `__isync_c<id>` in the part. */
   readonly encodedColumns: ReadonlySet<number>;
   /** Longest document, in UTF-16 code units. */
@@ -44,6 +50,7 @@ export class DuckDBStaging implements RowStaging {
   private fd: number | undefined;
   /** The writes of the open file, in order. */
   private writing: Promise<void> = Promise.resolve();
+  private writesPending = 0;
   private path = '';
   private text = '';
   private doc = '';
@@ -61,8 +68,19 @@ export class DuckDBStaging implements RowStaging {
   private readonly isAsIs = (column: LoadColumn): boolean => this.asIs[column.id] ?? this.decideAsIs(column);
   /** Whether the documents of a shape are staged as they are (forgotten at reset: columns may go). */
   private shapes = new Map<FlatShape, boolean>();
+  /**
+   * The part's keys, one `{"k0": …}` document each, and their hashes: the DELETE of an upsert
+   * reads this small file instead of the part's, and the merge deduplicates only when a key came
+   * twice (measured: each pass over a part's file costs DuckDB about 1 s per 150,000 rows).
+   */
+  private keysText = '';
+  private keySet = new Set<string>();
+  private keysRepeat = false;
 
-  constructor(private readonly dialect: SqlDialect) {
+  constructor(
+    private readonly dialect: SqlDialect,
+    private readonly keyColumns: readonly LoadColumn[],
+  ) {
     this.sink = {
       cell: (column, text) => {
         const prefix = (this.prefixes[column.id] ??= `${JSON.stringify(`${RESERVED}c${column.id}`)}:`);
@@ -85,7 +103,9 @@ export class DuckDBStaging implements RowStaging {
     if (row instanceof FlatDocument) {
       let fits = this.shapes.get(row.shape);
       if (fits === undefined) this.shapes.set(row.shape, (fits = encoder.shapeFitsAsIs(row.shape, this.isAsIs)));
-      if (fits) {
+      const key = fits ? flatKey(row.text, encoder.keyColumns) : undefined;
+      if (key !== undefined) {
+        this.addKey(key);
         this.append(row.text);
         return undefined;
       }
@@ -95,6 +115,8 @@ export class DuckDBStaging implements RowStaging {
     }
     const fits = encoder.fitsAsIs(record, this.isAsIs);
     if (typeof fits === 'string') return fits;
+    const texts = encoder.keyTexts(record);
+    this.addKey(texts.map((text, i) => `"k${i}":${jsonValue(encoder.keyColumns[i]!.type, text)}`).join(','));
     const doc = fits ? recordDocument(record) : undefined;
     if (doc !== undefined) {
       this.append(doc);
@@ -103,15 +125,37 @@ export class DuckDBStaging implements RowStaging {
     return encoder.encodeInto(record, this.sink);
   }
 
+  /** Notes a row's key (`"k0":value,…` as JSON members; '' for a table without key). */
+  private addKey(members: string): void {
+    if (members === '') return;
+    if (this.keySet.has(members)) {
+      this.keysRepeat = true;
+      return;
+    }
+    this.keySet.add(members);
+    this.keysText += `{${members}}\n`;
+  }
+
   take(): undefined {
     this.writeText();
     return undefined;
   }
 
+  get backlog(): Promise<void> | undefined {
+    return this.writesPending > MAX_WRITES_PENDING ? this.writing : undefined;
+  }
+
   seal(): DuckDBPart {
     this.writeText();
+    let keysPath = '';
+    if (this.keysText !== '') {
+      keysPath = `${this.path}.keys`;
+      writeFileSync(keysPath, this.keysText);
+    }
     const part: DuckDBPart = {
       path: this.path,
+      keysPath,
+      keysUnique: !this.keysRepeat,
       ready: this.fd === undefined ? Promise.resolve() : this.closeFile(),
       rows: this.rows,
       rescuedRows: this.rescuedRows,
@@ -143,7 +187,11 @@ export class DuckDBStaging implements RowStaging {
       );
     }
     const objectSize = Math.max(MIN_OBJECT_SIZE, 2 ** Math.ceil(Math.log2(part.longest * 4 + 1024)));
+    const keys = columns.filter((c) => this.keyColumns.includes(c));
+    const keyStructure = keys.map((c, i) => `k${i}: ${quoteLiteral(this.dialect.typeName(c.type))}`);
     return {
+      keys: `SELECT ${keys.map((_, i) => `k${i}`).join(', ')} FROM read_ndjson(${quoteLiteral(part.keysPath)}, columns = {${keyStructure.join(', ')}}, format = 'newline_delimited')`,
+      keysUnique: part.keysUnique,
       relation:
         `read_ndjson(${quoteLiteral(part.path)}, columns = {${structure.join(', ')}}, ` +
         `format = 'newline_delimited', maximum_object_size = ${objectSize}) WITH ORDINALITY AS s`,
@@ -158,8 +206,8 @@ export class DuckDBStaging implements RowStaging {
   }
 
   release(staged: StagedPart): void {
-    const { path } = staged as DuckDBPart;
-    if (path !== '') rmSync(path, { force: true });
+    const { path, keysPath } = staged as DuckDBPart;
+    for (const file of [path, keysPath]) if (file !== '') rmSync(file, { force: true });
   }
 
   reset(): undefined {
@@ -204,6 +252,9 @@ export class DuckDBStaging implements RowStaging {
     this.rescuedRows = 0;
     this.longest = 0;
     this.encoded = new Set();
+    this.keysText = '';
+    this.keySet = new Set();
+    this.keysRepeat = false;
   }
 
   /** Appends the staged text to the part's file (opening it first), in the background (see `writing`). */
@@ -217,8 +268,9 @@ export class DuckDBStaging implements RowStaging {
     const fd = this.fd;
     const bytes = Buffer.from(this.text, 'utf8');
     this.text = '';
-    this.writing = this.writing.then(() => writeAll(fd, bytes));
-    this.writing.catch(() => undefined); // reported by the part's `ready`
+    this.writesPending++;
+    this.writing = this.writing.then(() => writeAll(fd, bytes)).finally(() => this.writesPending--);
+    this.writing.catch(() => undefined); // reported by `backlog` or the part's `ready`
   }
 
   /** Closes the open file once its writes are done; resolves then (rejects if a write failed). */
@@ -255,6 +307,43 @@ function recordDocument(record: JsonRecord): string | undefined {
 
 /** `\udXXX` escapes that JSON.stringify writes for lone surrogates (DuckDB refuses them). */
 const LONE_SURROGATE_ESCAPE = /\\ud[89a-f][0-9a-f]{2}/;
+
+/**
+ * The key of a flat document as `"k0":value,…` (see `DuckDBStaging.addKey`), or undefined when
+ * it is not read from the text (a key column of another type than text or bigint). String values
+ * of a flat document have no escapes; a text column's key is written as a JSON string whatever
+ * its kind, as `cellText` gives it.
+ */
+function flatKey(text: string, keyColumns: readonly LoadColumn[]): string | undefined {
+  let members = '';
+  for (let i = 0; i < keyColumns.length; i++) {
+    const column = keyColumns[i]!;
+    if (column.type !== 'text' && column.type !== 'bigint') return undefined;
+    const name = `"${column.field}"`;
+    let at = -1;
+    for (let from = 0; ; from = at + name.length) {
+      at = text.indexOf(name, from);
+      if (at < 0) return undefined;
+      let colon = at + name.length;
+      while (text.charCodeAt(colon) === 0x20) colon++;
+      if (text.charCodeAt(colon) === 0x3a /* : */) {
+        at = colon + 1;
+        break;
+      }
+    }
+    while (text.charCodeAt(at) === 0x20) at++;
+    let value: string;
+    if (text.charCodeAt(at) === 0x22 /* " */) {
+      value = text.slice(at, text.indexOf('"', at + 1) + 1);
+    } else {
+      let end = at;
+      while (end < text.length && !',} '.includes(text[end]!)) end++;
+      value = column.type === 'text' ? `"${text.slice(at, end)}"` : text.slice(at, end);
+    }
+    members += `${i === 0 ? '' : ','}"k${i}":${value}`;
+  }
+  return members;
+}
 
 /** A cell's canonical text as a JSON value inside the staged document. */
 function jsonValue(type: ColumnType, text: string): string {

@@ -166,7 +166,7 @@ export class PostgresDestination implements Destination {
       const load: SqlTableLoad = new SqlTableLoad({
         session,
         dialect: this.dialect,
-        staging: new PostgresStaging(session, this.dialect),
+        staging: new PostgresStaging(session, this.dialect, prepared.keyColumns),
         spec: table,
         table: prepared,
         mode,

@@ -44,6 +44,7 @@ export class PostgresStaging implements RowStaging {
   constructor(
     private readonly session: PostgresSession,
     private readonly dialect: SqlDialect,
+    private readonly keyColumns: readonly LoadColumn[],
   ) {
     this.sink = {
       cell: (column, text) => {
@@ -86,6 +87,9 @@ export class PostgresStaging implements RowStaging {
     };
   }
 
+  /** COPYs wait on the load's session, which bounds them (see `SqlTableLoad`). */
+  readonly backlog = undefined;
+
   seal(): StagedPart {
     const part = { rows: this.rows, rescuedRows: this.rescuedRows, ready: Promise.resolve() };
     this.rows = 0;
@@ -95,11 +99,15 @@ export class PostgresStaging implements RowStaging {
   }
 
   source(_part: StagedPart, columns: readonly LoadColumn[]): StagedSource {
+    const value = (c: LoadColumn) => (this.stageColumns.has(c.id) ? `s.${field(c)}` : `NULL::${this.dialect.typeName(c.type)}`);
+    const keys = columns.filter((c) => this.keyColumns.includes(c));
     return {
       relation: `${STAGE_QUALIFIED} AS s`,
-      value: (c) => (this.stageColumns.has(c.id) ? `s.${field(c)}` : `NULL::${this.dialect.typeName(c.type)}`),
+      value,
       rescued: 's._rescued',
       order: 's._seq',
+      keys: `SELECT ${keys.map((c, i) => `${value(c)} AS k${i}`).join(', ')} FROM ${STAGE_QUALIFIED} AS s`,
+      keysUnique: false,
     };
   }
 

@@ -66,7 +66,7 @@ function selectRows(dialect: MergeDialect, plan: MergePlan, source: StagedSource
   );
   const keys = plan.keyColumns.map((c) => source.value(c));
   const all = `SELECT ${values.join(', ')} FROM ${source.relation}`;
-  if (plan.strategy === 'append' || keys.length === 0) return all;
+  if (plan.strategy === 'append' || keys.length === 0 || source.keysUnique) return all;
   if (dialect.dedupe === 'distinct-on') {
     return `SELECT DISTINCT ON (${keys.join(', ')}) ${values.join(', ')} FROM ${source.relation} ORDER BY ${keys.join(', ')}, ${source.order} DESC`;
   }
@@ -90,7 +90,6 @@ function onConflictClause(plan: MergePlan): string {
 /** DELETE of the table's rows whose key is staged (within the plan's window, when it has one). */
 function deleteStagedKeysSql(dialect: MergeDialect, plan: MergePlan, source: StagedSource): string {
   const { target } = plan;
-  const keys = plan.keyColumns.map((c, i) => `${source.value(c)} AS k${i}`);
   const matches = plan.keyColumns.map((c, i) => `${target}.${quoteIdentifier(c.column)} = k.k${i}`);
   if (plan.window !== undefined) {
     const { column, start, end } = plan.window;
@@ -98,5 +97,5 @@ function deleteStagedKeysSql(dialect: MergeDialect, plan: MergePlan, source: Sta
     const at = (instant: string) => `CAST(${quoteLiteral(instant)} AS ${dialect.typeName('timestamptz')})`;
     matches.push(`(${name} IS NULL OR (${name} >= ${at(start)} AND ${name} < ${at(end)}))`);
   }
-  return `DELETE FROM ${target} USING (SELECT ${keys.join(', ')} FROM ${source.relation}) AS k WHERE ${matches.join(' AND ')}`;
+  return `DELETE FROM ${target} USING (${source.keys}) AS k WHERE ${matches.join(' AND ')}`;
 }

@@ -43,7 +43,7 @@ export interface RowSink {
 export class RecordEncoder {
   constructor(
     private readonly columns: TableColumns,
-    private readonly keyColumns: readonly LoadColumn[],
+    readonly keyColumns: readonly LoadColumn[],
     private readonly rules: TextRules,
   ) {}
 
@@ -97,6 +97,11 @@ export class RecordEncoder {
       if (!fitsAsJson(column.type, value) || !asIs(column)) return false;
     }
     return true;
+  }
+
+  /** The canonical texts (`cellText`) of a storable record's key values, in key order. */
+  keyTexts(record: JsonRecord): string[] {
+    return this.keyColumns.map((c) => cellText(c.type, record[c.field], this.rules) ?? '');
   }
 
   /**

@@ -61,6 +61,10 @@ export interface StagedSource {
   rescued: string;
   /** The write order of a staged row (the last row of a key wins). */
   order: string;
+  /** `SELECT k0, k1, … FROM …`: the part's keys (each at least once), for the DELETE of an upsert. */
+  keys: string;
+  /** No key is staged twice in the part: its rows need no deduplication. */
+  keysUnique: boolean;
 }
 
 /** The rows staged between two part commits. */
@@ -89,6 +93,8 @@ export interface RowStaging {
    * the work taken before (undefined: none, or the staging does it without the session).
    */
   take(): (() => Promise<void>) | undefined;
+  /** Settles when the staging may take more rows (it bounds what it holds); undefined when it may now. */
+  readonly backlog: Promise<void> | undefined;
   /** Closes the rows staged so far into a part (after `take`). */
   seal(): StagedPart;
   /** The part as SQL, for a merge into a table with these columns. */

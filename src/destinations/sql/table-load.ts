@@ -83,22 +83,25 @@ export class SqlTableLoad implements TableLoad {
   write(rows: readonly Row[], window?: RowWindow): Promise<void> {
     return this.serially('writing rows', async () => {
       const { staging, partRows, partChars } = this.options;
+      if (this.window === undefined) this.window = window ?? null;
+      else if (this.window !== null) this.window = union(this.window, window);
       for (const row of rows) {
         const reason = staging.stage(row, this.encoder);
         if (reason !== undefined) this.keepRejected([this.unstorable(row, reason)]);
+        if (!this.replacing && (staging.rows >= partRows || staging.chars + this.rejectedChars >= partChars)) {
+          // One part commits while the next is staged: wait for the one before.
+          await this.partCommit;
+          this.throwLaneFailure();
+          this.onLane(staging.take());
+          const sealed = this.seal();
+          this.partCommit = this.onLane(() => this.commitPart(sealed, null));
+          // The rows still to stage belong to the window too.
+          this.window = sealed.window;
+        }
       }
-      if (this.window === undefined) this.window = window ?? null;
-      else if (this.window !== null) this.window = union(this.window, window);
       this.onLane(staging.take());
-      if (!this.replacing && (staging.rows >= partRows || staging.chars + this.rejectedChars >= partChars)) {
-        // One part commits while the next is staged: wait for the one before.
-        await this.partCommit;
-        this.throwLaneFailure();
-        const sealed = this.seal();
-        this.partCommit = this.onLane(() => this.commitPart(sealed, null));
-      } else if (this.queuedWork > MAX_QUEUED_WORK) {
-        await this.lane;
-      }
+      await staging.backlog;
+      if (this.queuedWork > MAX_QUEUED_WORK) await this.lane;
       this.throwLaneFailure();
     });
   }

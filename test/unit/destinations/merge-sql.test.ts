@@ -8,7 +8,14 @@ import type { LoadColumn } from '../../../src/destinations/sql/table-columns.js'
 
 const id: LoadColumn = { field: '_event_id', column: '_event_id', type: 'text', id: 0 };
 const createdAt: LoadColumn = { field: 'createdAt', column: 'createdAt', type: 'timestamptz', id: 1 };
-const source: StagedSource = { relation: 'stage AS s', value: (c) => `s.c${c.id}`, rescued: 's.r', order: 's.n' };
+const source: StagedSource = {
+  relation: 'stage AS s',
+  value: (c) => `s.c${c.id}`,
+  rescued: 's.r',
+  order: 's.n',
+  keys: 'SELECT k0 FROM keys',
+  keysUnique: false,
+};
 const plan = (strategy: MergePlan['strategy'], more: Partial<MergePlan> = {}): MergePlan => ({
   strategy,
   target: '"t"',
@@ -27,7 +34,7 @@ describe('mergeSql (the SQL of the merge strategies, per dialect)', () => {
   it('DuckDB upsert without primary key: deletes the staged keys (within the window, or NULL there), then inserts the last row of each key', () => {
     const window = { column: createdAt, start: '2024-05-01T00:00:00.000Z', end: '2024-05-02T00:00:00.000Z' };
     assert.deepEqual(mergeSql(duckdbDialect, plan('upsert', { window }), source), [
-      `DELETE FROM "t" USING (SELECT s.c0 AS k0 FROM stage AS s) AS k WHERE "t"."_event_id" = k.k0 AND ` +
+      `DELETE FROM "t" USING (SELECT k0 FROM keys) AS k WHERE "t"."_event_id" = k.k0 AND ` +
         `("t"."createdAt" IS NULL OR ("t"."createdAt" >= CAST('2024-05-01T00:00:00.000Z' AS TIMESTAMPTZ) AND "t"."createdAt" < CAST('2024-05-02T00:00:00.000Z' AS TIMESTAMPTZ)))`,
       `${INSERT} SELECT ${SELECT} FROM stage AS s ${LATEST}`,
     ]);
@@ -46,6 +53,13 @@ describe('mergeSql (the SQL of the merge strategies, per dialect)', () => {
       `${INSERT} SELECT ${SELECT} FROM stage AS s ${LATEST}`,
     ]);
     assert.deepEqual(mergeSql(postgresDialect('iterable'), plan('append'), source), [`${INSERT} SELECT ${SELECT_PG} FROM stage AS s`]);
+  });
+
+  it('inserts every staged row when no key was staged twice', () => {
+    assert.deepEqual(mergeSql(duckdbDialect, plan('upsert'), { ...source, keysUnique: true }), [
+      'DELETE FROM "t" USING (SELECT k0 FROM keys) AS k WHERE "t"."_event_id" = k.k0',
+      `${INSERT} SELECT ${SELECT} FROM stage AS s`,
+    ]);
   });
 
   it('counts the rescued rows of what the merge writes', () => {
