@@ -78,12 +78,13 @@ const INSTANCE_SETTINGS: Record<string, string> = {
  * it writes cached until its limit (80% of RAM by default: about 100 MB more every million rows),
  * and an INSERT needs about 1 MiB per column of its table besides the JSON reader's buffers and
  * the part's last row group (measured: 250 columns in 20,000-row parts fail under 128 MiB and
- * pass under 306; `email_send`, 20 columns, in parts of 122,880 rows fails under 76). The limit
+ * pass under 306; `email_send`, 20 columns, in parts of 122,880 rows failed under 76 when every
+ * part was deduplicated). The limit
  * is raised for the widest table loaded, never lowered (DuckDB also allocates outside
  * statements), and a file's part commits run one at a time so that theirs never add up.
  */
 export function memoryLimitMbFor(columns: number): number {
-  return 96 + columns;
+  return 80 + columns;
 }
 
 interface SharedInstance {

@@ -1,4 +1,4 @@
-import { close, openSync, rmSync, write, writeFileSync } from 'node:fs';
+import { close, openSync, rmSync, write } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { FlatDocument, type FlatShape, type Row } from '../../core/rows.js';
@@ -24,10 +24,8 @@ const ORDINALITY = 'ordinality';
 
 interface DuckDBPart extends StagedPart {
   readonly path: string;
-  /** The file of the part's keys (`{"k0": …}` per distinct key), '' for a table without key. */
+  /** The file of the part's keys (`{"k0": …}` per row), '' for a table without key. */
   readonly keysPath: string;
-  /** No key was staged twice. */
-  readonly keysUnique: boolean;
   /** Columns with a value staged under `__isync_c<id>` in the part. */
   readonly encodedColumns: ReadonlySet<number>;
   /** Longest document, in UTF-16 code units. */
@@ -69,13 +67,12 @@ export class DuckDBStaging implements RowStaging {
   /** Whether the documents of a shape are staged as they are (forgotten at reset: columns may go). */
   private shapes = new Map<FlatShape, boolean>();
   /**
-   * The part's keys, one `{"k0": …}` document each, and their hashes: the DELETE of an upsert
-   * reads this small file instead of the part's, and the merge deduplicates only when a key came
-   * twice (measured: each pass over a part's file costs DuckDB about 1 s per 150,000 rows).
+   * The part's keys, one `{"k0": …}` document a row, written to a file of their own: the DELETE
+   * of an upsert and the check for repeated keys read this small file instead of the part's
+   * (measured: each pass over a part's file costs DuckDB about 1 s per 150,000 rows).
    */
   private keysText = '';
-  private keySet = new Set<string>();
-  private keysRepeat = false;
+  private keysFd: number | undefined;
 
   constructor(
     private readonly dialect: SqlDialect,
@@ -127,13 +124,7 @@ export class DuckDBStaging implements RowStaging {
 
   /** Notes a row's key (`"k0":value,…` as JSON members; '' for a table without key). */
   private addKey(members: string): void {
-    if (members === '') return;
-    if (this.keySet.has(members)) {
-      this.keysRepeat = true;
-      return;
-    }
-    this.keySet.add(members);
-    this.keysText += `{${members}}\n`;
+    if (members !== '') this.keysText += `{${members}}\n`;
   }
 
   take(): undefined {
@@ -147,15 +138,9 @@ export class DuckDBStaging implements RowStaging {
 
   seal(): DuckDBPart {
     this.writeText();
-    let keysPath = '';
-    if (this.keysText !== '') {
-      keysPath = `${this.path}.keys`;
-      writeFileSync(keysPath, this.keysText);
-    }
     const part: DuckDBPart = {
       path: this.path,
-      keysPath,
-      keysUnique: !this.keysRepeat,
+      keysPath: this.keysFd === undefined ? '' : `${this.path}.keys`,
       ready: this.fd === undefined ? Promise.resolve() : this.closeFile(),
       rows: this.rows,
       rescuedRows: this.rescuedRows,
@@ -189,9 +174,12 @@ export class DuckDBStaging implements RowStaging {
     const objectSize = Math.max(MIN_OBJECT_SIZE, 2 ** Math.ceil(Math.log2(part.longest * 4 + 1024)));
     const keys = columns.filter((c) => this.keyColumns.includes(c));
     const keyStructure = keys.map((c, i) => `k${i}: ${quoteLiteral(this.dialect.typeName(c.type))}`);
+    const keyNames = keys.map((_, i) => `k${i}`).join(', ');
+    const keysFile = `read_ndjson(${quoteLiteral(part.keysPath)}, columns = {${keyStructure.join(', ')}}, format = 'newline_delimited')`;
     return {
-      keys: `SELECT ${keys.map((_, i) => `k${i}`).join(', ')} FROM read_ndjson(${quoteLiteral(part.keysPath)}, columns = {${keyStructure.join(', ')}}, format = 'newline_delimited')`,
-      keysUnique: part.keysUnique,
+      keys: `SELECT ${keyNames} FROM ${keysFile}`,
+      repeatedKeys: `SELECT count(*) AS n FROM (SELECT 1 FROM ${keysFile} GROUP BY ${keyNames} HAVING count(*) > 1) AS r`,
+      keysUnique: false,
       relation:
         `read_ndjson(${quoteLiteral(part.path)}, columns = {${structure.join(', ')}}, ` +
         `format = 'newline_delimited', maximum_object_size = ${objectSize}) WITH ORDINALITY AS s`,
@@ -213,7 +201,7 @@ export class DuckDBStaging implements RowStaging {
   reset(): undefined {
     if (this.fd !== undefined) {
       void this.closeFile();
-      rmSync(this.path, { force: true });
+      for (const file of [this.path, `${this.path}.keys`]) rmSync(file, { force: true });
     }
     this.startPart();
     this.shapes = new Map();
@@ -253,8 +241,6 @@ export class DuckDBStaging implements RowStaging {
     this.longest = 0;
     this.encoded = new Set();
     this.keysText = '';
-    this.keySet = new Set();
-    this.keysRepeat = false;
   }
 
   /** Appends the staged text to the part's file (opening it first), in the background (see `writing`). */
@@ -264,20 +250,34 @@ export class DuckDBStaging implements RowStaging {
       this.dir ??= makeTempDir('stage');
       this.path = join(this.dir, `part-${this.fileCount++}.ndjson`);
       this.fd = openSync(this.path, 'w');
+      if (this.keysText !== '') this.keysFd = openSync(`${this.path}.keys`, 'w');
     }
     const fd = this.fd;
+    const keysFd = this.keysFd;
     const bytes = Buffer.from(this.text, 'utf8');
+    const keys = keysFd === undefined ? undefined : Buffer.from(this.keysText, 'utf8');
     this.text = '';
+    this.keysText = '';
     this.writesPending++;
-    this.writing = this.writing.then(() => writeAll(fd, bytes)).finally(() => this.writesPending--);
+    this.writing = this.writing
+      .then(async () => {
+        await writeAll(fd, bytes);
+        if (keys !== undefined) await writeAll(keysFd!, keys);
+      })
+      .finally(() => this.writesPending--);
     this.writing.catch(() => undefined); // reported by `backlog` or the part's `ready`
   }
 
   /** Closes the open file once its writes are done; resolves then (rejects if a write failed). */
   private closeFile(): Promise<void> {
     const fd = this.fd!;
+    const keysFd = this.keysFd;
     this.fd = undefined;
-    const written = this.writing.finally(() => closeFd(fd));
+    this.keysFd = undefined;
+    const written = this.writing.finally(async () => {
+      await closeFd(fd);
+      if (keysFd !== undefined) await closeFd(keysFd);
+    });
     written.catch(() => undefined); // awaited by the part's commit, or dropped by reset
     this.writing = Promise.resolve();
     return written;

@@ -107,6 +107,9 @@ export class PostgresStaging implements RowStaging {
       rescued: 's._rescued',
       order: 's._seq',
       keys: `SELECT ${keys.map((c, i) => `${value(c)} AS k${i}`).join(', ')} FROM ${STAGE_QUALIFIED} AS s`,
+      repeatedKeys:
+        `SELECT count(*) AS n FROM (SELECT 1 FROM ${STAGE_QUALIFIED} AS s GROUP BY ${keys.map(value).join(', ')} ` +
+        `HAVING count(*) > 1) AS r`,
       keysUnique: false,
     };
   }

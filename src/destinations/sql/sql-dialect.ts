@@ -63,7 +63,9 @@ export interface StagedSource {
   order: string;
   /** `SELECT k0, k1, … FROM …`: the part's keys (each at least once), for the DELETE of an upsert. */
   keys: string;
-  /** No key is staged twice in the part: its rows need no deduplication. */
+  /** A query of `n`, the keys staged more than once in the part, when the staging can tell cheaply. */
+  repeatedKeys?: string;
+  /** No key is staged twice in the part: its rows need no deduplication (see `repeatedKeys`). */
   keysUnique: boolean;
 }
 

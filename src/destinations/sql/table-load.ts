@@ -151,7 +151,7 @@ export class SqlTableLoad implements TableLoad {
       const stillPending = new Set(table.columns.pendingColumns());
       const pending = sealed.pending.filter((p) => stillPending.has(p));
       const plan: MergePlan = { ...sealed.plan, syncedAt: this.nextSyncedAt(), window: this.windowOf(sealed) };
-      const source = part.rows > 0 ? staging.source(part, plan.columns) : undefined;
+      let source = part.rows > 0 ? staging.source(part, plan.columns) : undefined;
       const created = pending.filter((p) => p.create).map((p) => p.column);
       let rowsWritten = 0;
       let rowsRescued = 0;
@@ -162,6 +162,9 @@ export class SqlTableLoad implements TableLoad {
           for (const column of created) await session.execute(addColumnSql(dialect, plan.target, column));
           if (pending.length > 0) {
             await session.execute(storeColumnMappingSql(dialect, spec.name, pending.map(({ column }) => [column.field, column.column])));
+          }
+          if (source?.repeatedKeys !== undefined && plan.keyColumns.length > 0) {
+            source = { ...source, keysUnique: Number((await session.query(source.repeatedKeys))[0]?.n) === 0 };
           }
           if (source !== undefined) {
             for (const sql of mergeSql(dialect, plan, source)) rowsWritten = await session.execute(sql);
