@@ -9,6 +9,8 @@ const STAGE = '_iterable_sync_stage';
 const STAGE_QUALIFIED = `pg_temp.${quoteIdentifier(STAGE)}`;
 /** Characters of COPY text per chunk handed to the socket. */
 const COPY_CHUNK_CHARS = 1 << 16;
+/** Characters of COPY text a COPY carries at least (but the part's last). */
+const COPY_MIN_CHARS = 1 << 20;
 
 /** Rows of one COPY: the columns they carry values for, in COPY order, and their text. */
 interface Segment {
@@ -39,6 +41,8 @@ export class PostgresStaging implements RowStaging {
   private seq = 0;
   rows = 0;
   chars = 0;
+  /** `chars` when rows were last taken for a COPY. */
+  private takenChars = 0;
   private rescuedRows = 0;
 
   constructor(
@@ -71,10 +75,13 @@ export class PostgresStaging implements RowStaging {
     return encoder.encodeInto(row instanceof FlatDocument ? recordOf(row) : row, this.sink);
   }
 
-  take(): (() => Promise<void>) | undefined {
+  take(all = false): (() => Promise<void>) | undefined {
     this.closeSegment();
     const segments = this.segments;
-    if (segments.length === 0) return undefined;
+    // Few large COPYs: each costs round trips on the load's connection (500 of 2,000 rows each
+    // held a 1,000,000-row window back by seconds, measured).
+    if (segments.length === 0 || (!all && this.takenChars + COPY_MIN_CHARS > this.chars)) return undefined;
+    this.takenChars = this.chars;
     this.segments = [];
     return async () => {
       // One COPY for consecutive segments with the same columns.
@@ -94,6 +101,7 @@ export class PostgresStaging implements RowStaging {
     const part = { rows: this.rows, rescuedRows: this.rescuedRows, ready: Promise.resolve() };
     this.rows = 0;
     this.chars = 0;
+    this.takenChars = 0;
     this.rescuedRows = 0;
     return part;
   }
@@ -128,6 +136,7 @@ export class PostgresStaging implements RowStaging {
     this.segments = [];
     this.rows = 0;
     this.chars = 0;
+    this.takenChars = 0;
     this.rescuedRows = 0;
     return this.created ? async () => void (await this.session.execute(`TRUNCATE ${STAGE_QUALIFIED}`)) : undefined;
   }

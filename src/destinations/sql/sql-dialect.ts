@@ -92,9 +92,10 @@ export interface RowStaging {
   readonly chars: number;
   /**
    * Work that hands the rows staged so far to the database over the load's session, to run after
-   * the work taken before (undefined: none, or the staging does it without the session).
+   * the work taken before (undefined: none yet, or the staging does it without the session).
+   * `all`: every row staged (before `seal`); otherwise the staging may wait for more.
    */
-  take(): (() => Promise<void>) | undefined;
+  take(all?: boolean): (() => Promise<void>) | undefined;
   /** Settles when the staging may take more rows (it bounds what it holds); undefined when it may now. */
   readonly backlog: Promise<void> | undefined;
   /** Closes the rows staged so far into a part (after `take`). */

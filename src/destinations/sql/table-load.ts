@@ -92,7 +92,7 @@ export class SqlTableLoad implements TableLoad {
           // One part commits while the next is staged: wait for the one before.
           await this.partCommit;
           this.throwLaneFailure();
-          this.onLane(staging.take());
+          this.onLane(staging.take(true));
           const sealed = this.seal();
           this.partCommit = this.onLane(() => this.commitPart(sealed, null));
           // The rows still to stage belong to the window too.
@@ -112,7 +112,7 @@ export class SqlTableLoad implements TableLoad {
 
   commit(bookmark: StreamBookmark | null): Promise<CommitResult> {
     return this.serially('committing', async () => {
-      this.onLane(this.options.staging.take());
+      this.onLane(this.options.staging.take(true));
       const sealed = this.seal();
       await this.onLane(() => this.commitPart(sealed, bookmark));
       this.throwLaneFailure();
