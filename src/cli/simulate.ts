@@ -53,9 +53,10 @@ export async function commandSimulate(
 
 /** Validates `simulate`'s flags: a port from 0 (any free one) to 65535, a positive event count. */
 export function simulateOptions(flags: SimulateFlags): { port: number; host: string; eventsPerType: number } {
+  if (flags.host.trim() === '') throw new ConfigError('--host needs a value, e.g. --host 127.0.0.1 (the default) or --host 0.0.0.0');
   return {
     port: parseWholeNumber(flags.port, '--port', 0, 65_535, '8080, or 0 for any free port'),
-    host: flags.host,
+    host: flags.host.trim(),
     eventsPerType: parseWholeNumber(flags.events, '--events', 1, 10_000_000, '2000'),
   };
 }

@@ -156,6 +156,7 @@ describe('simulate refuses bad ports with one line', () => {
         { args: ['--port', '70000'], message: /--port must be a whole number from 0 to 65535 \(got "70000"\)/ },
         { args: ['--port', '-1'], message: /--port must be a whole number/ },
         { args: ['--port', '8080', '--events', 'many'], message: /--events must be a whole number/ },
+        { args: ['--port', '0', '--host', ''], message: /--host needs a value/ },
       ];
       for (const { args, message } of cases) {
         const result = await runCli(['simulate', ...args], cliEnv(), { timeoutMs: 60_000 });
