@@ -8,6 +8,8 @@ import { buildCatalog, selectedInCatalog, type Catalog } from '../streams/catalo
 import { resolveStreamSchema } from '../streams/schema-resolution.js';
 import { STREAMS, STREAM_NAMES, type StreamDefinition } from '../streams/stream-table.js';
 import { runSync, type StreamResult } from '../sync/run-sync.js';
+import { seedBookmarks } from '../sync/seed-bookmarks.js';
+import { assertWindowPlanWithinLimit } from '../sync/window-plan-limit.js';
 import { formatIterableTime } from '../time/instants.js';
 import { EXIT } from './exit-codes.js';
 import { createStderrLogger, type LogLevel } from '../log/stderr-logger.js';
@@ -150,10 +152,13 @@ export async function commandSync(
   const { logger } = options;
   const singer = isSingerDestination(config.destination);
   const runStart = new Date();
+  assertWindowPlanWithinLimit({ streams, startDate: config.startDate, windowDays: config.windowDays, runStart });
   const summaryPath = options.summaryJsonPath === undefined ? undefined : checkSummaryPath(options.summaryJsonPath);
   let state: SingerState | undefined;
   if (options.statePath) {
-    if (!singer) logger.warn('--state applies to Singer output only; DuckDB and PostgreSQL keep their bookmarks in the destination');
+    if (!singer && options.fullRefresh) {
+      throw new ConfigError('--state seeds bookmarks and --full-refresh ignores them: use one or the other');
+    }
     state = await readStateFile(options.statePath);
   }
   const rejected: RejectedRecord[] = [];
@@ -164,6 +169,14 @@ export async function commandSync(
       rejected.push(record);
     },
   });
+  if (state && !singer) {
+    // DuckDB and PostgreSQL keep their bookmarks; a state file seeds those they lack.
+    const origin = `state file ${options.statePath}`;
+    await seedBookmarks({ destination, state, streams, origin, logger }).catch(async (error: unknown) => {
+      await destination.close();
+      throw error;
+    });
+  }
   // On a TTY, log lines go through the progress display so they print above its live block.
   const progress = createProgress({
     isTTY: options.isTTY && !singer,
@@ -219,7 +232,7 @@ export async function commandSync(
 /** `reset`: forget bookmarks in the destination. */
 export async function commandReset(
   config: Config,
-  streamNames: readonly string[] | undefined,
+  streamNames: readonly string[] | 'all',
   logger: Logger,
   out: (text: string) => void,
 ): Promise<number> {
@@ -228,7 +241,7 @@ export async function commandReset(
   }
   const destination = await createDestination(config.destination, logger);
   try {
-    const reset = await destination.resetState(streamNames);
+    const reset = await destination.resetState(streamNames === 'all' ? undefined : streamNames);
     out(
       reset.length > 0
         ? `Forgot the bookmarks of ${reset.join(', ')} in ${destination.description}; the next sync reads them again from start_date.\n`

@@ -52,6 +52,21 @@ export function selectStreams(list: string | readonly string[] | undefined): Str
   return STREAMS.filter((s) => names.includes(s.name));
 }
 
+/**
+ * The streams whose bookmarks `reset` forgets: `--streams a,b`, or every stream with `--all`.
+ * Forgetting everything must be asked for explicitly, so neither (or both) is an error.
+ */
+export function streamsToReset(flags: { streams?: string; all?: boolean }): string[] | 'all' {
+  if (flags.all === true && flags.streams !== undefined) {
+    throw new ConfigError('reset takes --streams a,b or --all, not both');
+  }
+  if (flags.all === true) return 'all';
+  if (flags.streams === undefined) {
+    throw new ConfigError('reset needs --streams a,b (the streams whose bookmarks to forget) or --all (every stream)');
+  }
+  return selectStreams(flags.streams).map((s) => s.name);
+}
+
 /** An Iterable client for the configuration. */
 export function createClient(config: Config, logger: Logger): IterableClient {
   const scale = Number(process.env.ITERABLE_SYNC_RATE_LIMIT_SCALE ?? '1');

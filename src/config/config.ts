@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { ConfigError, registerSecret } from '../errors.js';
 import { parseInstant } from '../time/instants.js';
+import { locateJsonError } from './json-error-position.js';
 
 /** The validated configuration of one run (contract §3). */
 export interface Config {
@@ -52,11 +53,20 @@ export async function readConfigFile(path: string): Promise<RawConfig> {
     const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : String(error);
     throw new ConfigError(`cannot read config file ${path}: ${reason}`, { cause: error });
   }
+  // Editors on Windows may save a byte-order mark, which JSON.parse refuses.
+  if (text.startsWith('\uFEFF')) text = text.slice(1);
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
-  } catch (error) {
-    throw new ConfigError(`config file ${path} is not valid JSON: ${(error as Error).message}`, { cause: error });
+  } catch {
+    // JSON.parse's message may quote the file (an unquoted key or value, perhaps the API key):
+    // say where and what, never the text, and keep no cause that would hold it.
+    const at = locateJsonError(text);
+    const where = at ? ` at line ${at.line}, column ${at.column}: expected ${at.problem}` : '';
+    throw new ConfigError(
+      `config file ${path} is not valid JSON${where}; fix the file: names and strings in double quotes, ` +
+        'no trailing commas, e.g. {"api_key": "...", "start_date": "2024-01-01"}',
+    );
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
     throw new ConfigError(`config file ${path} must hold a JSON object such as {"api_key": "...", "start_date": "2024-01-01"}`);
@@ -114,8 +124,9 @@ export function validateConfig(
   const trimmedKey = (apiKey ?? '').trim();
   if (!trimmedKey && options.requireApiKey !== false) {
     throw new ConfigError(
-      'api_key is missing: set it in the config file ("api_key"), in ITERABLE_API_KEY, or with --api-key; ' +
-        'create a server-side key in Iterable under Integrations > API Keys',
+      'api_key is missing: set the ITERABLE_API_KEY environment variable, or "api_key" in the config file (--config FILE); ' +
+        'there is no flag for it, since a flag would show the key in `ps`. ' +
+        'Create a server-side key in Iterable under Integrations > API Keys',
     );
   }
   registerSecret(trimmedKey);

@@ -2,13 +2,13 @@ import { resolve } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { ConnectorError, DestinationError } from '../../errors.js';
 import type { Logger } from '../../iterable/types.js';
-import type { SingerState } from '../../state/singer-state.js';
+import type { SingerState, StreamBookmark } from '../../state/singer-state.js';
 import type { Destination, LoadMode, RunEnd, RunRecord, RunStart, TableLoad, TableSpec } from '../destination.js';
 import { columnTypeForSqlType, type ColumnType } from '../sql/column-types.js';
 import { quoteIdentifier, quoteLiteral } from '../sql/identifiers.js';
 import type { SqlDialect, SqlParam } from '../sql/sql-dialect.js';
 import { SqlTableLoad } from '../sql/sql-table-load.js';
-import { readRuns, readState, recordRunEnd, recordRunStart, resetState, systemTablesDdl } from '../sql/system-tables.js';
+import { readRuns, readState, recordRunEnd, recordRunStart, resetState, seedState, systemTablesDdl } from '../sql/system-tables.js';
 import { prepareTable } from '../sql/table-setup.js';
 import { DuckDBSession } from './duckdb-session.js';
 import { DuckDBStaging } from './duckdb-staging.js';
@@ -215,6 +215,10 @@ export class DuckDBDestination implements Destination {
 
   readRuns(limit?: number): Promise<RunRecord[]> {
     return this.withSession('reading the run history', (session) => readRuns(session, duckdbDialect, limit));
+  }
+
+  seedState(bookmarks: Readonly<Record<string, StreamBookmark>>): Promise<string[]> {
+    return this.withSession('storing the bookmarks of the state file', (session) => seedState(session, duckdbDialect, bookmarks));
   }
 
   async beginLoad(table: TableSpec, mode: LoadMode): Promise<TableLoad> {

@@ -1,13 +1,13 @@
 import pg from 'pg';
 import { ConfigError, ConnectorError, DestinationError, redactSecrets, registerSecret } from '../../errors.js';
 import type { Logger } from '../../iterable/types.js';
-import type { SingerState } from '../../state/singer-state.js';
+import type { SingerState, StreamBookmark } from '../../state/singer-state.js';
 import type { Destination, LoadMode, RunEnd, RunRecord, RunStart, TableLoad, TableSpec } from '../destination.js';
 import { columnTypeForSqlType, type ColumnType } from '../sql/column-types.js';
 import { quoteIdentifier, quoteLiteral } from '../sql/identifiers.js';
 import type { SqlDialect, SqlParam } from '../sql/sql-dialect.js';
 import { SqlTableLoad } from '../sql/sql-table-load.js';
-import { readRuns, readState, recordRunEnd, recordRunStart, resetState, systemTablesDdl } from '../sql/system-tables.js';
+import { readRuns, readState, recordRunEnd, recordRunStart, resetState, seedState, systemTablesDdl } from '../sql/system-tables.js';
 import { prepareTable } from '../sql/table-setup.js';
 import { PostgresSession } from './postgres-session.js';
 import { PostgresStaging } from './postgres-staging.js';
@@ -161,6 +161,10 @@ export class PostgresDestination implements Destination {
 
   readRuns(limit?: number): Promise<RunRecord[]> {
     return this.withSession('reading the run history', (session) => readRuns(session, this.dialect, limit));
+  }
+
+  seedState(bookmarks: Readonly<Record<string, StreamBookmark>>): Promise<string[]> {
+    return this.withSession('storing the bookmarks of the state file', (session) => seedState(session, this.dialect, bookmarks));
   }
 
   async beginLoad(table: TableSpec, mode: LoadMode): Promise<TableLoad> {

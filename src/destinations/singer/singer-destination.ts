@@ -67,6 +67,12 @@ export class SingerDestination implements Destination {
     return [...names];
   }
 
+  async seedState(bookmarks: Readonly<Record<string, StreamBookmark>>): Promise<string[]> {
+    const seeded = Object.keys(bookmarks).filter((name) => this.state.bookmarks[name] === undefined);
+    for (const name of seeded) this.state.bookmarks[name] = { ...bookmarks[name] };
+    return seeded.sort();
+  }
+
   async beginLoad(table: TableSpec, _mode: LoadMode): Promise<TableLoad> {
     const { writer, state } = this;
     const onRejected = this.rejectedSink;

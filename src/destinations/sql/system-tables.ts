@@ -226,6 +226,31 @@ export async function resetState(
   return rows.map((row) => String(row.stream)).sort();
 }
 
+/**
+ * Stores bookmarks for the streams that have none, in one statement (so one transaction); a
+ * stream that has a bookmark keeps it. Returns the streams stored.
+ */
+export async function seedState(
+  session: SqlSession,
+  dialect: SqlDialect,
+  bookmarks: Readonly<Record<string, StreamBookmark>>,
+): Promise<string[]> {
+  const entries = Object.entries(bookmarks);
+  if (entries.length === 0) return [];
+  const json = dialect.typeName('json');
+  const timestamp = dialect.typeName('timestamptz');
+  const at = new Date().toISOString();
+  const values = entries.map(
+    ([stream, bookmark]) =>
+      `(${quoteLiteral(stream)}, CAST(${quoteLiteral(JSON.stringify(bookmark))} AS ${json}), CAST(${quoteLiteral(at)} AS ${timestamp}))`,
+  );
+  const rows = await session.query(
+    `INSERT INTO ${dialect.table(STATE_TABLE)} (stream, bookmark, updated_at) VALUES ${values.join(', ')} ` +
+      `ON CONFLICT (stream) DO NOTHING RETURNING stream`,
+  );
+  return rows.map((row) => String(row.stream)).sort();
+}
+
 /** Upsert of one stream's bookmark (a statement of the commit transaction). */
 export function storeBookmarkSql(dialect: SqlDialect, stream: string, bookmark: StreamBookmark, at: string): string {
   const json = dialect.typeName('json');
