@@ -10,7 +10,9 @@ import { STREAMS, STREAM_NAMES, type StreamDefinition } from '../streams/stream-
 import { runSync, type StreamResult } from '../sync/run-sync.js';
 import { formatIterableTime } from '../time/instants.js';
 import { EXIT, exitCodeForResults } from './exit-codes.js';
-import { createStderrLogger, type LogLevel } from '../log/stderr-logger.js';
+import type { StderrLogger } from '../log/stderr-logger.js';
+import { removeOwnTempDirs } from '../destinations/sql/temp-dirs.js';
+import { reportInterruption, SIGNAL_EXIT_CODES, watchForInterrupt } from './interruption.js';
 import { createProgress } from './progress.js';
 import { createClient, createDestination, isSingerDestination } from './run-context.js';
 import { formatSummary } from './summary.js';
@@ -138,11 +140,35 @@ export async function commandSync(
   options: {
     fullRefresh: boolean;
     statePath?: string;
-    logger: Logger;
-    logLevel?: LogLevel;
+    logger: StderrLogger;
     out: (text: string) => void;
+    /** stderr is a terminal that takes escape codes: draw the live progress block; else plain log lines. */
     isTTY: boolean;
   },
+): Promise<number> {
+  const { logger } = options;
+  // SIGINT / SIGTERM: stop reading, roll back, report, close; a second signal exits at once.
+  const interrupt = watchForInterrupt({
+    onFirstSignal: (signal) =>
+      logger.warn(`${signal} received: stopping; rolling back uncommitted windows (send it again to exit at once)`, { event: 'stopping', signal }),
+    onSecondSignal: (signal) => {
+      removeOwnTempDirs();
+      process.exit(SIGNAL_EXIT_CODES[signal]);
+    },
+  });
+  try {
+    return await syncUntilDoneOrInterrupted(config, streams, options, interrupt.signal, () => interrupt.received);
+  } finally {
+    interrupt.dispose();
+  }
+}
+
+async function syncUntilDoneOrInterrupted(
+  config: Config,
+  streams: readonly StreamDefinition[],
+  options: Parameters<typeof commandSync>[2],
+  signal: AbortSignal,
+  received: () => 'SIGINT' | 'SIGTERM' | undefined,
 ): Promise<number> {
   const { logger } = options;
   const singer = isSingerDestination(config.destination);
@@ -161,12 +187,10 @@ export async function commandSync(
     },
   });
   // On a TTY, log lines go through the progress display so they print above its live block.
-  const progress = createProgress({
-    isTTY: options.isTTY && !singer,
-    info: (message) => syncLogger.info(message),
-  });
-  const syncLogger = options.isTTY && !singer ? createStderrLogger({ level: options.logLevel, write: (line) => progress.log(line) }) : logger;
-  const client = createClient(config, syncLogger);
+  const live = options.isTTY && !singer;
+  const progress = createProgress({ live, info: (message, fields) => syncLogger.info(message, fields) });
+  const syncLogger = live ? logger.redirect((line) => progress.log(line)) : logger;
+  const client = createClient(config, syncLogger, signal);
   let results: StreamResult[];
   try {
     results = await runSync({
@@ -180,24 +204,28 @@ export async function commandSync(
       runStart,
       logger: syncLogger,
       progress,
+      signal,
     });
   } finally {
     progress.stop();
     await client.close();
     await destination.close();
+    if (signal.aborted) removeOwnTempDirs();
   }
   const durationMs = Date.now() - runStart.getTime();
   const requests = [...requestsByEndpoint(client.stats.requestsByPath)].map(([path, n]) => `${path}=${n}`).join(' ');
-  logger.info(`requests: ${requests || 'none'}; retries: ${client.stats.retries}`);
+  logger.info(`requests: ${requests || 'none'}; retries: ${client.stats.retries}`, { event: 'requests' });
+  const stoppedBy = received();
+  if (stoppedBy) reportInterruption(stoppedBy, results, logger);
   if (singer) {
     for (const r of results) {
       const rejected = r.rejected > 0 ? `, ${r.rejected} rejected line(s) (raw text logged above)` : '';
-      logger.info(`${r.stream}: ${r.status}, ${r.rows} records${rejected}`);
+      logger.info(`${r.stream}: ${r.status}, ${r.rows} records${rejected}`, { event: 'stream_summary', stream: r.stream });
     }
   } else {
     options.out(formatSummary(results, durationMs, destination.description));
   }
-  return exitCodeForResults(results);
+  return stoppedBy ? SIGNAL_EXIT_CODES[stoppedBy] : exitCodeForResults(results);
 }
 
 /** `reset`: forget bookmarks in the destination. */

@@ -9,13 +9,16 @@ import {
   streamsForTap,
 } from './commands.js';
 import { failCommand } from './exit-codes.js';
+import { logFormatOption, resolveLogFormat } from './log-format.js';
 import { keepHeapSmall } from './process-memory.js';
+import { shouldDrawLiveProgress } from './progress.js';
 import { loadConfig, selectStreams, type CommonFlags } from './run-context.js';
 import { commandSimulate } from './simulate.js';
 
 keepHeapSmall();
 
 const logLevel = process.env.ITERABLE_SYNC_LOG_LEVEL === 'debug' ? 'debug' : 'info';
+// Its format is set once the command line is parsed (`--log-format`, see the preAction hook).
 const logger = createStderrLogger({ level: logLevel });
 const out = (text: string) => process.stdout.write(text);
 
@@ -49,7 +52,12 @@ const program = new Command()
   .description('Replicate an Iterable project into DuckDB, PostgreSQL or a Singer target.')
   .version(process.env.npm_package_version ?? '0.1.0')
   .showHelpAfterError()
-  .exitOverride();
+  .exitOverride()
+  .addOption(logFormatOption())
+  .configureHelp({ showGlobalOptions: true })
+  .hook('preAction', (root) => {
+    logger.format = resolveLogFormat(root.opts<{ logFormat?: string }>().logFormat, process.env);
+  });
 
 withCommonOptions(program.command('check').description('check the API key and list the streams it can read')).action(
   (flags: CommonFlags) =>
@@ -76,9 +84,8 @@ withCommonOptions(
       fullRefresh: flags.fullRefresh === true,
       statePath: flags.state,
       logger,
-      logLevel,
       out,
-      isTTY: process.stderr.isTTY === true,
+      isTTY: shouldDrawLiveProgress(process.stderr, process.env),
     });
   }),
 );
