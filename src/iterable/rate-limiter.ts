@@ -182,6 +182,7 @@ export class RateLimiter {
         }
       }
       if (!state.isPumping) void this.pump(family, state);
+      else if (onWait) state.wake?.(); // the pump's pause may end after this waiter's first report
     });
   }
 
