@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { InterruptedError } from '../errors.js';
 import type { Logger } from '../iterable/types.js';
 import type { StreamBookmark } from '../state/singer-state.js';
@@ -28,6 +29,9 @@ export function watchForInterrupt(options: {
   onSecondSignal: (signal: StopSignal) => void;
 }): Interruption {
   const controller = new AbortController();
+  // Every request, retry delay and rate-limit wait in flight listens to it (one or more per
+  // stream, 16 streams at once); each removes its listener when done.
+  setMaxListeners(0, controller.signal);
   let received: StopSignal | undefined;
   const handle = (signal: StopSignal) => {
     if (received !== undefined) {
