@@ -146,12 +146,13 @@ export async function commandSync(
     isTTY: boolean;
   },
 ): Promise<number> {
-  const { logger } = options;
   // SIGINT / SIGTERM: stop reading, roll back, report, close; a second signal exits at once.
   const interrupt = watchForInterrupt({
-    onFirstSignal: (signal) =>
-      logger.warn(`${signal} received: stopping; rolling back uncommitted windows (send it again to exit at once)`, { event: 'stopping', signal }),
     onSecondSignal: (signal) => {
+      options.logger.warn(`${signal} again: exiting at once; the database drops what was not committed, the next sync resumes from the last commit`, {
+        event: 'exiting',
+        signal,
+      });
       removeOwnTempDirs();
       process.exit(SIGNAL_EXIT_CODES[signal]);
     },
@@ -190,6 +191,13 @@ async function syncUntilDoneOrInterrupted(
   const live = options.isTTY && !singer;
   const progress = createProgress({ live, info: (message, fields) => syncLogger.info(message, fields) });
   const syncLogger = live ? logger.redirect((line) => progress.log(line)) : logger;
+  const onStop = () =>
+    syncLogger.warn(`${received()} received: stopping; rolling back uncommitted windows (send it again to exit at once)`, {
+      event: 'stopping',
+      signal: received(),
+    });
+  if (signal.aborted) onStop();
+  else signal.addEventListener('abort', onStop, { once: true });
   const client = createClient(config, syncLogger, signal);
   let results: StreamResult[];
   try {

@@ -25,7 +25,6 @@ export interface Interruption {
  * process at once.
  */
 export function watchForInterrupt(options: {
-  onFirstSignal?: (signal: StopSignal) => void;
   onSecondSignal: (signal: StopSignal) => void;
 }): Interruption {
   const controller = new AbortController();
@@ -39,7 +38,6 @@ export function watchForInterrupt(options: {
       return;
     }
     received = signal;
-    options.onFirstSignal?.(signal);
     controller.abort(new InterruptedError(signal));
   };
   const onInt = () => handle('SIGINT');
