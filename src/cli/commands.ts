@@ -188,7 +188,8 @@ async function syncUntilDoneOrInterrupted(
     },
   });
   // On a TTY, log lines go through the progress display so they print above its live block.
-  const live = options.isTTY && !singer;
+  // JSON logs are for collectors: one object per line, never a redrawn block among them.
+  const live = options.isTTY && !singer && logger.format === 'text';
   const progress = createProgress({ live, info: (message, fields) => syncLogger.info(message, fields) });
   const syncLogger = live ? logger.redirect((line) => progress.log(line)) : logger;
   const onStop = () =>
