@@ -12,9 +12,9 @@ export const LOG_FORMATS: readonly LogFormat[] = ['text', 'json'];
 /**
  * Fields with a meaning of their own: `event` is a short stable name of what happened
  * (`window_committed`, `rate_limit_wait`); `stream` the stream a line concerns (taken from the
- * log context when not given). Text lines leave both out: their message already says it.
+ * log context when not given). A line with an `event` says everything in its message, and its
+ * fields are the machine-readable copy: text lines show them only for lines without an event.
  */
-const TEXT_HIDDEN_FIELDS = new Set(['event', 'stream']);
 /** Keys a JSON line sets itself; a field of that name cannot replace them. */
 const JSON_OWN_KEYS = new Set(['time', 'level', 'message']);
 
@@ -53,9 +53,9 @@ export function createStderrLogger(
 
 function textLine(time: string, level: LogLevel, message: string, fields: Record<string, unknown> | undefined): string {
   let line = `${time} ${level.toUpperCase()} ${message}`;
-  if (fields) {
+  if (fields && fields.event === undefined) {
     for (const [key, value] of Object.entries(fields)) {
-      if (value === undefined || TEXT_HIDDEN_FIELDS.has(key)) continue;
+      if (value === undefined || key === 'stream') continue;
       line += ` ${key}=${JSON.stringify(value, jsonValue) ?? String(value)}`;
     }
   }

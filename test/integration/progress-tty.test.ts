@@ -74,6 +74,40 @@ describe('progress in an 80-column terminal', () => {
     }
   });
 
+  it('stops on Ctrl-C leaving the final block whole, then the report below it, and exits 130', { timeout: 240_000 }, async () => {
+    const fake = await startFakeIterable({ data: generateFakeData({ seed: 64 }) });
+    try {
+      const env = terminalEnv({ PTY_CTRL_C_AFTER: 'email_send +[1-9][0-9]*/[0-9]+' });
+      const run = await runInTerminal(slowSyncArgs(fake), env, 80, 24);
+      assert.equal(run.code, 130, run.terminal);
+      assert.match(run.stdout, /^email_send\s+(interrupted|complete)\s/m, 'the summary so far went to stdout');
+      const screen = new TerminalScreen(80, 24);
+      screen.write(run.terminal);
+      for (const line of screen.wrapped) assert.match(line, TIMESTAMPED, `a progress row wrapped: ${line}`);
+      const lines = screen.text();
+      for (const name of STREAM_NAMES) assert.equal(lines.filter((l) => l.startsWith(`${name} `)).length, 1, `${name}:\n${lines.join('\n')}`);
+      const report = lines.findIndex((l) => l.includes('WARN Interrupted by SIGINT'));
+      const lastRow = Math.max(...STREAM_NAMES.map((n) => lines.findIndex((l) => l.startsWith(`${n} `))));
+      assert.ok(report > lastRow, `the report comes below the final block:\n${lines.join('\n')}`);
+      assert.ok(lines.some((l) => /^\S+Z WARN SIGINT received: stopping/.test(l)));
+    } finally {
+      await fake.close();
+    }
+  });
+
+  it('keeps JSON logs clean on a terminal too: one object per line, no live block', { timeout: 240_000 }, async () => {
+    const fake = await startFakeIterable({ data: generateFakeData({ seed: 63 }) });
+    try {
+      const run = await runInTerminal([...slowSyncArgs(fake), '--log-format', 'json'], terminalEnv(), 80, 24);
+      assert.equal(run.code, 0, run.terminal);
+      assert.ok(!run.terminal.includes('\x1b'), 'no escape code');
+      const lines = run.terminal.split(/\r?\n/).filter(Boolean).map((line) => JSON.parse(line) as { event: string });
+      assert.ok(lines.some((l) => l.event === 'window_committed'));
+    } finally {
+      await fake.close();
+    }
+  });
+
   for (const [name, extra] of [
     ['TERM=dumb', { TERM: 'dumb' }],
     ['NO_COLOR', { NO_COLOR: '1' }],

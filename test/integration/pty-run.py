@@ -3,14 +3,18 @@
 Usage: python3 pty-run.py COLUMNS ROWS STDOUT_FILE COMMAND [ARG...]
 
 The command's stdout goes to STDOUT_FILE; everything it writes to the terminal is copied raw to
-this script's stdout. Exits with the command's exit code (128 + N for signal N).
+this script's stdout. Exits with the command's exit code (128 + N for signal N). With
+PTY_CTRL_C_AFTER=REGEX in the environment, types Ctrl-C once the terminal output matches REGEX.
 """
 import fcntl
 import os
 import pty
+import re
 import struct
 import sys
 import termios
+
+ctrl_c_after = os.environ.pop("PTY_CTRL_C_AFTER", None)
 
 columns, rows, stdout_file = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 command = sys.argv[4:]
@@ -26,6 +30,7 @@ if pid == 0:
     os.execvp(command[0], command)
 
 captured = bytearray()
+pattern = re.compile(ctrl_c_after.encode()) if ctrl_c_after else None
 while True:
     try:
         chunk = os.read(master, 65536)
@@ -34,6 +39,9 @@ while True:
     if not chunk:
         break
     captured += chunk
+    if pattern is not None and pattern.search(captured):
+        os.write(master, b"\x03")  # the terminal sends SIGINT to the command, as a user's Ctrl-C
+        pattern = None
 _, status = os.waitpid(pid, 0)
 sys.stdout.buffer.write(bytes(captured))
 sys.stdout.flush()
