@@ -190,7 +190,7 @@ async function syncUntilDoneOrInterrupted(
   // On a TTY, log lines go through the progress display so they print above its live block.
   // JSON logs are for collectors: one object per line, never a redrawn block among them.
   const live = options.isTTY && !singer && logger.format === 'text';
-  const progress = createProgress({ live, info: (message, fields) => syncLogger.info(message, fields) });
+  const progress = createProgress({ isTTY: live, info: (message, fields) => syncLogger.info(message, fields) });
   const syncLogger = live ? logger.redirect((line) => progress.log(line)) : logger;
   const onStop = () =>
     syncLogger.warn(`${received()} received: stopping; rolling back uncommitted windows (send it again to exit at once)`, {

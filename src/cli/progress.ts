@@ -24,7 +24,7 @@ export interface Progress extends ProgressListener {
 }
 
 /** Writes one log line for a progress event (no TTY): message plus `event`/`stream` fields. */
-export type ProgressInfo = (message: string, fields: Record<string, unknown>) => void;
+export type ProgressInfo = (message: string, fields?: Record<string, unknown>) => void;
 
 const ESC = '\x1b[';
 /** Widths of the fixed columns; the note column gets what is left. */
@@ -124,12 +124,12 @@ interface StreamState {
 }
 
 /**
- * On a TTY (`live`): a block of one line per stream, redrawn in place every 250 ms, with log
+ * On a TTY (`isTTY`: a terminal that takes escape codes): a block of one line per stream, redrawn in place every 250 ms, with log
  * lines printed above it; only the block is ever erased and redrawn. Otherwise: a plain log line
  * per event (stream started, unit committed, rate-limit wait, stream finished).
  */
 export function createProgress(options: {
-  live: boolean;
+  isTTY: boolean;
   write?: (text: string) => void;
   info?: ProgressInfo;
   /** Terminal width; read at every redraw. Default `process.stderr.columns` (80 when unknown). */
@@ -144,7 +144,7 @@ export function createProgress(options: {
   const columns = options.columns ?? (() => process.stderr.columns || 80);
   const screenRows = options.rows ?? (() => process.stderr.rows);
   const now = options.now ?? Date.now;
-  const { live } = options;
+  const live = options.isTTY;
   /** Lines of the block on screen now (each exactly one terminal line: none is wider than the terminal). */
   let drawnLines = 0;
   let timer: NodeJS.Timeout | undefined;

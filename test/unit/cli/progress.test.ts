@@ -66,7 +66,7 @@ describe('createProgress on a terminal', () => {
   it('redraws only its block: log lines stay above it once, rows that come and go leave nothing behind', () => {
     const screen = new TerminalScreen(80, 24);
     let nowMs = 0;
-    const progress = createProgress({ live: true, write: (t) => screen.write(t), columns: () => 80, rows: () => 24, now: () => nowMs });
+    const progress = createProgress({ isTTY: true, write: (t) => screen.write(t), columns: () => 80, rows: () => 24, now: () => nowMs });
     const waits = { rateLimitWaitMs: 0 };
     progress.log('first log line\n');
     for (const [i, name] of STREAM_NAMES.entries()) {
@@ -98,7 +98,7 @@ describe('createProgress on a terminal', () => {
 
   it('never draws a block taller than the screen (which it could not erase)', () => {
     const screen = new TerminalScreen(80, 8);
-    const progress = createProgress({ live: true, write: (t) => screen.write(t), columns: () => 80, rows: () => 8 });
+    const progress = createProgress({ isTTY: true, write: (t) => screen.write(t), columns: () => 80, rows: () => 8 });
     for (const name of STREAM_NAMES) progress.streamStarted!(name, { rateLimitWaitMs: 0 });
     progress.log('hello\n');
     progress.log('again\n');
@@ -113,7 +113,7 @@ describe('createProgress on a terminal', () => {
   it('writes plain lines, no escape code, when not live', () => {
     let written = '';
     const logged: Array<[string, Record<string, unknown>]> = [];
-    const progress = createProgress({ live: false, write: (t) => (written += t), info: (m, f) => logged.push([m, f]) });
+    const progress = createProgress({ isTTY: false, write: (t) => (written += t), info: (m, f) => logged.push([m, f ?? {}]) });
     progress.streamStarted!('email_send', { rateLimitWaitMs: 0 });
     progress.planned!('email_send', 2);
     progress.rowsRead!('email_send', 10);
