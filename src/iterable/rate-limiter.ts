@@ -76,6 +76,15 @@ interface FamilyState {
   wake: (() => void) | undefined;
 }
 
+/** Hands a wait to its reporter; a reporter that throws must not break the pacing of others. */
+function report(onWait: (wait: RateLimitWait) => void, wait: RateLimitWait): void {
+  try {
+    onWait(wait);
+  } catch {
+    // best effort: a report is for people, the slot is what matters
+  }
+}
+
 const defaultSleep = (ms: number, signal?: AbortSignal): Promise<void> =>
   new Promise((resolve) => {
     const done = () => {
@@ -177,8 +186,8 @@ export class RateLimiter {
         const wait = this.describeWait(family, state, waiter, nowMs);
         // A wait expected to be long is reported as it starts.
         if (wait.expectedMs !== null && wait.expectedMs >= this.longWaitMs) {
-          onWait(wait);
           waiter.reportAtMs = nowMs + this.waitReportIntervalMs;
+          report(onWait, wait);
         }
       }
       if (!state.isPumping) void this.pump(family, state);
@@ -295,7 +304,7 @@ export class RateLimiter {
     for (const waiter of state.queue) {
       if (waiter.reportAtMs > nowMs || !waiter.onWait) continue;
       waiter.reportAtMs = nowMs + this.waitReportIntervalMs;
-      waiter.onWait(this.describeWait(family, state, waiter, nowMs));
+      report(waiter.onWait, this.describeWait(family, state, waiter, nowMs));
     }
   }
 

@@ -106,6 +106,20 @@ describe('RateLimiter: reporting long waits', () => {
     for (let i = 1; i < times.length; i += 1) assert.ok(times[i]! - times[i - 1]! <= 60_000, `gap ${times[i]! - times[i - 1]!} ms`);
     assert.ok(times.length >= 4, `${times.length} reports over a wait of more than two minutes`);
   });
+
+  it('keeps pacing when a reporter throws', async () => {
+    const clock = new FakeClock();
+    const limiter = makeLimiter(clock, { longWaitMs: 0, waitReportIntervalMs: 10 });
+    await fillExportSlots(limiter);
+    const a = limiter.acquire('export', {
+      onWait: () => {
+        throw new Error('broken reporter');
+      },
+    });
+    const b = limiter.acquire('export');
+    await clock.advance(100);
+    assert.deepEqual(await Promise.all([a, b]), [100, 100]);
+  });
 });
 
 describe('RateLimiter: leaving the queue', () => {
