@@ -13,7 +13,8 @@ export type ErrorCode =
   | 'destination'
   | 'schema'
   | 'state'
-  | 'stream_failed';
+  | 'stream_failed'
+  | 'interrupted';
 
 export abstract class ConnectorError extends Error {
   abstract readonly code: ErrorCode;
@@ -99,6 +100,14 @@ export class StreamFailedError extends ConnectorError {
     options?: { cause?: unknown },
   ) {
     super(message, options);
+  }
+}
+
+/** The run was stopped by a signal: what was committed stays, the rest is rolled back. Exit 130 / 143. */
+export class InterruptedError extends ConnectorError {
+  readonly code = 'interrupted' as const;
+  constructor(readonly signal: 'SIGINT' | 'SIGTERM') {
+    super(`interrupted by ${signal}`);
   }
 }
 

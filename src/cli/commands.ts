@@ -12,7 +12,9 @@ import { seedBookmarks } from '../sync/seed-bookmarks.js';
 import { assertWindowPlanWithinLimit } from '../sync/window-plan-limit.js';
 import { formatIterableTime } from '../time/instants.js';
 import { EXIT } from './exit-codes.js';
-import { createStderrLogger, type LogLevel } from '../log/stderr-logger.js';
+import type { StderrLogger } from '../log/stderr-logger.js';
+import { removeOwnTempDirs } from '../destinations/sql/temp-dirs.js';
+import { reportInterruption, SIGNAL_EXIT_CODES, watchForInterrupt } from './interruption.js';
 import { createProgress } from './progress.js';
 import { createClient, createDestination, isSingerDestination } from './run-context.js';
 import { formatSummary } from './summary.js';
@@ -141,13 +143,38 @@ export async function commandSync(
   options: {
     fullRefresh: boolean;
     statePath?: string;
-    logger: Logger;
-    logLevel?: LogLevel;
+    logger: StderrLogger;
     out: (text: string) => void;
+    /** stderr is a terminal that takes escape codes: draw the live progress block; else plain log lines. */
     isTTY: boolean;
     /** `--summary-json FILE`: the final summary as JSON. */
     summaryJsonPath?: string;
   },
+): Promise<number> {
+  // SIGINT / SIGTERM: stop reading, roll back, report, close; a second signal exits at once.
+  const interrupt = watchForInterrupt({
+    onSecondSignal: (signal) => {
+      options.logger.warn(`${signal} again: exiting at once; the database drops what was not committed, the next sync resumes from the last commit`, {
+        event: 'exiting',
+        signal,
+      });
+      removeOwnTempDirs();
+      process.exit(SIGNAL_EXIT_CODES[signal]);
+    },
+  });
+  try {
+    return await syncUntilDoneOrInterrupted(config, streams, options, interrupt.signal, () => interrupt.received);
+  } finally {
+    interrupt.dispose();
+  }
+}
+
+async function syncUntilDoneOrInterrupted(
+  config: Config,
+  streams: readonly StreamDefinition[],
+  options: Parameters<typeof commandSync>[2],
+  signal: AbortSignal,
+  received: () => 'SIGINT' | 'SIGTERM' | undefined,
 ): Promise<number> {
   const { logger } = options;
   const singer = isSingerDestination(config.destination);
@@ -178,12 +205,18 @@ export async function commandSync(
     });
   }
   // On a TTY, log lines go through the progress display so they print above its live block.
-  const progress = createProgress({
-    isTTY: options.isTTY && !singer,
-    info: (message) => syncLogger.info(message),
-  });
-  const syncLogger = options.isTTY && !singer ? createStderrLogger({ level: options.logLevel, write: (line) => progress.log(line) }) : logger;
-  const client = createClient(config, syncLogger);
+  // JSON logs are for collectors: one object per line, never a redrawn block among them.
+  const live = options.isTTY && !singer && logger.format === 'text';
+  const progress = createProgress({ isTTY: live, info: (message, fields) => syncLogger.info(message, fields) });
+  const syncLogger = live ? logger.redirect((line) => progress.log(line)) : logger;
+  const onStop = () =>
+    syncLogger.warn(`${received()} received: stopping; rolling back uncommitted windows (send it again to exit at once)`, {
+      event: 'stopping',
+      signal: received(),
+    });
+  if (signal.aborted) onStop();
+  else signal.addEventListener('abort', onStop, { once: true });
+  const client = createClient(config, syncLogger, signal);
   const history = await RunHistory.start(destination, runStart, streams.map((s) => s.name), logger);
   let results: StreamResult[] | undefined;
   let runError: unknown;
@@ -200,6 +233,7 @@ export async function commandSync(
       runStart,
       logger: syncLogger,
       progress,
+      signal,
     });
   } catch (error) {
     runError = error;
@@ -207,21 +241,26 @@ export async function commandSync(
   } finally {
     progress.stop();
     await client.close();
-    finished = history.finished(results, runError);
+    const stopSignal = received();
+    finished = history.finished(results, runError, stopSignal ? 'interrupted' : undefined);
+    if (stopSignal) finished.exitCode = SIGNAL_EXIT_CODES[stopSignal];
     if (summaryPath !== undefined && !(await writeSummaryJson(summaryPath, summaryJson(finished, destination.description), logger))) {
       // An orchestrator reading the file would find no summary, or an old one: the run did not fully succeed.
       if (finished.exitCode === EXIT.ok) finished.exitCode = EXIT.streamFailed;
     }
     await history.end(finished);
     await destination.close();
+    if (signal.aborted) removeOwnTempDirs();
   }
   const durationMs = Date.now() - runStart.getTime();
   const requests = [...requestsByEndpoint(client.stats.requestsByPath)].map(([path, n]) => `${path}=${n}`).join(' ');
-  logger.info(`requests: ${requests || 'none'}; retries: ${client.stats.retries}`);
+  logger.info(`requests: ${requests || 'none'}; retries: ${client.stats.retries}`, { event: 'requests' });
+  const stoppedBy = received();
+  if (stoppedBy) reportInterruption(stoppedBy, results, logger);
   if (singer) {
     for (const r of results) {
       const rejected = r.rejected > 0 ? `, ${r.rejected} rejected line(s) (raw text logged above)` : '';
-      logger.info(`${r.stream}: ${r.status}, ${r.rows} records${rejected}`);
+      logger.info(`${r.stream}: ${r.status}, ${r.rows} records${rejected}`, { event: 'stream_summary', stream: r.stream });
     }
   } else {
     options.out(formatSummary(results, durationMs, destination.description));

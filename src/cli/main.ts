@@ -10,7 +10,9 @@ import {
 } from './commands.js';
 import { failCommand } from './exit-codes.js';
 import { OPTIONS, withCommonOptions, withOptions } from './options.js';
+import { logFormatOption, resolveLogFormat } from './log-format.js';
 import { keepHeapSmall } from './process-memory.js';
+import { shouldDrawLiveProgress } from './progress.js';
 import { loadConfig, selectStreams, streamsToReset, type CommonFlags } from './run-context.js';
 import { commandSimulate, simulateOptions, type SimulateFlags } from './simulate.js';
 import { commandDemo } from './demo.js';
@@ -20,6 +22,7 @@ import { commandStatus, STATUS_FORMATS } from './status.js';
 keepHeapSmall();
 
 const logLevel = process.env.ITERABLE_SYNC_LOG_LEVEL === 'debug' ? 'debug' : 'info';
+// Its format is set once the command line is parsed (`--log-format`, see the preAction hook).
 const logger = createStderrLogger({ level: logLevel });
 const out = (text: string) => process.stdout.write(text);
 
@@ -47,7 +50,12 @@ const program = new Command()
   .description('Replicate an Iterable project into DuckDB, PostgreSQL or a Singer target.')
   .version(process.env.npm_package_version ?? '0.1.0')
   .showHelpAfterError()
-  .exitOverride();
+  .exitOverride()
+  .addOption(logFormatOption())
+  .configureHelp({ showGlobalOptions: true })
+  .hook('preAction', (root) => {
+    logger.format = resolveLogFormat(root.opts<{ logFormat?: string }>().logFormat, process.env);
+  });
 
 withOptions(program.command('check').description('check the API key and list the streams it can read'), 'config', 'region', 'baseUrl').action(
   (flags: CommonFlags) =>
@@ -75,9 +83,8 @@ withCommonOptions(
       fullRefresh: flags.fullRefresh === true,
       statePath: flags.state,
       logger,
-      logLevel,
       out,
-      isTTY: process.stderr.isTTY === true,
+      isTTY: shouldDrawLiveProgress(process.stderr, process.env),
       summaryJsonPath: flags.summaryJson,
     });
   }),
@@ -162,7 +169,7 @@ program
   .addOption(OPTIONS.destination().default(undefined, 'duckdb:demo.duckdb, in the current folder'))
   .action((flags: { destination?: string }) =>
     run(async () =>
-      commandDemo({ destination: flags.destination, logger, logLevel, out, isTTY: process.stderr.isTTY === true }),
+      commandDemo({ destination: flags.destination, logger, out, isTTY: shouldDrawLiveProgress(process.stderr, process.env) }),
     ),
   );
 

@@ -68,12 +68,13 @@ export function streamsToReset(flags: { streams?: string; all?: boolean }): stri
 }
 
 /** An Iterable client for the configuration. */
-export function createClient(config: Config, logger: Logger): IterableClient {
+export function createClient(config: Config, logger: Logger, signal?: AbortSignal): IterableClient {
   const scale = Number(process.env.ITERABLE_SYNC_RATE_LIMIT_SCALE ?? '1');
   return new IterableClient({
     apiKey: config.apiKey,
     baseUrl: config.baseUrl,
     logger,
+    signal,
     // Knobs for tests and benchmarks against a local fake (documented in the README's
     // development section): divide rate-limit periods, shorten backoff and the idle timeout.
     rateLimitTimeScale: Number.isFinite(scale) && scale > 0 ? scale : scale === 0 ? 0 : 1,

@@ -93,6 +93,7 @@ export class IterableClient {
   private readonly retryPolicy: RetryPolicyOptions;
   private readonly timeouts: Timeouts;
   private readonly logger: Logger;
+  private readonly signal: AbortSignal | undefined;
   private readonly userAgent = userAgent();
 
   constructor(options: IterableClientOptions) {
@@ -104,6 +105,7 @@ export class IterableClient {
       idleTimeoutMs: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
     };
     this.logger = options.logger ?? silentLogger;
+    this.signal = options.signal;
     this.limiter = new RateLimiter({ timeScale: options.rateLimitTimeScale ?? 1 });
     const backoffMaxMs = options.backoffMaxMs ?? DEFAULT_RETRY_POLICY.backoffMaxMs;
     this.retryPolicy = {
@@ -193,6 +195,7 @@ export class IterableClient {
         try {
           lines = await reader.next();
         } catch (error) {
+          this.signal?.throwIfAborted();
           throw bodyCutError(description, error, `${reader.lineCount} lines`, this.timeouts);
         }
         this.checkLineLength(reader, description);
@@ -222,7 +225,7 @@ export class IterableClient {
       byteCount += chunk.length;
     });
     source.on('error', (error) => {
-      body.destroy(bodyCutError(description, error, `${byteCount} bytes`, this.timeouts));
+      body.destroy(this.signal?.aborted ? this.signal.reason : bodyCutError(description, error, `${byteCount} bytes`, this.timeouts));
     });
     body.on('close', () => {
       if (!source.readableEnded) source.destroy();
@@ -282,10 +285,10 @@ export class IterableClient {
     const shownPath = describeUrl(url);
     let previousDelayMs: number | undefined;
     for (let attempt = 1; ; attempt += 1) {
-      const waitedMs = await this.limiter.acquire(family);
+      const context = requestContext.getStore();
+      const waitedMs = await this.limiter.acquire(family, { signal: this.signal, onWait: context?.onRateLimitWait });
       if (waitedMs > 0) {
         increment(this.stats.rateLimitWaitMs, family, waitedMs);
-        const context = requestContext.getStore();
         if (context) context.rateLimitWaitMs += waitedMs;
       }
       increment(this.stats.requestsByPath, url.pathname, 1);
@@ -324,7 +327,8 @@ export class IterableClient {
       });
       // A 429 concerns the whole family: hold back every request of it, not just this one.
       if (decision.isRateLimited) this.limiter.penalize(family, decision.delayMs);
-      await sleep(decision.delayMs);
+      await sleep(decision.delayMs, this.signal);
+      this.signal?.throwIfAborted();
     }
   }
 
@@ -347,9 +351,11 @@ export class IterableClient {
         headers: { 'api-key': this.apiKey, accept, 'user-agent': this.userAgent },
         headersTimeout: this.timeouts.connectTimeoutMs,
         bodyTimeout: this.timeouts.idleTimeoutMs,
+        signal: this.signal,
       });
     } catch (error) {
       this.limiter.release(family);
+      this.signal?.throwIfAborted();
       const code = errorCodeOf(error);
       this.logger.debug(`GET ${shownPath}`, { error: code, durationMs: Date.now() - startedAtMs, attempt });
       return {
@@ -375,6 +381,7 @@ export class IterableClient {
       try {
         return { isOk: true, value: await consume(response, description) };
       } catch (error) {
+        this.signal?.throwIfAborted();
         if (error instanceof ConnectorError) throw error;
         response.body.destroy();
         const code = errorCodeOf(error);
@@ -600,6 +607,15 @@ function increment<K>(map: Map<K, number>, key: K, by: number): void {
   map.set(key, (map.get(key) ?? 0) + by);
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+/** Waits `ms`, or less when `signal` aborts. */
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
 }

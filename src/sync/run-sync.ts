@@ -1,7 +1,10 @@
 import type { Destination, TableLoad } from '../destinations/destination.js';
-import { AuthError, ConnectorError } from '../errors.js';
+import { AuthError, ConnectorError, InterruptedError } from '../errors.js';
+import type { RateLimitWait } from '../iterable/rate-limiter.js';
 import type { Logger } from '../iterable/types.js';
 import { runWithRequestContext } from '../iterable/request-context.js';
+import { runWithLogContext } from '../log/log-context.js';
+import type { StreamBookmark } from '../state/singer-state.js';
 import { ExportLineParser, parseExportLines, type ExportLineRules } from '../streams/export-lines.js';
 import { readStream, type IterableReader } from '../streams/read-strategies.js';
 import { resolveStreamSchema } from '../streams/schema-resolution.js';
@@ -13,6 +16,8 @@ export interface ProgressListener {
   streamStarted?(stream: string, waits: { readonly rateLimitWaitMs: number }): void;
   planned?(stream: string, unitsTotal: number): void;
   rowsRead?(stream: string, rows: number): void;
+  /** A request of the stream waits long for its rate-limit slot (repeated while it waits). */
+  rateLimitWait?(stream: string, wait: RateLimitWait): void;
   unitDone?(stream: string, label: string): void;
   committed?(stream: string, rowsWritten: number): void;
   streamFinished?(result: StreamResult): void;
@@ -21,7 +26,8 @@ export interface ProgressListener {
 /** How one stream ended. */
 export interface StreamResult {
   stream: string;
-  status: 'complete' | 'failed';
+  /** `interrupted`: a signal stopped the run; what was committed stays, the rest was rolled back. */
+  status: 'complete' | 'failed' | 'interrupted';
   /** Rows committed (after deduplication on the key). */
   rows: number;
   /** Rows read from Iterable, including re-reads. */
@@ -32,11 +38,15 @@ export interface StreamResult {
   rejected: number;
   /** Windows / lists / tables completed. */
   unitsDone: number;
+  /** Commits that moved the bookmark (export windows, or a whole incremental list). */
+  bookmarkCommits: number;
   /** Columns added for new fields. */
   columnsAdded: string[];
   durationMs: number;
   /** Milliseconds this stream's requests waited for Iterable's rate limits. */
   rateLimitWaitMs: number;
+  /** The stream's bookmark after the run: the last one committed, else the stored one (none: undefined). */
+  bookmark?: StreamBookmark;
   error?: Error;
 }
 
@@ -59,6 +69,12 @@ export interface SyncOptions {
   batchSize?: number;
   /** Smallest adaptive export window, in ms. */
   minWindowMs?: number;
+  /**
+   * Aborting it stops the sync: no stream starts, no new window is committed, each stream rolls
+   * back what it read since its last commit and ends `interrupted`. Abort the client's requests
+   * with the same signal so that waits end at once.
+   */
+  signal?: AbortSignal;
 }
 
 /**
@@ -74,9 +90,16 @@ export async function runSync(options: SyncOptions): Promise<StreamResult[]> {
     Array.from({ length: workers }, async () => {
       for (let stream = queue.shift(); stream; stream = queue.shift()) {
         const bookmark = options.fullRefresh ? undefined : state.bookmarks[stream.name];
-        const context = { rateLimitWaitMs: 0 };
+        if (options.signal?.aborted) {
+          results.set(stream.name, { ...emptyResult(stream.name), status: 'interrupted', bookmark: state.bookmarks[stream.name] });
+          continue;
+        }
+        const name = stream.name;
+        const context = { rateLimitWaitMs: 0, onRateLimitWait: (wait: RateLimitWait) => options.progress?.rateLimitWait?.(name, wait) };
         options.progress?.streamStarted?.(stream.name, context);
-        const result = await runWithRequestContext(context, () => syncStream(stream, bookmark, options));
+        const result = await runWithLogContext({ stream: name }, () =>
+          runWithRequestContext(context, () => syncStream(stream, bookmark, state.bookmarks[name], options)),
+        );
         result.rateLimitWaitMs = context.rateLimitWaitMs;
         results.set(stream.name, result);
         options.progress?.streamFinished?.(result);
@@ -86,27 +109,22 @@ export async function runSync(options: SyncOptions): Promise<StreamResult[]> {
   return options.streams.map((s) => results.get(s.name)!);
 }
 
+function emptyResult(stream: string): StreamResult {
+  return { stream, status: 'complete', rows: 0, rowsRead: 0, rescued: 0, rejected: 0, unitsDone: 0, bookmarkCommits: 0, columnsAdded: [], durationMs: 0, rateLimitWaitMs: 0 };
+}
+
 async function syncStream(
   stream: StreamDefinition,
-  bookmark: Record<string, string> | undefined,
+  bookmark: StreamBookmark | undefined,
+  storedBookmark: StreamBookmark | undefined,
   options: SyncOptions,
 ): Promise<StreamResult> {
   const started = Date.now();
-  const result: StreamResult = {
-    stream: stream.name,
-    status: 'complete',
-    rows: 0,
-    rowsRead: 0,
-    rescued: 0,
-    rejected: 0,
-    unitsDone: 0,
-    columnsAdded: [],
-    durationMs: 0,
-    rateLimitWaitMs: 0,
-  };
-  const { logger, progress } = options;
+  const result: StreamResult = { ...emptyResult(stream.name), bookmark: storedBookmark };
+  const { logger, progress, signal } = options;
   let load: TableLoad | undefined;
   try {
+    signal?.throwIfAborted();
     const resolved = await resolveStreamSchema(stream, options.client, logger);
     load = await options.destination.beginLoad(
       {
@@ -133,6 +151,8 @@ async function syncStream(
       minWindowMs: options.minWindowMs,
     });
     for await (const event of events) {
+      // Stop between events: whatever the event would add or commit is left uncommitted.
+      signal?.throwIfAborted();
       switch (event.kind) {
         case 'records':
           await load.write(event.records);
@@ -149,6 +169,10 @@ async function syncStream(
           if (commit.rejected > 0) {
             const where = event.window ? ` of [${new Date(event.window.startMs).toISOString()}, ${new Date(event.window.endMs).toISOString()})` : '';
             logger.warn(`${stream.name}: ${commit.rejected} line(s)${where} were not loadable records; kept in _rejected`);
+          }
+          if (event.bookmark) {
+            result.bookmark = { ...event.bookmark };
+            result.bookmarkCommits += 1;
           }
           result.rows += commit.rowsWritten;
           result.rescued += commit.rowsRescued;
@@ -173,11 +197,13 @@ async function syncStream(
       }
     }
   } catch (error) {
-    result.status = 'failed';
     result.error = error instanceof Error ? error : new Error(String(error));
+    result.status = error instanceof InterruptedError || signal?.aborted ? 'interrupted' : 'failed';
     if (load) await load.rollback().catch(() => undefined);
     const message = result.error.message;
-    if (error instanceof AuthError) {
+    if (result.status === 'interrupted') {
+      logger.debug(`${stream.name}: stopped; rolled back what was read since its last commit`, { event: 'stream_interrupted', stream: stream.name });
+    } else if (error instanceof AuthError) {
       logger.error(`${stream.name}: Iterable refused access: ${message}`);
     } else if (error instanceof ConnectorError) {
       logger.error(`${stream.name}: ${message}`);

@@ -48,6 +48,8 @@ export class SingerDestination implements Destination {
   private readonly state: SingerState;
   private readonly writer: SingerWriter;
   private readonly rejectedSink: (record: RejectedRecord) => void;
+  /** RECORD messages written since the last STATE (of any stream). */
+  private recordsSinceState = 0;
 
   constructor(options: { out: Writable; state?: SingerState; onRejected?: (record: RejectedRecord) => void }) {
     this.writer = new SingerWriter(options.out);
@@ -76,6 +78,7 @@ export class SingerDestination implements Destination {
   async beginLoad(table: TableSpec, _mode: LoadMode): Promise<TableLoad> {
     const { writer, state } = this;
     const onRejected = this.rejectedSink;
+    const destination = this;
     const { replicationKey } = table;
     await writer.message({
       type: 'SCHEMA',
@@ -93,6 +96,7 @@ export class SingerDestination implements Destination {
           await writer.message({ type: 'RECORD', stream: table.name, record, time_extracted: timeExtracted });
         }
         pendingRows += rows.length;
+        destination.recordsSinceState += rows.length;
       },
       async reject(records: readonly RejectedRecord[]): Promise<void> {
         for (const record of records) onRejected(record);
@@ -102,6 +106,7 @@ export class SingerDestination implements Destination {
         if (bookmark) state.bookmarks[table.name] = { ...bookmark };
         await writer.message({ type: 'STATE', value: state });
         await writer.flush();
+        destination.recordsSinceState = 0;
         const result = { rowsWritten: pendingRows, rowsRescued: 0, columnsAdded: [], rejected: pendingRejected };
         pendingRows = 0;
         pendingRejected = 0;
@@ -119,7 +124,12 @@ export class SingerDestination implements Destination {
     };
   }
 
+  /** Ends with the committed STATE when records followed the last one (a stream failed or the run stopped mid-window). */
   async close(): Promise<void> {
+    if (this.recordsSinceState > 0) {
+      await this.writer.message({ type: 'STATE', value: this.state });
+      this.recordsSinceState = 0;
+    }
     await this.writer.flush();
   }
 }

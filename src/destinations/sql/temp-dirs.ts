@@ -45,3 +45,24 @@ function isRunning(pid: number): boolean {
     return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
+
+/**
+ * Removes every temp folder of this process (synchronously, so it also works on the way out of
+ * a process that exits at once). Loads remove their own; this catches what a stop left behind.
+ */
+export function removeOwnTempDirs(): void {
+  let names: string[];
+  try {
+    names = readdirSync(tmpdir());
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (Number(NAME.exec(name)?.[1]) !== process.pid) continue;
+    try {
+      rmSync(join(tmpdir(), name), { recursive: true, force: true });
+    } catch {
+      // gone already
+    }
+  }
+}
