@@ -8,6 +8,8 @@ import { buildCatalog, selectedInCatalog, type Catalog } from '../streams/catalo
 import { resolveStreamSchema } from '../streams/schema-resolution.js';
 import { STREAMS, STREAM_NAMES, type StreamDefinition } from '../streams/stream-table.js';
 import { runSync, type StreamResult } from '../sync/run-sync.js';
+import { checkApiKey } from '../iterable/key-check.js';
+import { readUntilMs } from '../streams/windows.js';
 import { formatIterableTime } from '../time/instants.js';
 import { EXIT, exitCodeForResults } from './exit-codes.js';
 import { createStderrLogger, type LogLevel } from '../log/stderr-logger.js';
@@ -33,7 +35,7 @@ export async function commandCheck(config: Config, logger: Logger, out: (text: s
   const client = createClient(config, logger);
   try {
     try {
-      await client.getJson('/api/channels', {}, 'channels');
+      await checkApiKey(client);
     } catch (error) {
       if (error instanceof AuthError) {
         out(`Iterable refused the API key at ${config.baseUrl} (HTTP ${error.status}).\n`);
@@ -97,6 +99,8 @@ async function resolvedCatalog(config: Config, streams: readonly StreamDefinitio
   if (!config.apiKey) return buildCatalog(streams.map((stream) => ({ stream, schema: stream.schema })));
   const client = createClient(config, logger);
   try {
+    // A refused key is exit 3 (AuthError), not a catalog without the custom fields.
+    await checkApiKey(client);
     const entries = [];
     for (const stream of streams) entries.push({ stream, schema: (await resolveStreamSchema(stream, client, logger)).schema });
     return buildCatalog(entries);
@@ -153,13 +157,6 @@ export async function commandSync(
     state = await readStateFile(options.statePath);
   }
   const rejected: RejectedRecord[] = [];
-  const destination: Destination = await createDestination(config.destination, logger, {
-    state,
-    onRejected: (record) => {
-      logger.warn(`${record.stream}: rejected line from ${record.source}: ${record.reason}`, { raw: record.raw.slice(0, 2000) });
-      rejected.push(record);
-    },
-  });
   // On a TTY, log lines go through the progress display so they print above its live block.
   const progress = createProgress({
     isTTY: options.isTTY && !singer,
@@ -167,8 +164,20 @@ export async function commandSync(
   });
   const syncLogger = options.isTTY && !singer ? createStderrLogger({ level: options.logLevel, write: (line) => progress.log(line) }) : logger;
   const client = createClient(config, syncLogger);
+  let destination: Destination | undefined;
   let results: StreamResult[];
   try {
+    // The key first: a refused key ends the run here (exit 3), before any stream starts and
+    // before the destination is created.
+    const keyCheck = await checkApiKey(client);
+    warnOnClockSkew(keyCheck.clockOffsetMs, syncLogger);
+    destination = await createDestination(config.destination, logger, {
+      state,
+      onRejected: (record) => {
+        logger.warn(`${record.stream}: rejected line from ${record.source}: ${record.reason}`, { raw: record.raw.slice(0, 2000) });
+        rejected.push(record);
+      },
+    });
     results = await runSync({
       streams,
       client,
@@ -176,15 +185,16 @@ export async function commandSync(
       startDate: config.startDate,
       windowDays: config.windowDays,
       lookbackMinutes: config.lookbackMinutes,
+      maxWindowRetryMinutes: config.maxWindowRetryMinutes,
       fullRefresh: options.fullRefresh,
-      runStart,
+      runStart: new Date(readUntilMs(Date.now(), keyCheck.clockOffsetMs)),
       logger: syncLogger,
       progress,
     });
   } finally {
     progress.stop();
     await client.close();
-    await destination.close();
+    await destination?.close();
   }
   const durationMs = Date.now() - runStart.getTime();
   const requests = [...requestsByEndpoint(client.stats.requestsByPath)].map(([path, n]) => `${path}=${n}`).join(' ');
@@ -195,9 +205,23 @@ export async function commandSync(
       logger.info(`${r.stream}: ${r.status}, ${r.rows} records${rejected}`);
     }
   } else {
-    options.out(formatSummary(results, durationMs, destination.description));
+    options.out(formatSummary(results, durationMs, destination!.description));
   }
   return exitCodeForResults(results);
+}
+
+/** Iterable's clock and ours may differ by this much before a run warns. */
+const MAX_CLOCK_SKEW_MS = 60_000;
+
+/** Warns once when our clock and Iterable's (its `Date` header) differ by more than a minute. */
+function warnOnClockSkew(clockOffsetMs: number | null, logger: Logger): void {
+  if (clockOffsetMs === null || Math.abs(clockOffsetMs) <= MAX_CLOCK_SKEW_MS) return;
+  const seconds = Math.round(Math.abs(clockOffsetMs) / 1000);
+  const direction = clockOffsetMs < 0 ? 'ahead of' : 'behind';
+  logger.warn(
+    `this machine's clock is ${seconds} s ${direction} Iterable's (its Date header); export windows and bookmarks ` +
+      "follow the earlier of the two, so none passes Iterable's now. Sync the clock (NTP) to silence this warning",
+  );
 }
 
 /** `reset`: forget bookmarks in the destination. */

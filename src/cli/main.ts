@@ -67,7 +67,8 @@ withCommonOptions(
     .option('--destination <url>', 'duckdb:PATH (default duckdb:iterable.duckdb), postgres://user:pass@host/db?schema=NAME, or singer:')
     .option('--streams <names>', 'comma-separated streams (default: all 16)')
     .option('--full-refresh', 'ignore bookmarks for this run and read everything from start_date')
-    .option('--state <file>', 'Singer state to start from (Singer output only)'),
+    .option('--state <file>', 'Singer state to start from (Singer output only)')
+    .option('--max-window-retry-minutes <minutes>', 'give a stream up when one export window keeps failing this long (default 5)'),
 ).action((flags: SyncFlags) =>
   run(async () => {
     const config = await loadConfig(flags, logger);
@@ -90,7 +91,8 @@ withCommonOptions(
     .option('--streams <names>', 'comma-separated streams (default: all, or those selected in --catalog)')
     .option('--catalog <file>', 'Singer catalog; streams with "selected": true are read')
     .option('--state <file>', 'Singer state to resume from')
-    .option('--full-refresh', 'ignore bookmarks for this run'),
+    .option('--full-refresh', 'ignore bookmarks for this run')
+    .option('--max-window-retry-minutes <minutes>', 'give a stream up when one export window keeps failing this long (default 5)'),
 ).action((flags: SyncFlags) =>
   run(async () => {
     const config = await loadConfig(flags, logger);

@@ -92,6 +92,10 @@ export function createProgress(options: { isTTY: boolean; write?: (text: string)
         info(`${stream}: ${label} committed (${p.unitsDone}${of}), ${p.rows} rows read so far`);
       }
     },
+    retrying(stream, { waitMs, reason, attempt }) {
+      // One line per wait, on a TTY too (printed above the live block).
+      info(`${stream}: ${reason}; retrying in ${(waitMs / 1000).toFixed(1)}s (attempt ${attempt + 1})`);
+    },
     streamFinished(result: StreamResult) {
       const p = get(result.stream);
       p.status = result.status;

@@ -92,9 +92,11 @@ export class RateLimiter {
   /**
    * Resolves when a request of `family` may start, with the milliseconds it waited. Concurrent
    * callers of one family get their slots in call order. Every acquire must be followed by one
-   * `release` once the request has its answer (or failed).
+   * `release` once the request has its answer (or failed). When `signal` aborts first, the caller
+   * leaves the queue at once and the promise rejects with the signal's reason (no slot is taken).
    */
-  acquire(family: EndpointFamily): Promise<number> {
+  acquire(family: EndpointFamily, signal?: AbortSignal): Promise<number> {
+    if (signal?.aborted) return Promise.reject(signal.reason);
     const state = this.stateOf(family);
     const nowMs = this.now();
     if (state.queue.length === 0 && !state.isPumping && this.freeAtMs(family, state) <= nowMs) {
@@ -102,7 +104,25 @@ export class RateLimiter {
       return Promise.resolve(0);
     }
     return new Promise<number>((resolve, reject) => {
-      state.queue.push({ enqueuedAtMs: nowMs, resolve, reject });
+      const waiter: Waiter = { enqueuedAtMs: nowMs, resolve, reject };
+      if (signal) {
+        const onAbort = () => {
+          const index = state.queue.indexOf(waiter);
+          if (index >= 0) state.queue.splice(index, 1);
+          reject(signal.reason);
+        };
+        signal.addEventListener('abort', onAbort, { once: true });
+        const settle = () => signal.removeEventListener('abort', onAbort);
+        waiter.resolve = (waitedMs) => {
+          settle();
+          resolve(waitedMs);
+        };
+        waiter.reject = (error) => {
+          settle();
+          reject(error);
+        };
+      }
+      state.queue.push(waiter);
       if (!state.isPumping) void this.pump(family, state);
     });
   }

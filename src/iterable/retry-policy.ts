@@ -7,8 +7,11 @@ import { STATUS_CODES } from 'node:http';
 
 /** What went wrong with one attempt. */
 export type AttemptFailure =
-  /** Iterable answered with a non-2xx status. `retryAfter` is the raw header, if any. */
-  | { kind: 'status'; status: number; retryAfter?: string | undefined }
+  /**
+   * Iterable answered with a non-2xx status. `retryAfter` is the raw header, if any;
+   * `iterableCode` the `code` of Iterable's error body (`BadApiKey`), if it sent one.
+   */
+  | { kind: 'status'; status: number; retryAfter?: string | undefined; iterableCode?: string | undefined }
   /** No response: connection refused or reset, timeouts, DNS, TLS. `code` as Node/undici set it. */
   | { kind: 'network'; code: string | undefined }
   /** A 2xx response whose body broke off before it ended (socket closed, idle timeout). */
@@ -55,8 +58,13 @@ export interface RetryInput {
    * least this long, since the window that refused us must drain first. Default 0.
    */
   rateLimitPeriodMs?: number | undefined;
-  /** Current time in ms, for Retry-After dates. Default `Date.now()`. */
+  /** Current time in ms, for Retry-After dates and the deadline. Default `Date.now()`. */
   nowMs?: number | undefined;
+  /**
+   * No retry may start after this instant (ms, same clock as `nowMs`): a retry whose wait would
+   * end later fails with `deadline` instead. Default none.
+   */
+  deadlineMs?: number | undefined;
   /** Uniform random in [0, 1). Default `Math.random`. */
   random?: (() => number) | undefined;
 }
@@ -75,8 +83,11 @@ export type RetryDecision =
     }
   | {
       action: 'fail';
-      /** `not-retryable`: retrying cannot help (400, 401, 404...); `exhausted`: out of attempts. */
-      why: 'not-retryable' | 'exhausted';
+      /**
+       * `not-retryable`: retrying cannot help (400, 401, 404...); `exhausted`: out of attempts;
+       * `deadline`: the wait would end after `deadlineMs`.
+       */
+      why: 'not-retryable' | 'exhausted' | 'deadline';
       reason: string;
       retryAfterMs?: number | undefined;
     };
@@ -223,6 +234,9 @@ export function decideRetry(
   } else {
     delayMs = backoffDelayMs(attempt, options, input.previousDelayMs, input.random);
     if (isRateLimited) delayMs = Math.max(delayMs, Math.ceil(input.rateLimitPeriodMs ?? 0));
+  }
+  if (input.deadlineMs !== undefined && (input.nowMs ?? Date.now()) + delayMs > input.deadlineMs) {
+    return { action: 'fail', why: 'deadline', reason, retryAfterMs };
   }
   return { action: 'retry', delayMs, reason, retryAfterMs, isRateLimited };
 }

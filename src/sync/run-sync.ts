@@ -1,11 +1,12 @@
 import type { Destination, TableLoad } from '../destinations/destination.js';
 import { AuthError, ConnectorError } from '../errors.js';
 import type { Logger } from '../iterable/types.js';
-import { runWithRequestContext } from '../iterable/request-context.js';
+import { runWithRequestContext, type RequestContext } from '../iterable/request-context.js';
 import { ExportLineParser, parseExportLines, type ExportLineRules } from '../streams/export-lines.js';
 import { readStream, type IterableReader } from '../streams/read-strategies.js';
 import { resolveStreamSchema } from '../streams/schema-resolution.js';
 import type { StreamDefinition } from '../streams/stream-table.js';
+import { startingBookmarks } from './starting-bookmarks.js';
 
 /** Receives progress of a sync; the CLI renders it. */
 export interface ProgressListener {
@@ -15,6 +16,8 @@ export interface ProgressListener {
   rowsRead?(stream: string, rows: number): void;
   unitDone?(stream: string, label: string): void;
   committed?(stream: string, rowsWritten: number): void;
+  /** A request of the stream failed and is retried after `waitMs` (`attempt` is the one that failed). */
+  retrying?(stream: string, retry: { waitMs: number; reason: string; attempt: number }): void;
   streamFinished?(result: StreamResult): void;
 }
 
@@ -49,7 +52,10 @@ export interface SyncOptions {
   lookbackMinutes: number;
   /** Ignore stored bookmarks for this run. */
   fullRefresh: boolean;
-  /** The sync's start; the last export window ends here. */
+  /**
+   * The sync's start, never later than Iterable's own clock: the last export window ends here,
+   * and a stored bookmark later than this is clamped to it.
+   */
   runStart: Date;
   logger: Logger;
   progress?: ProgressListener;
@@ -59,6 +65,8 @@ export interface SyncOptions {
   batchSize?: number;
   /** Smallest adaptive export window, in ms. */
   minWindowMs?: number;
+  /** How long one export window may keep failing before its stream fails, in minutes. Default 5. */
+  maxWindowRetryMinutes?: number;
 }
 
 /**
@@ -67,14 +75,20 @@ export interface SyncOptions {
  */
 export async function runSync(options: SyncOptions): Promise<StreamResult[]> {
   const state = await options.destination.readState();
+  const bookmarks = options.fullRefresh
+    ? new Map<string, undefined>()
+    : startingBookmarks(options.streams, state, options.runStart, options.logger);
   const queue = [...options.streams];
   const results = new Map<string, StreamResult>();
   const workers = Math.max(1, Math.min(options.concurrency ?? queue.length, queue.length));
   await Promise.all(
     Array.from({ length: workers }, async () => {
       for (let stream = queue.shift(); stream; stream = queue.shift()) {
-        const bookmark = options.fullRefresh ? undefined : state.bookmarks[stream.name];
-        const context = { rateLimitWaitMs: 0 };
+        const bookmark = bookmarks.get(stream.name);
+        const context: RequestContext = {
+          rateLimitWaitMs: 0,
+          onRetry: ({ waitMs, reason, attempt }) => options.progress?.retrying?.(stream.name, { waitMs, reason, attempt }),
+        };
         options.progress?.streamStarted?.(stream.name, context);
         const result = await runWithRequestContext(context, () => syncStream(stream, bookmark, options));
         result.rateLimitWaitMs = context.rateLimitWaitMs;
@@ -131,6 +145,7 @@ async function syncStream(
       logger,
       batchSize: options.batchSize,
       minWindowMs: options.minWindowMs,
+      ...(options.maxWindowRetryMinutes !== undefined ? { maxWindowRetryMs: options.maxWindowRetryMinutes * 60_000 } : {}),
     });
     for await (const event of events) {
       switch (event.kind) {
