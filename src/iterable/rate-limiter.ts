@@ -19,8 +19,11 @@ export interface RateLimiterOptions {
   minSafetyMarginMs?: number;
   /** Monotonic clock in ms. Default `performance.now`. */
   now?: () => number;
-  /** Waits `ms`. Default a `setTimeout` promise. */
-  sleep?: (ms: number) => Promise<void>;
+  /**
+   * Waits `ms`, or less when `signal` aborts (then resolves early). Default a `setTimeout`
+   * promise that honours the signal.
+   */
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
 }
 
 interface Waiter {
@@ -40,10 +43,22 @@ interface FamilyState {
   isPumping: boolean;
   /** Wakes the pump when it waits for an answer rather than for a time. */
   wake: (() => void) | undefined;
+  /** Ends the pump's timed wait early (when its last waiter left), so no timer outlives the queue. */
+  stopSleep: AbortController | undefined;
 }
 
-const defaultSleep = (ms: number): Promise<void> =>
-  new Promise((resolve) => setTimeout(resolve, ms));
+const defaultSleep = (ms: number, signal?: AbortSignal): Promise<void> =>
+  new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal?.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(timer);
+        resolve();
+      },
+      { once: true },
+    );
+  });
 
 /**
  * Paces requests per endpoint family with a sliding window, so that Iterable never has to answer
@@ -61,7 +76,7 @@ export class RateLimiter {
   private readonly safetyMarginRatio: number;
   private readonly minSafetyMarginMs: number;
   private readonly now: () => number;
-  private readonly sleep: (ms: number) => Promise<void>;
+  private readonly sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
 
   constructor(options: RateLimiterOptions = {}) {
     const timeScale = options.timeScale ?? 1;
@@ -109,6 +124,13 @@ export class RateLimiter {
         const onAbort = () => {
           const index = state.queue.indexOf(waiter);
           if (index >= 0) state.queue.splice(index, 1);
+          if (state.queue.length === 0) {
+            // Nobody left to serve: let the pump end now rather than after its wait.
+            state.stopSleep?.abort();
+            const { wake } = state;
+            state.wake = undefined;
+            wake?.();
+          }
           reject(signal.reason);
         };
         signal.addEventListener('abort', onAbort, { once: true });
@@ -166,6 +188,7 @@ export class RateLimiter {
         queue: [],
         isPumping: false,
         wake: undefined,
+        stopSleep: undefined,
       };
       this.families.set(family, state);
     }
@@ -205,7 +228,13 @@ export class RateLimiter {
         if (freeAtMs > nowMs) {
           // Meanwhile a penalty can only move freeAt later, and a release cannot move a finite
           // freeAt earlier; we re-check on waking.
-          await this.sleep(freeAtMs - nowMs);
+          const stop = new AbortController();
+          state.stopSleep = stop;
+          try {
+            await this.sleep(freeAtMs - nowMs, stop.signal);
+          } finally {
+            state.stopSleep = undefined;
+          }
           continue;
         }
         const waiter = state.queue.shift();

@@ -305,3 +305,21 @@ describe('describeStatus', () => {
     assert.equal(describeStatus(599), '599');
   });
 });
+
+describe('decideRetry: deadline', () => {
+  const failure = { kind: 'status', status: 500 } as const;
+  const policy = { ...DEFAULT_RETRY_POLICY, jitter: 'none' as const };
+
+  it('retries while the wait ends before the deadline, and fails with `deadline` once it would not', () => {
+    // Attempt 3 waits base·2² = 4000 ms.
+    const before = decideRetry({ attempt: 3, failure, nowMs: 10_000, deadlineMs: 14_000 }, policy);
+    assert.equal(before.action, 'retry');
+    const after = decideRetry({ attempt: 3, failure, nowMs: 10_001, deadlineMs: 14_000 }, policy);
+    assert.deepEqual(after, { action: 'fail', why: 'deadline', reason: '500 Internal Server Error', retryAfterMs: undefined });
+  });
+
+  it('still fails what is not retryable as not-retryable, whatever the deadline', () => {
+    const decision = decideRetry({ attempt: 1, failure: { kind: 'status', status: 401 }, nowMs: 0, deadlineMs: 0 }, policy);
+    assert.equal(decision.action === 'fail' && decision.why, 'not-retryable');
+  });
+});
