@@ -61,8 +61,9 @@ export interface RetryInput {
   /** Current time in ms, for Retry-After dates and the deadline. Default `Date.now()`. */
   nowMs?: number | undefined;
   /**
-   * No retry may start after this instant (ms, same clock as `nowMs`): a retry whose wait would
-   * end later fails with `deadline` instead. Default none.
+   * No retry starts after this instant (ms, same clock as `nowMs`): a backoff that would end later
+   * is cut to end at it (one last attempt), a server-requested wait (429, Retry-After) that would
+   * fails with `deadline`, and so does any failure at or after it. Default none.
    */
   deadlineMs?: number | undefined;
   /** Uniform random in [0, 1). Default `Math.random`. */
@@ -85,7 +86,7 @@ export type RetryDecision =
       action: 'fail';
       /**
        * `not-retryable`: retrying cannot help (400, 401, 404...); `exhausted`: out of attempts;
-       * `deadline`: the wait would end after `deadlineMs`.
+       * `deadline`: `deadlineMs` has passed, or the server-requested wait would end after it.
        */
       why: 'not-retryable' | 'exhausted' | 'deadline';
       reason: string;
@@ -235,8 +236,13 @@ export function decideRetry(
     delayMs = backoffDelayMs(attempt, options, input.previousDelayMs, input.random);
     if (isRateLimited) delayMs = Math.max(delayMs, Math.ceil(input.rateLimitPeriodMs ?? 0));
   }
-  if (input.deadlineMs !== undefined && (input.nowMs ?? Date.now()) + delayMs > input.deadlineMs) {
-    return { action: 'fail', why: 'deadline', reason, retryAfterMs };
+  if (input.deadlineMs !== undefined) {
+    const remainingMs = input.deadlineMs - (input.nowMs ?? Date.now());
+    // A backoff is cut short for one last attempt at the deadline; a wait that the server asked
+    // for (429, Retry-After) is not, so that attempt could only be refused again.
+    const mustWaitFully = isRateLimited || retryAfterMs !== undefined;
+    if (remainingMs <= 0 || (mustWaitFully && delayMs > remainingMs)) return { action: 'fail', why: 'deadline', reason, retryAfterMs };
+    delayMs = Math.min(delayMs, remainingMs);
   }
   return { action: 'retry', delayMs, reason, retryAfterMs, isRateLimited };
 }

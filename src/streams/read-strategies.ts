@@ -392,8 +392,8 @@ async function* readExportWindows(ctx: ReadContext, dataTypeName: string): Async
         const minutes = Number((maxWindowRetryMs / 60_000).toFixed(2));
         throw new StreamFailedError(
           stream.name,
-          `${stream.name}: export window ${label} kept failing for ${minutes} min (max_window_retry_minutes), ` +
-            `${step.cursor.consecutiveFailures} read(s) of it or of smaller windows in a row (last: ${error.message}). ${resume}.`,
+          `${stream.name}: export window ${label} kept failing for ${minutes} min, the max_window_retry_minutes limit ` +
+            `(last: ${error.message}). ${resume}.`,
           { cause: error },
         );
       }
