@@ -355,6 +355,8 @@ async function* readExportWindows(ctx: ReadContext, dataTypeName: string): Async
   let cursor: AdaptiveCursor = { startMs, windowMs: maxWindowMs, consecutiveFailures: 0 };
   // One budget per window start: it bounds the time spent failing there, halvings included.
   let budget = new FailureBudget(maxWindowRetryMs);
+  /** The full window that failed first at the cursor's start, for the message. */
+  let firstFailedLabel: string | undefined;
   for (let window = nextWindow(cursor, endMs); window !== null; window = nextWindow(cursor, endMs)) {
     const label = `[${new Date(window.startMs).toISOString()}, ${new Date(window.endMs).toISOString()})`;
     const source = `export ${dataTypeName} ${label}`;
@@ -383,6 +385,7 @@ async function* readExportWindows(ctx: ReadContext, dataTypeName: string): Async
         error instanceof RetryableApiError || (error instanceof FatalApiError && error.cause instanceof RetryableApiError);
       if (!isWindowFailure) throw error;
       budget.recordFailure();
+      firstFailedLabel ??= label;
       const step = advanceCursor(cursor, window, 'failure', policy);
       yield { kind: 'discard', reason: error.message };
       const resume =
@@ -392,8 +395,8 @@ async function* readExportWindows(ctx: ReadContext, dataTypeName: string): Async
         const minutes = Number((maxWindowRetryMs / 60_000).toFixed(2));
         throw new StreamFailedError(
           stream.name,
-          `${stream.name}: export window ${label} kept failing for ${minutes} min, the max_window_retry_minutes limit ` +
-            `(last: ${error.message}). ${resume}.`,
+          `${stream.name}: export window ${firstFailedLabel} kept failing for ${minutes} min, the max_window_retry_minutes limit` +
+            `${firstFailedLabel === label ? '' : `, down to ${label}`} (last: ${error.message}). ${resume}.`,
           { cause: error },
         );
       }
@@ -417,6 +420,7 @@ async function* readExportWindows(ctx: ReadContext, dataTypeName: string): Async
     yield { kind: 'unit-done', label };
     cursor = advanceCursor(cursor, window, 'success', policy).cursor;
     budget = new FailureBudget(maxWindowRetryMs);
+    firstFailedLabel = undefined;
   }
 }
 

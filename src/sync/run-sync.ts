@@ -77,7 +77,7 @@ export async function runSync(options: SyncOptions): Promise<StreamResult[]> {
   const state = await options.destination.readState();
   const bookmarks = options.fullRefresh
     ? new Map<string, undefined>()
-    : startingBookmarks(options.streams, state, options.runStart, options.logger);
+    : startingBookmarks(options.streams, state, options.runStart, options.logger, options.destination.description);
   const queue = [...options.streams];
   const results = new Map<string, StreamResult>();
   const workers = Math.max(1, Math.min(options.concurrency ?? queue.length, queue.length));

@@ -6,8 +6,8 @@ import { formatBookmark, parseInstant } from '../time/instants.js';
 
 /**
  * The bookmark each incremental stream starts from (undefined: none, read from start_date).
- * A stored bookmark must hold the stream's replication key (a StateError otherwise, before any
- * stream starts); one later than `now` (a hand edit, or a machine whose clock ran ahead) is
+ * A stored bookmark must hold the stream's replication key as a date-time (a StateError
+ * otherwise, before any stream starts: `{}` or `"not-a-date"` is never read as "no bookmark"); one later than `now` (a hand edit, or a machine whose clock ran ahead) is
  * clamped to `now` with a warning naming the stream, so the stream reads up to now and stores a
  * bookmark that Iterable's clock has reached.
  */
@@ -16,6 +16,8 @@ export function startingBookmarks(
   state: SingerState,
   now: Date,
   logger: Logger,
+  /** Where the bookmarks are kept, for messages (the destination's description). */
+  origin: string,
 ): Map<string, StreamBookmark | undefined> {
   const out = new Map<string, StreamBookmark | undefined>();
   for (const stream of streams) {
@@ -29,8 +31,8 @@ export function startingBookmarks(
     const instant = text === undefined ? null : parseInstant(text);
     if (instant === null) {
       throw new StateError(
-        `the bookmark of ${stream.name} (${JSON.stringify(stored)}) has no "${key}" date-time; correct it, or forget it ` +
-          `(\`iterable-sync reset --streams ${stream.name}\`, or remove it from the state file) to read the stream again from start_date`,
+        `${origin}: the stored bookmark of ${stream.name} (${JSON.stringify(stored)}) has no "${key}" date-time; correct it, ` +
+          `or forget it (\`iterable-sync reset --streams ${stream.name}\`, or remove it from the state file) to read the stream again from start_date`,
       );
     }
     if (instant.getTime() > now.getTime()) {

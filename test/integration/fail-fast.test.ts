@@ -153,7 +153,7 @@ describe('fail fast: a window that can never succeed gives up in bounded time', 
       assert.equal(result.code, 1, result.stderr);
       assert.match(
         result.stderr,
-        /email_send: export window \[2024-01-01T00:00:00\.000Z, [^)]+\) kept failing for 0\.1 min, the max_window_retry_minutes limit/,
+        /email_send: export window \[2024-01-01T00:00:00\.000Z, 2024-01-31T00:00:00\.000Z\) kept failing for 0\.1 min, the max_window_retry_minutes limit/,
       );
       assert.match(result.stderr, /Everything before 2024-01-01T00:00:00\.000Z is committed; run `iterable-sync sync --streams email_send` again/);
       assert.match(result.stderr, /INFO email_send: 500 Internal Server Error; retrying in \d+\.\ds \(attempt 2\)/);
@@ -320,7 +320,7 @@ describe('a bookmark that is not a valid instant is refused (exit 2), never read
           const exportsBefore = fake.requests.filter((r) => r.path === EXPORT).length;
           const result = await runCli(args, env);
           assert.equal(result.code, 2, `${kind} ${bookmark}: ${result.stderr}`);
-          assert.match(result.stderr, /_iterable_sync_state.*email_send.*iterable-sync reset --streams email_send/, `${kind} ${bookmark}`);
+          assert.match(result.stderr, /stored bookmark of (stream )?"?email_send.*iterable-sync reset --streams email_send/, `${kind} ${bookmark}`);
           assert.equal(fake.requests.filter((r) => r.path === EXPORT).length, exportsBefore, `${kind} ${bookmark}: nothing was read`);
         }
         await onDestination(destination, `update ${stateTable(destination)} set bookmark = '${JSON.stringify({ createdAt: before })}' where stream = 'email_send'`);

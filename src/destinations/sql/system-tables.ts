@@ -1,4 +1,4 @@
-import { checkBookmark } from '../../state/bookmark.js';
+import { StateError } from '../../errors.js';
 import { emptyState, type SingerState, type StreamBookmark } from '../../state/singer-state.js';
 import type { RejectedRecord } from '../destination.js';
 import { cleanText } from './cell-values.js';
@@ -33,21 +33,31 @@ export async function readState(session: SqlSession, dialect: SqlDialect): Promi
   const rows = await session.query(`SELECT stream, bookmark FROM ${dialect.table(STATE_TABLE)} ORDER BY stream`);
   for (const row of rows) {
     const stream = String(row.stream);
-    let bookmark: unknown = row.bookmark;
+    // A NULL (SQL or JSON) bookmark is refused below: a load never writes one.
+    let bookmark: unknown = row.bookmark ?? null;
     try {
       if (typeof bookmark === 'string') bookmark = JSON.parse(bookmark);
     } catch {
-      // Left as text: checkBookmark refuses it below.
+      bookmark = undefined;
     }
-    // A NULL (SQL or JSON) bookmark is refused too: iterable-sync never writes one.
-    state.bookmarks[stream] = checkBookmark(
-      bookmark ?? null,
-      stream,
-      `${dialect.table(STATE_TABLE)}`,
-      `run \`iterable-sync reset --streams ${stream}\` to read the stream again from start_date`,
-    );
+    if (!isBookmark(bookmark)) {
+      throw new StateError(
+        `the stored bookmark of stream "${stream}" in ${dialect.table(STATE_TABLE)} is not an object of ISO instants (got ${JSON.stringify(bookmark) ?? String(bookmark)}); ` +
+          `run \`iterable-sync reset --streams ${stream}\` to re-read the stream`,
+      );
+    }
+    state.bookmarks[stream] = bookmark;
   }
   return state;
+}
+
+function isBookmark(value: unknown): value is StreamBookmark {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    !Array.isArray(value) &&
+    Object.values(value).every((item) => typeof item === 'string')
+  );
 }
 
 /** Deletes the bookmarks of these streams (all when omitted); returns the streams that had one. */
