@@ -10,6 +10,8 @@ import { STREAMS, STREAM_NAMES, type StreamDefinition } from '../streams/stream-
 import { runSync, type StreamResult } from '../sync/run-sync.js';
 import { seedBookmarks } from '../sync/seed-bookmarks.js';
 import { assertWindowPlanWithinLimit } from '../sync/window-plan-limit.js';
+import { checkApiKey } from '../iterable/key-check.js';
+import { readUntilMs } from '../streams/windows.js';
 import { formatIterableTime } from '../time/instants.js';
 import { EXIT } from './exit-codes.js';
 import type { StderrLogger } from '../log/stderr-logger.js';
@@ -38,7 +40,7 @@ export async function commandCheck(config: Config, logger: Logger, out: (text: s
   const client = createClient(config, logger);
   try {
     try {
-      await client.getJson('/api/channels', {}, 'channels');
+      await checkApiKey(client);
     } catch (error) {
       if (error instanceof AuthError) {
         out(`Iterable refused the API key at ${config.baseUrl} (HTTP ${error.status}).\n`);
@@ -102,6 +104,8 @@ async function resolvedCatalog(config: Config, streams: readonly StreamDefinitio
   if (!config.apiKey) return buildCatalog(streams.map((stream) => ({ stream, schema: stream.schema })));
   const client = createClient(config, logger);
   try {
+    // A refused key is exit 3 (AuthError), not a catalog without the custom fields.
+    await checkApiKey(client);
     const entries = [];
     for (const stream of streams) entries.push({ stream, schema: (await resolveStreamSchema(stream, client, logger)).schema });
     return buildCatalog(entries);
@@ -189,21 +193,6 @@ async function syncUntilDoneOrInterrupted(
     state = await readStateFile(options.statePath);
   }
   const rejected: RejectedRecord[] = [];
-  const destination: Destination = await createDestination(config.destination, logger, {
-    state,
-    onRejected: (record) => {
-      logger.warn(`${record.stream}: rejected line from ${record.source}: ${record.reason}`, { raw: record.raw.slice(0, 2000) });
-      rejected.push(record);
-    },
-  });
-  if (state && !singer) {
-    // DuckDB and PostgreSQL keep their bookmarks; a state file seeds those they lack.
-    const origin = `state file ${options.statePath}`;
-    await seedBookmarks({ destination, state, streams, origin, logger }).catch(async (error: unknown) => {
-      await destination.close();
-      throw error;
-    });
-  }
   // On a TTY, log lines go through the progress display so they print above its live block.
   // JSON logs are for collectors: one object per line, never a redrawn block among them.
   const live = options.isTTY && !singer && logger.format === 'text';
@@ -217,11 +206,28 @@ async function syncUntilDoneOrInterrupted(
   if (signal.aborted) onStop();
   else signal.addEventListener('abort', onStop, { once: true });
   const client = createClient(config, syncLogger, signal);
-  const history = await RunHistory.start(destination, runStart, streams.map((s) => s.name), logger);
+  let destination: Destination | undefined;
+  let history: RunHistory | undefined;
   let results: StreamResult[] | undefined;
   let runError: unknown;
   let finished: FinishedRun | undefined;
   try {
+    // The key first: a refused key ends the run here (exit 3), before any stream starts and
+    // before the destination is created.
+    const keyCheck = await checkApiKey(client);
+    warnOnClockSkew(keyCheck.clockOffsetMs, syncLogger);
+    destination = await createDestination(config.destination, logger, {
+      state,
+      onRejected: (record) => {
+        logger.warn(`${record.stream}: rejected line from ${record.source}: ${record.reason}`, { raw: record.raw.slice(0, 2000) });
+        rejected.push(record);
+      },
+    });
+    if (state && !singer) {
+      // DuckDB and PostgreSQL keep their bookmarks; a state file seeds those they lack.
+      await seedBookmarks({ destination, state, streams, origin: `state file ${options.statePath}`, logger });
+    }
+    history = await RunHistory.start(destination, runStart, streams.map((s) => s.name), logger);
     results = await runSync({
       streams,
       client,
@@ -229,8 +235,9 @@ async function syncUntilDoneOrInterrupted(
       startDate: config.startDate,
       windowDays: config.windowDays,
       lookbackMinutes: config.lookbackMinutes,
+      maxWindowRetryMinutes: config.maxWindowRetryMinutes,
       fullRefresh: options.fullRefresh,
-      runStart,
+      runStart: new Date(readUntilMs(Date.now(), keyCheck.clockOffsetMs)),
       logger: syncLogger,
       progress,
       signal,
@@ -241,15 +248,17 @@ async function syncUntilDoneOrInterrupted(
   } finally {
     progress.stop();
     await client.close();
-    const stopSignal = received();
-    finished = history.finished(results, runError, stopSignal ? 'interrupted' : undefined);
-    if (stopSignal) finished.exitCode = SIGNAL_EXIT_CODES[stopSignal];
-    if (summaryPath !== undefined && !(await writeSummaryJson(summaryPath, summaryJson(finished, destination.description), logger))) {
-      // An orchestrator reading the file would find no summary, or an old one: the run did not fully succeed.
-      if (finished.exitCode === EXIT.ok) finished.exitCode = EXIT.streamFailed;
+    if (history) {
+      const stopSignal = received();
+      finished = history.finished(results, runError, stopSignal ? 'interrupted' : undefined);
+      if (stopSignal) finished.exitCode = SIGNAL_EXIT_CODES[stopSignal];
+      if (summaryPath !== undefined && !(await writeSummaryJson(summaryPath, summaryJson(finished, destination!.description), logger))) {
+        // An orchestrator reading the file would find no summary, or an old one: the run did not fully succeed.
+        if (finished.exitCode === EXIT.ok) finished.exitCode = EXIT.streamFailed;
+      }
+      await history.end(finished);
     }
-    await history.end(finished);
-    await destination.close();
+    await destination?.close();
     if (signal.aborted) removeOwnTempDirs();
   }
   const durationMs = Date.now() - runStart.getTime();
@@ -263,9 +272,23 @@ async function syncUntilDoneOrInterrupted(
       logger.info(`${r.stream}: ${r.status}, ${r.rows} records${rejected}`, { event: 'stream_summary', stream: r.stream });
     }
   } else {
-    options.out(formatSummary(results, durationMs, destination.description));
+    options.out(formatSummary(results!, durationMs, destination!.description));
   }
-  return finished.exitCode;
+  return finished!.exitCode;
+}
+
+/** Iterable's clock and ours may differ by this much before a run warns. */
+const MAX_CLOCK_SKEW_MS = 60_000;
+
+/** Warns once when our clock and Iterable's (its `Date` header) differ by more than a minute. */
+function warnOnClockSkew(clockOffsetMs: number | null, logger: Logger): void {
+  if (clockOffsetMs === null || Math.abs(clockOffsetMs) <= MAX_CLOCK_SKEW_MS) return;
+  const seconds = Math.round(Math.abs(clockOffsetMs) / 1000);
+  const direction = clockOffsetMs < 0 ? 'ahead of' : 'behind';
+  logger.warn(
+    `this machine's clock is ${seconds} s ${direction} Iterable's (its Date header); export windows and bookmarks ` +
+      "follow the earlier of the two, so none passes Iterable's now. Sync the clock (NTP) to silence this warning",
+  );
 }
 
 /** `reset`: forget bookmarks in the destination. */

@@ -18,6 +18,8 @@ export const OPTIONS = {
   streams: (description: string) => new Option('--streams <names>', description).argParser(parseStreamList),
   catalog: () => valued('--catalog <file>', 'Singer catalog; streams with "selected": true are read'),
   state: (description: string) => valued('--state <file>', description),
+  maxWindowRetryMinutes: () =>
+    valued('--max-window-retry-minutes <minutes>', 'give a stream up when one export window keeps failing this long (default 5)'),
 } as const;
 
 /** The options that every command reading Iterable takes (sync, tap): config and the API's settings. */

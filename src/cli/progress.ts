@@ -234,6 +234,10 @@ export function createProgress(options: {
         });
       }
     },
+    retrying(stream, { waitMs, reason, attempt }) {
+      // One line per wait, on a TTY too (printed above the live block).
+      info(`${stream}: ${reason}; retrying in ${(waitMs / 1000).toFixed(1)}s (attempt ${attempt + 1})`);
+    },
     streamFinished(result: StreamResult) {
       const s = get(result.stream);
       s.status = result.status;

@@ -16,6 +16,7 @@ export interface CommonFlags {
   startDate?: string;
   windowDays?: string;
   lookbackMinutes?: string;
+  maxWindowRetryMinutes?: string;
   baseUrl?: string;
   region?: string;
 }
@@ -32,6 +33,7 @@ export async function loadConfig(
   if (flags.startDate !== undefined) fromFlags.start_date = flags.startDate;
   if (flags.windowDays !== undefined) fromFlags.api_window_in_days = flags.windowDays;
   if (flags.lookbackMinutes !== undefined) fromFlags.lookback_minutes = flags.lookbackMinutes;
+  if (flags.maxWindowRetryMinutes !== undefined) fromFlags.max_window_retry_minutes = flags.maxWindowRetryMinutes;
   if (flags.baseUrl !== undefined) fromFlags.base_url = flags.baseUrl;
   if (flags.region !== undefined) fromFlags.region = flags.region;
   return validateConfig([fromFile, configFromEnv(process.env), fromFlags], {

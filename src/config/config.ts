@@ -17,6 +17,11 @@ export interface Config {
   destination: string;
   /** Re-read this many minutes before a bookmark. Default 60. */
   lookbackMinutes: number;
+  /**
+   * How long one export window may keep failing (retries, waits and smaller re-reads included)
+   * before its stream fails, in minutes. Default 5.
+   */
+  maxWindowRetryMinutes: number;
 }
 
 /** Configuration values as given (file, environment, flags), before validation. */
@@ -30,6 +35,7 @@ const KNOWN_KEYS = new Set([
   'base_url',
   'destination',
   'lookback_minutes',
+  'max_window_retry_minutes',
 ]);
 
 /** Keys the Python tap-iterable and Meltano add to configs; accepted silently. */
@@ -43,6 +49,7 @@ const REGION_HOSTS = {
 export const DEFAULT_DESTINATION = 'duckdb:iterable.duckdb';
 export const DEFAULT_WINDOW_DAYS = 30;
 export const DEFAULT_LOOKBACK_MINUTES = 60;
+export const DEFAULT_MAX_WINDOW_RETRY_MINUTES = 5;
 
 /** Reads a JSON config file; errors name the file and what is wrong with it. */
 export async function readConfigFile(path: string): Promise<RawConfig> {
@@ -83,6 +90,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv): RawConfig {
     ['ITERABLE_REGION', 'region'],
     ['ITERABLE_BASE_URL', 'base_url'],
     ['ITERABLE_DESTINATION', 'destination'],
+    ['ITERABLE_MAX_WINDOW_RETRY_MINUTES', 'max_window_retry_minutes'],
   ];
   for (const [name, key] of map) {
     const value = env[name];
@@ -147,6 +155,7 @@ export function validateConfig(
 
   const windowDays = positiveNumber(raw, 'api_window_in_days', DEFAULT_WINDOW_DAYS, false);
   const lookbackMinutes = positiveNumber(raw, 'lookback_minutes', DEFAULT_LOOKBACK_MINUTES, true);
+  const maxWindowRetryMinutes = positiveNumber(raw, 'max_window_retry_minutes', DEFAULT_MAX_WINDOW_RETRY_MINUTES, false);
 
   const regionText = String(raw.region ?? 'us').trim().toLowerCase();
   if (regionText !== 'us' && regionText !== 'eu') {
@@ -171,5 +180,5 @@ export function validateConfig(
 
   const destination = String(raw.destination ?? DEFAULT_DESTINATION).trim() || DEFAULT_DESTINATION;
 
-  return { apiKey: trimmedKey, startDate, windowDays, region, baseUrl, destination, lookbackMinutes };
+  return { apiKey: trimmedKey, startDate, windowDays, region, baseUrl, destination, lookbackMinutes, maxWindowRetryMinutes };
 }

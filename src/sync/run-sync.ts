@@ -2,13 +2,14 @@ import type { Destination, TableLoad } from '../destinations/destination.js';
 import { AuthError, ConnectorError, InterruptedError } from '../errors.js';
 import type { RateLimitWait } from '../iterable/rate-limiter.js';
 import type { Logger } from '../iterable/types.js';
-import { runWithRequestContext } from '../iterable/request-context.js';
+import { runWithRequestContext, type RequestContext } from '../iterable/request-context.js';
 import { runWithLogContext } from '../log/log-context.js';
 import type { StreamBookmark } from '../state/singer-state.js';
 import { ExportLineParser, parseExportLines, type ExportLineRules } from '../streams/export-lines.js';
 import { readStream, type IterableReader } from '../streams/read-strategies.js';
 import { resolveStreamSchema } from '../streams/schema-resolution.js';
 import type { StreamDefinition } from '../streams/stream-table.js';
+import { startingBookmarks } from './starting-bookmarks.js';
 
 /** Receives progress of a sync; the CLI renders it. */
 export interface ProgressListener {
@@ -20,6 +21,8 @@ export interface ProgressListener {
   rateLimitWait?(stream: string, wait: RateLimitWait): void;
   unitDone?(stream: string, label: string): void;
   committed?(stream: string, rowsWritten: number): void;
+  /** A request of the stream failed and is retried after `waitMs` (`attempt` is the one that failed). */
+  retrying?(stream: string, retry: { waitMs: number; reason: string; attempt: number }): void;
   streamFinished?(result: StreamResult): void;
 }
 
@@ -59,7 +62,10 @@ export interface SyncOptions {
   lookbackMinutes: number;
   /** Ignore stored bookmarks for this run. */
   fullRefresh: boolean;
-  /** The sync's start; the last export window ends here. */
+  /**
+   * The sync's start, never later than Iterable's own clock: the last export window ends here,
+   * and a stored bookmark later than this is clamped to it.
+   */
   runStart: Date;
   logger: Logger;
   progress?: ProgressListener;
@@ -75,6 +81,8 @@ export interface SyncOptions {
    * with the same signal so that waits end at once.
    */
   signal?: AbortSignal;
+  /** How long one export window may keep failing before its stream fails, in minutes. Default 5. */
+  maxWindowRetryMinutes?: number;
 }
 
 /**
@@ -83,19 +91,26 @@ export interface SyncOptions {
  */
 export async function runSync(options: SyncOptions): Promise<StreamResult[]> {
   const state = await options.destination.readState();
+  const bookmarks = options.fullRefresh
+    ? new Map<string, undefined>()
+    : startingBookmarks(options.streams, state, options.runStart, options.logger, options.destination.description);
   const queue = [...options.streams];
   const results = new Map<string, StreamResult>();
   const workers = Math.max(1, Math.min(options.concurrency ?? queue.length, queue.length));
   await Promise.all(
     Array.from({ length: workers }, async () => {
       for (let stream = queue.shift(); stream; stream = queue.shift()) {
-        const bookmark = options.fullRefresh ? undefined : state.bookmarks[stream.name];
+        const bookmark = bookmarks.get(stream.name);
         if (options.signal?.aborted) {
           results.set(stream.name, { ...emptyResult(stream.name), status: 'interrupted', bookmark: state.bookmarks[stream.name] });
           continue;
         }
         const name = stream.name;
-        const context = { rateLimitWaitMs: 0, onRateLimitWait: (wait: RateLimitWait) => options.progress?.rateLimitWait?.(name, wait) };
+        const context: RequestContext = {
+          rateLimitWaitMs: 0,
+          onRateLimitWait: (wait: RateLimitWait) => options.progress?.rateLimitWait?.(name, wait),
+          onRetry: ({ waitMs, reason, attempt }) => options.progress?.retrying?.(name, { waitMs, reason, attempt }),
+        };
         options.progress?.streamStarted?.(stream.name, context);
         const result = await runWithLogContext({ stream: name }, () =>
           runWithRequestContext(context, () => syncStream(stream, bookmark, state.bookmarks[name], options)),
@@ -149,6 +164,7 @@ async function syncStream(
       logger,
       batchSize: options.batchSize,
       minWindowMs: options.minWindowMs,
+      ...(options.maxWindowRetryMinutes !== undefined ? { maxWindowRetryMs: options.maxWindowRetryMinutes * 60_000 } : {}),
     });
     for await (const event of events) {
       // Stop between events: whatever the event would add or commit is left uncommitted.

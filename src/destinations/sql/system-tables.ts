@@ -187,8 +187,8 @@ export async function readState(session: SqlSession, dialect: SqlDialect): Promi
   const rows = await session.query(`SELECT stream, bookmark FROM ${dialect.table(STATE_TABLE)} ORDER BY stream`);
   for (const row of rows) {
     const stream = String(row.stream);
-    let bookmark = row.bookmark;
-    if (bookmark === null || bookmark === undefined) continue;
+    // A NULL (SQL or JSON) bookmark is refused below: a load never writes one.
+    let bookmark: unknown = row.bookmark ?? null;
     try {
       if (typeof bookmark === 'string') bookmark = JSON.parse(bookmark);
     } catch {
@@ -196,7 +196,7 @@ export async function readState(session: SqlSession, dialect: SqlDialect): Promi
     }
     if (!isBookmark(bookmark)) {
       throw new StateError(
-        `the stored bookmark of stream "${stream}" in ${dialect.table(STATE_TABLE)} is not an object of ISO instants; ` +
+        `the stored bookmark of stream "${stream}" in ${dialect.table(STATE_TABLE)} is not an object of ISO instants (got ${JSON.stringify(bookmark) ?? String(bookmark)}); ` +
           `run \`iterable-sync reset --streams ${stream}\` to re-read the stream`,
       );
     }
