@@ -67,7 +67,7 @@ describe('progress in an 80-column terminal', () => {
       const blockAt = lines.map((l, i) => (STREAM_NAMES.some((n) => l.startsWith(`${n} `)) ? i : -1)).filter((i) => i >= 0);
       assert.equal(blockAt.at(-1)! - blockAt[0]!, STREAM_NAMES.length - 1, `the final block is whole, in one piece:\n${lines.join('\n')}`);
       assert.ok(lines.slice(blockAt.at(-1)! + 1).every((l) => !TIMESTAMPED.test(l) || l.includes(' INFO requests: ')), 'only the closing requests line follows it');
-      const retries = lines.filter((l) => TIMESTAMPED.test(l) && l.includes('retrying GET /api/export/data.json'));
+      const retries = lines.filter((l) => TIMESTAMPED.test(l) && l.includes('email_open: 500 Internal Server Error; retrying in'));
       assert.equal(retries.length, 1, `the retry line printed above the block once:\n${lines.join('\n')}`);
     } finally {
       await fake.close();
