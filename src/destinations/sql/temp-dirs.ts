@@ -20,6 +20,11 @@ export function makeTempDir(kind: 'stage' | 'replay'): string {
 }
 
 function removeStaleTempDirs(): void {
+  removeTempDirsOf((pid) => pid !== process.pid && !isRunning(pid));
+}
+
+/** Removes the temp folders of the processes `ofPid` picks (errors ignored: someone else's, or gone already). */
+function removeTempDirsOf(ofPid: (pid: number) => boolean): void {
   let names: string[];
   try {
     names = readdirSync(tmpdir());
@@ -28,7 +33,7 @@ function removeStaleTempDirs(): void {
   }
   for (const name of names) {
     const pid = Number(NAME.exec(name)?.[1] ?? Number.NaN);
-    if (!Number.isInteger(pid) || pid === process.pid || isRunning(pid)) continue;
+    if (!Number.isInteger(pid) || !ofPid(pid)) continue;
     try {
       rmSync(join(tmpdir(), name), { recursive: true, force: true });
     } catch {
@@ -51,18 +56,5 @@ function isRunning(pid: number): boolean {
  * a process that exits at once). Loads remove their own; this catches what a stop left behind.
  */
 export function removeOwnTempDirs(): void {
-  let names: string[];
-  try {
-    names = readdirSync(tmpdir());
-  } catch {
-    return;
-  }
-  for (const name of names) {
-    if (Number(NAME.exec(name)?.[1]) !== process.pid) continue;
-    try {
-      rmSync(join(tmpdir(), name), { recursive: true, force: true });
-    } catch {
-      // gone already
-    }
-  }
+  removeTempDirsOf((pid) => pid === process.pid);
 }
