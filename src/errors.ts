@@ -13,7 +13,8 @@ export type ErrorCode =
   | 'destination'
   | 'schema'
   | 'state'
-  | 'stream_failed';
+  | 'stream_failed'
+  | 'interrupted';
 
 export abstract class ConnectorError extends Error {
   abstract readonly code: ErrorCode;
@@ -28,16 +29,23 @@ export class ConfigError extends ConnectorError {
   readonly code = 'config' as const;
 }
 
-/** Iterable refused the key (401) or the key may not call an endpoint (403): exit 3. */
+/**
+ * Iterable refused the key (401 `BadApiKey`: `refusal` is `key`, and the whole run stops) or the
+ * key may not call an endpoint (403, or a 401 with another code: `permission`, and only the
+ * streams of that endpoint fail): exit 3.
+ */
 export class AuthError extends ConnectorError {
   readonly code = 'auth' as const;
+  /** `key`: the key itself is refused; `permission`: the key may not call this endpoint. */
+  readonly refusal: 'key' | 'permission';
   constructor(
     message: string,
     readonly status: number,
     readonly path: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; refusal?: 'key' | 'permission' },
   ) {
     super(message, options);
+    this.refusal = options?.refusal ?? 'permission';
   }
 }
 
@@ -99,6 +107,14 @@ export class StreamFailedError extends ConnectorError {
     options?: { cause?: unknown },
   ) {
     super(message, options);
+  }
+}
+
+/** The run was stopped by a signal: what was committed stays, the rest is rolled back. Exit 130 / 143. */
+export class InterruptedError extends ConnectorError {
+  readonly code = 'interrupted' as const;
+  constructor(readonly signal: 'SIGINT' | 'SIGTERM') {
+    super(`interrupted by ${signal}`);
   }
 }
 

@@ -9,9 +9,15 @@ import { buildCatalog, selectedInCatalog, type Catalog } from '../streams/catalo
 import { resolveStreamSchema } from '../streams/schema-resolution.js';
 import { STREAMS, STREAM_NAMES, type StreamDefinition } from '../streams/stream-table.js';
 import { runSync, type StreamResult } from '../sync/run-sync.js';
+import { seedBookmarks } from '../sync/seed-bookmarks.js';
+import { assertWindowPlanWithinLimit } from '../sync/window-plan-limit.js';
+import { checkApiKey } from '../iterable/key-check.js';
+import { readUntilMs } from '../streams/windows.js';
 import { formatIterableTime } from '../time/instants.js';
 import { EXIT } from './exit-codes.js';
-import { createStderrLogger, type LogLevel } from '../log/stderr-logger.js';
+import type { StderrLogger } from '../log/stderr-logger.js';
+import { removeOwnTempDirs } from '../destinations/sql/temp-dirs.js';
+import { reportInterruption, SIGNAL_EXIT_CODES, watchForInterrupt } from './interruption.js';
 import { createProgress } from './progress.js';
 import { createClient, createDestination, isSingerDestination } from './run-context.js';
 import { formatSummary } from './summary.js';
@@ -35,7 +41,7 @@ export async function commandCheck(config: Config, logger: Logger, out: (text: s
   const client = createClient(config, logger);
   try {
     try {
-      await client.getJson('/api/channels', {}, 'channels');
+      await checkApiKey(client);
     } catch (error) {
       if (error instanceof AuthError) {
         out(`Iterable refused the API key at ${config.baseUrl} (HTTP ${error.status}).\n`);
@@ -99,6 +105,8 @@ async function resolvedCatalog(config: Config, streams: readonly StreamDefinitio
   if (!config.apiKey) return buildCatalog(streams.map((stream) => ({ stream, schema: stream.schema })));
   const client = createClient(config, logger);
   try {
+    // A refused key is exit 3 (AuthError), not a catalog without the custom fields.
+    await checkApiKey(client);
     const entries = [];
     for (const stream of streams) entries.push({ stream, schema: (await resolveStreamSchema(stream, client, logger)).schema });
     return buildCatalog(entries);
@@ -140,43 +148,87 @@ export async function commandSync(
   options: {
     fullRefresh: boolean;
     statePath?: string;
-    logger: Logger;
-    logLevel?: LogLevel;
+    logger: StderrLogger;
     out: (text: string) => void;
+    /** stderr is a terminal that takes escape codes: draw the live progress block; else plain log lines. */
     isTTY: boolean;
     /** `--summary-json FILE`: the final summary as JSON. */
     summaryJsonPath?: string;
   },
 ): Promise<number> {
+  // SIGINT / SIGTERM: stop reading, roll back, report, close; a second signal exits at once.
+  const interrupt = watchForInterrupt({
+    onSecondSignal: (signal) => {
+      options.logger.warn(`${signal} again: exiting at once; the database drops what was not committed, the next sync resumes from the last commit`, {
+        event: 'exiting',
+        signal,
+      });
+      removeOwnTempDirs();
+      process.exit(SIGNAL_EXIT_CODES[signal]);
+    },
+  });
+  try {
+    return await syncUntilDoneOrInterrupted(config, streams, options, interrupt.signal, () => interrupt.received);
+  } finally {
+    interrupt.dispose();
+  }
+}
+
+async function syncUntilDoneOrInterrupted(
+  config: Config,
+  streams: readonly StreamDefinition[],
+  options: Parameters<typeof commandSync>[2],
+  signal: AbortSignal,
+  received: () => 'SIGINT' | 'SIGTERM' | undefined,
+): Promise<number> {
   const { logger } = options;
   const singer = isSingerDestination(config.destination);
   const runStart = new Date();
+  assertWindowPlanWithinLimit({ streams, startDate: config.startDate, windowDays: config.windowDays, runStart });
   const summaryPath = options.summaryJsonPath === undefined ? undefined : checkSummaryPath(options.summaryJsonPath);
   let state: SingerState | undefined;
   if (options.statePath) {
-    if (!singer) logger.warn('--state applies to Singer output only; DuckDB and PostgreSQL keep their bookmarks in the destination');
+    if (!singer && options.fullRefresh) {
+      throw new ConfigError('--state seeds bookmarks and --full-refresh ignores them: use one or the other');
+    }
     state = await readStateFile(options.statePath);
   }
   const rejected: RejectedRecord[] = [];
-  const destination: Destination = await createDestination(config.destination, logger, {
-    state,
-    onRejected: (record) => {
-      logger.warn(`${record.stream}: rejected line from ${record.source}: ${record.reason}`, { raw: record.raw.slice(0, 2000) });
-      rejected.push(record);
-    },
-  });
   // On a TTY, log lines go through the progress display so they print above its live block.
-  const progress = createProgress({
-    isTTY: options.isTTY && !singer,
-    info: (message) => syncLogger.info(message),
-  });
-  const syncLogger = options.isTTY && !singer ? createStderrLogger({ level: options.logLevel, write: (line) => progress.log(line) }) : logger;
-  const client = createClient(config, syncLogger);
-  const history = await RunHistory.start(destination, runStart, streams.map((s) => s.name), logger);
+  // JSON logs are for collectors: one object per line, never a redrawn block among them.
+  const live = options.isTTY && !singer && logger.format === 'text';
+  const progress = createProgress({ isTTY: live, info: (message, fields) => syncLogger.info(message, fields) });
+  const syncLogger = live ? logger.redirect((line) => progress.log(line)) : logger;
+  const onStop = () =>
+    syncLogger.warn(`${received()} received: stopping; rolling back uncommitted windows (send it again to exit at once)`, {
+      event: 'stopping',
+      signal: received(),
+    });
+  if (signal.aborted) onStop();
+  else signal.addEventListener('abort', onStop, { once: true });
+  const client = createClient(config, syncLogger, signal);
+  let destination: Destination | undefined;
+  let history: RunHistory | undefined;
   let results: StreamResult[] | undefined;
   let runError: unknown;
   let finished: FinishedRun | undefined;
   try {
+    // The key first: a refused key ends the run here (exit 3), before any stream starts and
+    // before the destination is created.
+    const keyCheck = await checkApiKey(client);
+    warnOnClockSkew(keyCheck.clockOffsetMs, syncLogger);
+    destination = await createDestination(config.destination, logger, {
+      state,
+      onRejected: (record) => {
+        logger.warn(`${record.stream}: rejected line from ${record.source}: ${record.reason}`, { raw: record.raw.slice(0, 2000) });
+        rejected.push(record);
+      },
+    });
+    if (state && !singer) {
+      // DuckDB and PostgreSQL keep their bookmarks; a state file seeds those they lack.
+      await seedBookmarks({ destination, state, streams, origin: `state file ${options.statePath}`, logger });
+    }
+    history = await RunHistory.start(destination, runStart, streams.map((s) => s.name), logger);
     results = await runSync({
       streams,
       client,
@@ -184,10 +236,12 @@ export async function commandSync(
       startDate: config.startDate,
       windowDays: config.windowDays,
       lookbackMinutes: config.lookbackMinutes,
+      maxWindowRetryMinutes: config.maxWindowRetryMinutes,
       fullRefresh: options.fullRefresh,
-      runStart,
+      runStart: new Date(readUntilMs(Date.now(), keyCheck.clockOffsetMs)),
       logger: syncLogger,
       progress,
+      signal,
     });
   } catch (error) {
     runError = error;
@@ -195,32 +249,53 @@ export async function commandSync(
   } finally {
     progress.stop();
     await client.close();
-    finished = history.finished(results, runError);
-    if (summaryPath !== undefined && !(await writeSummaryJson(summaryPath, summaryJson(finished, destination.description), logger))) {
-      // An orchestrator reading the file would find no summary, or an old one: the run did not fully succeed.
-      if (finished.exitCode === EXIT.ok) finished.exitCode = EXIT.streamFailed;
+    if (history) {
+      const stopSignal = received();
+      finished = history.finished(results, runError, stopSignal ? 'interrupted' : undefined);
+      if (stopSignal) finished.exitCode = SIGNAL_EXIT_CODES[stopSignal];
+      if (summaryPath !== undefined && !(await writeSummaryJson(summaryPath, summaryJson(finished, destination!.description), logger))) {
+        // An orchestrator reading the file would find no summary, or an old one: the run did not fully succeed.
+        if (finished.exitCode === EXIT.ok) finished.exitCode = EXIT.streamFailed;
+      }
+      await history.end(finished);
     }
-    await history.end(finished);
-    await destination.close();
+    await destination?.close();
+    if (signal.aborted) removeOwnTempDirs();
   }
   const durationMs = Date.now() - runStart.getTime();
   const requests = [...requestsByEndpoint(client.stats.requestsByPath)].map(([path, n]) => `${path}=${n}`).join(' ');
-  logger.info(`requests: ${requests || 'none'}; retries: ${client.stats.retries}`);
+  logger.info(`requests: ${requests || 'none'}; retries: ${client.stats.retries}`, { event: 'requests' });
+  const stoppedBy = received();
+  if (stoppedBy) reportInterruption(stoppedBy, results, logger);
   if (singer) {
     for (const r of results) {
       const rejected = r.rejected > 0 ? `, ${r.rejected} rejected line(s) (raw text logged above)` : '';
-      logger.info(`${r.stream}: ${r.status}, ${r.rows} records${rejected}`);
+      logger.info(`${r.stream}: ${r.status}, ${r.rows} records${rejected}`, { event: 'stream_summary', stream: r.stream });
     }
   } else {
-    options.out(formatSummary(results, durationMs, destination.description));
+    options.out(formatSummary(results!, durationMs, destination!.description));
   }
-  return finished.exitCode;
+  return finished!.exitCode;
+}
+
+/** Iterable's clock and ours may differ by this much before a run warns. */
+const MAX_CLOCK_SKEW_MS = 60_000;
+
+/** Warns once when our clock and Iterable's (its `Date` header) differ by more than a minute. */
+function warnOnClockSkew(clockOffsetMs: number | null, logger: Logger): void {
+  if (clockOffsetMs === null || Math.abs(clockOffsetMs) <= MAX_CLOCK_SKEW_MS) return;
+  const seconds = Math.round(Math.abs(clockOffsetMs) / 1000);
+  const direction = clockOffsetMs < 0 ? 'ahead of' : 'behind';
+  logger.warn(
+    `this machine's clock is ${seconds} s ${direction} Iterable's (its Date header); export windows and bookmarks ` +
+      "follow the earlier of the two, so none passes Iterable's now. Sync the clock (NTP) to silence this warning",
+  );
 }
 
 /** `reset`: forget bookmarks in the destination. */
 export async function commandReset(
   config: Config,
-  streamNames: readonly string[] | undefined,
+  streamNames: readonly string[] | 'all',
   logger: Logger,
   out: (text: string) => void,
 ): Promise<number> {
@@ -229,7 +304,7 @@ export async function commandReset(
   }
   const destination = await createDestination(config.destination, logger);
   try {
-    const reset = await destination.resetState(streamNames);
+    const reset = await destination.resetState(streamNames === 'all' ? undefined : streamNames);
     out(
       reset.length > 0
         ? `Forgot the bookmarks of ${reset.join(', ')} in ${destination.description}; the next sync reads them again from start_date.\n`

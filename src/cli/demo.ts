@@ -1,13 +1,12 @@
 import { validateConfig } from '../config/config.js';
 import { openReadOnly } from '../destinations/read-only.js';
-import type { Logger } from '../core/types.js';
 import { STREAMS } from '../streams/stream-table.js';
 import { startFakeIterable } from '../../test/fake-iterable/server.js';
 import { commandSync } from './commands.js';
 import { EXIT } from './exit-codes.js';
 import { ConfigError } from '../errors.js';
 import { isSingerDestination } from './run-context.js';
-import type { LogLevel } from '../log/stderr-logger.js';
+import type { StderrLogger } from '../log/stderr-logger.js';
 import { formatQueryResult } from './query.js';
 import { simulatorData } from './simulate.js';
 
@@ -26,7 +25,7 @@ export const DEMO_QUERY =
  * simulator.
  */
 export async function commandDemo(
-  options: { destination?: string; logger: Logger; logLevel?: LogLevel; out: (text: string) => void; isTTY: boolean },
+  options: { destination?: string; logger: StderrLogger; out: (text: string) => void; isTTY: boolean },
 ): Promise<number> {
   const { logger, out } = options;
   if (options.destination !== undefined && isSingerDestination(options.destination)) {
@@ -41,7 +40,7 @@ export async function commandDemo(
       { warn: (message) => logger.warn(message) },
     );
     logger.info(`demo: simulated Iterable API at ${server.url} (generated data, 2024-01-01 to 2024-04-01); syncing into ${config.destination}`);
-    const code = await commandSync(config, STREAMS, { fullRefresh: false, logger, logLevel: options.logLevel, out, isTTY: options.isTTY });
+    const code = await commandSync(config, STREAMS, { fullRefresh: false, logger, out, isTTY: options.isTTY });
     if (code !== EXIT.ok) return code;
     const db = await openReadOnly(config.destination);
     try {

@@ -40,6 +40,6 @@ export function describeError(error: unknown): string {
  * usage errors) and the matching exit code.
  */
 export function failCommand(error: unknown, logger: Logger): void {
-  if (!(error instanceof CommanderError)) logger.error(describeError(error));
+  if (!(error instanceof CommanderError)) logger.error(describeError(error), { event: 'command_failed' });
   process.exitCode = exitCodeForError(error);
 }

@@ -9,25 +9,23 @@ import {
   streamsForTap,
 } from './commands.js';
 import { failCommand } from './exit-codes.js';
-import { loadConfig, selectStreams, type CommonFlags } from './run-context.js';
-import { commandSimulate } from './simulate.js';
+import { OPTIONS, withCommonOptions, withOptions } from './options.js';
+import { logFormatOption, resolveLogFormat } from './log-format.js';
+import { shouldDrawLiveProgress } from './progress.js';
+import { loadConfig, selectStreams, streamsToReset, type CommonFlags } from './run-context.js';
+import { commandSimulate, simulateOptions, type SimulateFlags } from './simulate.js';
 import { commandDemo } from './demo.js';
 import { commandQuery, outputFormat, QUERY_FORMATS } from './query.js';
 import { commandStatus, STATUS_FORMATS } from './status.js';
 
 
 const logLevel = process.env.ITERABLE_SYNC_LOG_LEVEL === 'debug' ? 'debug' : 'info';
+// Its format is set once the command line is parsed (`--log-format`, see the preAction hook).
 const logger = createStderrLogger({ level: logLevel });
 const out = (text: string) => process.stdout.write(text);
 
-function withCommonOptions(command: Command): Command {
-  return command
-    .option('--config <file>', 'JSON config file (api_key, start_date, api_window_in_days, region, base_url, destination, lookback_minutes)')
-    .option('--start-date <date>', 'first instant to replicate: 2024-01-31, 2024-01-31T00:00:00Z or 01/31/2024')
-    .option('--window-days <days>', 'length of one export window in days (fractions allowed)')
-    .option('--lookback-minutes <minutes>', 're-read this much before a bookmark')
-    .option('--region <region>', 'us or eu')
-    .option('--base-url <url>', "Iterable API base URL (overrides the region's host)");
+interface ResetFlags extends CommonFlags {
+  all?: boolean;
 }
 
 interface SyncFlags extends CommonFlags {
@@ -50,14 +48,19 @@ const program = new Command()
   .description('Replicate an Iterable project into DuckDB, PostgreSQL or a Singer target.')
   .version(process.env.npm_package_version ?? '0.1.0')
   .showHelpAfterError()
-  .exitOverride();
+  .exitOverride()
+  .addOption(logFormatOption())
+  .configureHelp({ showGlobalOptions: true })
+  .hook('preAction', (root) => {
+    logger.format = resolveLogFormat(root.opts<{ logFormat?: string }>().logFormat, process.env);
+  });
 
-withCommonOptions(program.command('check').description('check the API key and list the streams it can read')).action(
+withOptions(program.command('check').description('check the API key and list the streams it can read'), 'config', 'region', 'baseUrl').action(
   (flags: CommonFlags) =>
     run(async () => commandCheck(await loadConfig(flags, logger), logger, out)),
 );
 
-withCommonOptions(program.command('discover').description('print the Singer catalog of every stream')).action((flags: CommonFlags) =>
+withOptions(program.command('discover').description('print the Singer catalog of every stream'), 'config', 'region', 'baseUrl').action((flags: CommonFlags) =>
   run(async () => commandDiscover(await loadConfig(flags, logger, { requireApiKey: false }), logger, out)),
 );
 
@@ -65,11 +68,12 @@ withCommonOptions(
   program
     .command('sync')
     .description('replicate the selected streams into the destination (incremental by default)')
-    .option('--destination <url>', 'duckdb:PATH (default duckdb:iterable.duckdb), postgres://user:pass@host/db?schema=NAME, or singer:')
-    .option('--streams <names>', 'comma-separated streams (default: all 16)')
+    .addOption(OPTIONS.destination())
+    .addOption(OPTIONS.streams('comma-separated streams (default: all 16)'))
     .option('--full-refresh', 'ignore bookmarks for this run and read everything from start_date')
-    .option('--state <file>', 'Singer state to start from (Singer output only)')
-    .option('--summary-json <file>', 'also write the final summary (run id, times, outcome, streams, exit code) as JSON to this file'),
+    .addOption(OPTIONS.state('Singer state (Stitch, Meltano, tap-iterable) whose bookmarks seed the streams the destination has none for'))
+    .option('--summary-json <file>', 'also write the final summary (run id, times, outcome, streams, exit code) as JSON to this file')
+    .addOption(OPTIONS.maxWindowRetryMinutes()),
 ).action((flags: SyncFlags & { summaryJson?: string }) =>
   run(async () => {
     const config = await loadConfig(flags, logger);
@@ -78,9 +82,8 @@ withCommonOptions(
       fullRefresh: flags.fullRefresh === true,
       statePath: flags.state,
       logger,
-      logLevel,
       out,
-      isTTY: process.stderr.isTTY === true,
+      isTTY: shouldDrawLiveProgress(process.stderr, process.env),
       summaryJsonPath: flags.summaryJson,
     });
   }),
@@ -90,14 +93,15 @@ withCommonOptions(
   program
     .command('tap')
     .description('extract as a Singer tap: SCHEMA, RECORD and STATE messages on stdout')
-    .option('--streams <names>', 'comma-separated streams (default: all, or those selected in --catalog)')
-    .option('--catalog <file>', 'Singer catalog; streams with "selected": true are read')
-    .option('--state <file>', 'Singer state to resume from')
-    .option('--full-refresh', 'ignore bookmarks for this run'),
+    .addOption(OPTIONS.streams('comma-separated streams (default: all, or those selected in --catalog)'))
+    .addOption(OPTIONS.catalog())
+    .addOption(OPTIONS.state('Singer state to resume from'))
+    .option('--full-refresh', 'ignore bookmarks for this run')
+    .addOption(OPTIONS.maxWindowRetryMinutes()),
 ).action((flags: SyncFlags) =>
   run(async () => {
     const config = await loadConfig(flags, logger);
-    const streams = await streamsForTap(flags.streams ? selectStreams(flags.streams) : undefined, flags.catalog, logger);
+    const streams = await streamsForTap(flags.streams !== undefined ? selectStreams(flags.streams) : undefined, flags.catalog, logger);
     return commandSync({ ...config, destination: 'singer:' }, streams, {
       fullRefresh: flags.fullRefresh === true,
       statePath: flags.state,
@@ -108,17 +112,19 @@ withCommonOptions(
   }),
 );
 
-withCommonOptions(
+withOptions(
   program
     .command('reset')
-    .description('forget the bookmarks of some streams (all when none), so the next sync reads them again')
-    .option('--destination <url>', 'destination whose bookmarks to forget')
-    .option('--streams <names>', 'comma-separated streams (default: all)'),
-).action((flags: CommonFlags) =>
+    .description('forget the bookmarks of some streams (or --all), so the next sync reads them again')
+    .addOption(OPTIONS.destination())
+    .addOption(OPTIONS.streams('comma-separated streams whose bookmarks to forget'))
+    .option('--all', 'forget the bookmarks of every stream'),
+  'config',
+).action((flags: ResetFlags) =>
   run(async () => {
+    const streams = streamsToReset(flags);
     const config = await loadConfig(flags, logger, { requireApiKey: false });
-    const names = flags.streams ? selectStreams(flags.streams).map((s) => s.name) : undefined;
-    return commandReset(config, names, logger, out);
+    return commandReset(config, streams, logger, out);
   }),
 );
 
@@ -128,15 +134,13 @@ program
   .addOption(new Option('--port <port>', 'port to listen on').default('8080'))
   .option('--host <host>', 'address to listen on', '127.0.0.1')
   .option('--events <count>', 'email events per event type to generate', '2000')
-  .action((flags: { port: string; host: string; events: string }) =>
-    run(async () => commandSimulate({ port: Number(flags.port), host: flags.host, eventsPerType: Number(flags.events) }, logger, out)),
-  );
+  .action((flags: SimulateFlags) => run(async () => commandSimulate(simulateOptions(flags), logger, out)));
 
 program
   .command('status')
   .description("show each stream's bookmark, rows, last run and how far behind now its data is")
-  .option('--config <file>', 'JSON config file (its destination is used)')
-  .option('--destination <url>', 'duckdb:PATH (default duckdb:iterable.duckdb) or postgres://user:pass@host/db?schema=NAME')
+  .addOption(OPTIONS.config())
+  .addOption(OPTIONS.destination())
   .option('--format <format>', 'table or json', 'table')
   .action((flags: CommonFlags & { format?: string }) =>
     run(async () => {
@@ -149,8 +153,8 @@ program
   .command('query')
   .description('run one SQL statement on the destination, opened read-only, and print the result')
   .argument('<sql>', 'the SQL statement, e.g. "select count(*) from email_send"')
-  .option('--config <file>', 'JSON config file (its destination is used)')
-  .option('--destination <url>', 'duckdb:PATH (default duckdb:iterable.duckdb) or postgres://user:pass@host/db?schema=NAME')
+  .addOption(OPTIONS.config())
+  .addOption(OPTIONS.destination())
   .option('--format <format>', 'table, csv or json', 'table')
   .action((sql: string, flags: CommonFlags & { format?: string }) =>
     run(async () => {
@@ -162,10 +166,10 @@ program
 program
   .command('demo')
   .description('start the simulator in this process, sync it into demo.duckdb, and show a sample query')
-  .option('--destination <url>', 'where to sync (default duckdb:demo.duckdb, in the current folder)')
+  .addOption(OPTIONS.destination().default(undefined, 'duckdb:demo.duckdb, in the current folder'))
   .action((flags: { destination?: string }) =>
     run(async () =>
-      commandDemo({ destination: flags.destination, logger, logLevel, out, isTTY: process.stderr.isTTY === true }),
+      commandDemo({ destination: flags.destination, logger, out, isTTY: shouldDrawLiveProgress(process.stderr, process.env) }),
     ),
   );
 

@@ -1,12 +1,19 @@
+import type { RateLimitWait } from '../iterable/rate-limiter.js';
 import type { ProgressListener, StreamResult } from '../sync/run-sync.js';
 
-interface StreamProgress {
-  startedAt: number;
-  unitsTotal: number | null;
+/** What the live display knows of one stream. */
+export interface StreamRow {
+  stream: string;
+  status: 'running' | StreamResult['status'];
   unitsDone: number;
+  unitsTotal: number | null;
   rows: number;
-  status: 'running' | 'complete' | 'failed';
-  waits: { readonly rateLimitWaitMs: number };
+  /** Rows read per second since the stream started. */
+  rowsPerSecond: number;
+  /** Milliseconds spent waiting for rate-limit slots (finished waits). */
+  rateLimitWaitMs: number;
+  /** A rate-limit wait going on now: the family, and about how long it still lasts (null: unknown). */
+  waiting: { family: string; remainingMs: number | null } | null;
 }
 
 /** Progress of a sync on stderr. */
@@ -16,90 +23,239 @@ export interface Progress extends ProgressListener {
   stop(): void;
 }
 
+/** Writes one log line for a progress event (no TTY): message plus `event`/`stream` fields. */
+export type ProgressInfo = (message: string, fields?: Record<string, unknown>) => void;
+
+const ESC = '\x1b[';
+/** Widths of the fixed columns; the note column gets what is left. */
+const NAME_WIDTH = 17;
+const UNITS_WIDTH = 7;
+const ROWS_WIDTH = 9;
+const SPEED_WIDTH = 11;
+
 /**
- * On a TTY: a live line per stream (units done/total, rows, rows/s, time waiting for the rate
- * limit), redrawn in place, with log lines printed above it. Otherwise: plain log lines on
- * each committed unit.
+ * Whether to draw the live block: only on a terminal that understands cursor movement, and never
+ * when the user asked for no escape codes (`NO_COLOR` set to anything, `TERM=dumb`).
  */
-export function createProgress(options: { isTTY: boolean; write?: (text: string) => void; info?: (message: string) => void }): Progress {
-  const streams = new Map<string, StreamProgress>();
+export function shouldDrawLiveProgress(stream: { isTTY?: boolean }, env: NodeJS.ProcessEnv): boolean {
+  return stream.isTTY === true && env.TERM !== 'dumb' && env.NO_COLOR === undefined;
+}
+
+/**
+ * The live block: one line per stream, each at most `columns - 1` characters (the last column
+ * stays free, so no terminal wraps or defers a wrap), at most `maxLines` lines (more streams
+ * than that: the running ones first, the rest folded into one closing line).
+ */
+export function renderBlock(rows: readonly StreamRow[], columns: number, maxLines = Number.POSITIVE_INFINITY): string[] {
+  const width = Math.max(1, columns - 1);
+  let shown: readonly StreamRow[] = rows;
+  let folded = '';
+  if (rows.length > maxLines) {
+    const keep = Math.max(0, maxLines - 1);
+    const rank = (r: StreamRow) => (r.status === 'running' ? 0 : r.status === 'complete' ? 2 : 1);
+    const kept = new Set([...rows].sort((a, b) => rank(a) - rank(b)).slice(0, keep));
+    shown = rows.filter((r) => kept.has(r));
+    const counts = new Map<string, number>();
+    for (const r of rows) if (!kept.has(r)) counts.set(r.status, (counts.get(r.status) ?? 0) + 1);
+    folded = `… ${rows.length - keep} more: ${[...counts].map(([status, n]) => `${n} ${status}`).join(', ')}`;
+  }
+  const lines = shown.map((row) => fit(formatRow(row), width));
+  if (folded && maxLines >= 1) lines.push(fit(folded, width));
+  return lines;
+}
+
+function formatRow(row: StreamRow): string {
+  const units = row.unitsTotal !== null ? `${row.unitsDone}/${row.unitsTotal}` : '';
+  const speed = row.status === 'running' ? `${compact(row.rowsPerSecond)} rows/s` : row.status;
+  let note = '';
+  if (row.status === 'running' && row.waiting) {
+    const left = row.waiting.remainingMs !== null ? ` ~${seconds(row.waiting.remainingMs)}` : '';
+    note = `waiting: ${row.waiting.family} limit${left}`;
+  } else if (row.rateLimitWaitMs >= 1000) {
+    note = `rate-limit wait ${seconds(row.rateLimitWaitMs)}`;
+  }
+  return [
+    row.stream.padEnd(NAME_WIDTH),
+    units.padStart(UNITS_WIDTH),
+    `${compact(row.rows).padStart(ROWS_WIDTH)} rows`,
+    speed.padStart(SPEED_WIDTH),
+    note,
+  ]
+    .join(' ')
+    .trimEnd();
+}
+
+/** Cuts `text` to `width` characters, marking the cut with `…`. */
+function fit(text: string, width: number): string {
+  return text.length <= width ? text : `${text.slice(0, Math.max(0, width - 1))}…`;
+}
+
+/** 1234 → "1234", 123456 → "123k", 12345678 → "12.3M": fits 6 characters up to billions. */
+function compact(n: number): string {
+  const value = Math.round(n);
+  if (value < 100_000) return String(value);
+  if (value < 10_000_000) return `${Math.round(value / 1000)}k`;
+  if (value < 10_000_000_000) return `${(value / 1_000_000).toFixed(1)}M`;
+  return `${Math.round(value / 1_000_000_000)}G`;
+}
+
+/** 42_000 → "42s", 125_000 → "2m05s". */
+function seconds(ms: number): string {
+  const s = Math.max(0, Math.round(ms / 1000));
+  return s < 60 ? `${s}s` : `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+}
+
+/** Describes a rate-limit wait for a log line (no TTY). */
+export function describeRateLimitWait(stream: string, wait: RateLimitWait): string {
+  const per = wait.limit.periodMs === 60_000 ? 'minute' : wait.limit.periodMs === 1000 ? 'second' : `${wait.limit.periodMs / 1000}s`;
+  const left = wait.expectedMs !== null ? `about ${seconds(wait.expectedMs)} to go` : 'until a request in flight is answered';
+  const ahead = wait.aheadCount > 0 ? `, ${wait.aheadCount} request(s) ahead` : '';
+  return `${stream}: waiting for a slot of the ${wait.family} rate limit (${wait.limit.requests} requests per ${per}): ${seconds(wait.waitedMs)} so far, ${left}${ahead}`;
+}
+
+interface StreamState {
+  startedAtMs: number;
+  unitsTotal: number | null;
+  unitsDone: number;
+  rows: number;
+  status: StreamRow['status'];
+  waits: { readonly rateLimitWaitMs: number };
+  waiting: { family: string; untilMs: number | null } | null;
+}
+
+/**
+ * On a TTY (`isTTY`: a terminal that takes escape codes): a block of one line per stream, redrawn in place every 250 ms, with log
+ * lines printed above it; only the block is ever erased and redrawn. Otherwise: a plain log line
+ * per event (stream started, unit committed, rate-limit wait, stream finished).
+ */
+export function createProgress(options: {
+  isTTY: boolean;
+  write?: (text: string) => void;
+  info?: ProgressInfo;
+  /** Terminal width; read at every redraw. Default `process.stderr.columns` (80 when unknown). */
+  columns?: () => number;
+  /** Terminal height; read at every redraw. Default `process.stderr.rows`. */
+  rows?: () => number | undefined;
+  now?: () => number;
+}): Progress {
+  const streams = new Map<string, StreamState>();
   const write = options.write ?? ((text: string) => process.stderr.write(text));
   const info = options.info ?? (() => undefined);
+  const columns = options.columns ?? (() => process.stderr.columns || 80);
+  const screenRows = options.rows ?? (() => process.stderr.rows);
+  const now = options.now ?? Date.now;
+  const live = options.isTTY;
+  /** Lines of the block on screen now (each exactly one terminal line: none is wider than the terminal). */
   let drawnLines = 0;
   let timer: NodeJS.Timeout | undefined;
 
-  function block(): string {
-    const lines: string[] = [];
-    for (const [name, p] of streams) {
-      const seconds = Math.max(0.001, (Date.now() - p.startedAt) / 1000);
-      const units = p.unitsTotal !== null ? `${p.unitsDone}/${p.unitsTotal}` : '';
-      const rate = p.status === 'running' ? `${Math.round(p.rows / seconds)} rows/s` : p.status;
-      const waited = `${(p.waits.rateLimitWaitMs / 1000).toFixed(0)}s`;
-      lines.push(`${name.padEnd(18)} ${units.padStart(9)} ${String(p.rows).padStart(10)} rows ${rate.padStart(14)}   waited for rate limit ${waited}`);
-    }
-    return lines.map((line) => `\x1b[2K${line}\n`).join('');
+  function snapshot(): StreamRow[] {
+    const nowMs = now();
+    return [...streams].map(([stream, s]) => ({
+      stream,
+      status: s.status,
+      unitsDone: s.unitsDone,
+      unitsTotal: s.unitsTotal,
+      rows: s.rows,
+      rowsPerSecond: s.rows / Math.max(0.001, (nowMs - s.startedAtMs) / 1000),
+      rateLimitWaitMs: s.waits.rateLimitWaitMs,
+      waiting: s.waiting && { family: s.waiting.family, remainingMs: s.waiting.untilMs === null ? null : Math.max(0, s.waiting.untilMs - nowMs) },
+    }));
   }
 
-  /** Moves the cursor to the top of the live block and clears below. */
-  function clear(): string {
-    return drawnLines > 0 ? `\x1b[${drawnLines}A\x1b[0J` : '';
+  /** Erases the block and writes `above` (log lines) then the block anew, in one write. */
+  function redraw(above = ''): void {
+    const height = screenRows();
+    // Leave one line for the cursor: a block taller than the screen could not be erased whole.
+    const lines = renderBlock(snapshot(), columns(), height ? Math.max(1, height - 1) : undefined);
+    const erase = drawnLines > 0 ? `\r${ESC}${drawnLines}A${ESC}J` : `\r${ESC}J`;
+    write(erase + above + lines.map((line) => `${line}\n`).join(''));
+    drawnLines = lines.length;
   }
 
-  function render(): void {
-    const text = block();
-    write(clear() + text);
-    drawnLines = streams.size;
-  }
-
-  if (options.isTTY) {
-    timer = setInterval(render, 250);
+  if (live) {
+    timer = setInterval(() => redraw(), 250);
     timer.unref();
   }
 
-  const get = (stream: string): StreamProgress => {
-    let p = streams.get(stream);
-    if (!p) {
-      p = { startedAt: Date.now(), unitsTotal: null, unitsDone: 0, rows: 0, status: 'running', waits: { rateLimitWaitMs: 0 } };
-      streams.set(stream, p);
+  const get = (stream: string): StreamState => {
+    let s = streams.get(stream);
+    if (!s) {
+      s = { startedAtMs: now(), unitsTotal: null, unitsDone: 0, rows: 0, status: 'running', waits: { rateLimitWaitMs: 0 }, waiting: null };
+      streams.set(stream, s);
     }
-    return p;
+    return s;
   };
 
   return {
     log(line: string) {
-      if (!options.isTTY) {
-        write(line);
-        return;
-      }
-      write(clear() + line + block());
-      drawnLines = streams.size;
+      if (live) redraw(line.endsWith('\n') ? line : `${line}\n`);
+      else write(line);
     },
     streamStarted(stream, waits) {
       get(stream).waits = waits;
-      if (!options.isTTY) info(`${stream}: started`);
+      if (!live) info(`${stream}: started`, { event: 'stream_started', stream });
     },
     planned(stream, unitsTotal) {
       get(stream).unitsTotal = unitsTotal;
     },
     rowsRead(stream, rows) {
-      get(stream).rows += rows;
+      const s = get(stream);
+      s.rows += rows;
+      s.waiting = null;
     },
-    unitDone(stream, label) {
-      const p = get(stream);
-      p.unitsDone += 1;
-      if (!options.isTTY) {
-        const of = p.unitsTotal !== null ? `/${p.unitsTotal}` : '';
-        info(`${stream}: ${label} committed (${p.unitsDone}${of}), ${p.rows} rows read so far`);
+    rateLimitWait(stream, wait) {
+      get(stream).waiting = { family: wait.family, untilMs: wait.expectedMs === null ? null : now() + wait.expectedMs };
+      if (!live) {
+        info(describeRateLimitWait(stream, wait), {
+          event: 'rate_limit_wait',
+          stream,
+          family: wait.family,
+          waitedMs: Math.round(wait.waitedMs),
+          expectedMs: wait.expectedMs === null ? null : Math.round(wait.expectedMs),
+          aheadCount: wait.aheadCount,
+        });
       }
     },
+    unitDone(stream, label) {
+      const s = get(stream);
+      s.unitsDone += 1;
+      s.waiting = null;
+      if (!live) {
+        const of = s.unitsTotal !== null ? `/${s.unitsTotal}` : '';
+        const isWindow = label.startsWith('[');
+        info(`${stream}: ${label} committed (${s.unitsDone}${of}), ${s.rows} rows read so far`, {
+          event: isWindow ? 'window_committed' : 'unit_committed',
+          stream,
+          unit: label,
+          unitsDone: s.unitsDone,
+          unitsTotal: s.unitsTotal ?? undefined,
+          rowsRead: s.rows,
+        });
+      }
+    },
+    retrying(stream, { waitMs, reason, attempt }) {
+      // One line per wait, on a TTY too (printed above the live block).
+      info(`${stream}: ${reason}; retrying in ${(waitMs / 1000).toFixed(1)}s (attempt ${attempt + 1})`);
+    },
     streamFinished(result: StreamResult) {
-      const p = get(result.stream);
-      p.status = result.status;
-      if (!options.isTTY) info(`${result.stream}: ${result.status}, ${result.rows} rows in ${(result.durationMs / 1000).toFixed(1)}s`);
+      const s = get(result.stream);
+      s.status = result.status;
+      s.waiting = null;
+      if (!live) {
+        info(`${result.stream}: ${result.status}, ${result.rows} rows in ${(result.durationMs / 1000).toFixed(1)}s`, {
+          event: 'stream_finished',
+          stream: result.stream,
+          status: result.status,
+          rows: result.rows,
+          durationMs: result.durationMs,
+        });
+      }
     },
     stop() {
       if (timer) clearInterval(timer);
-      if (options.isTTY) render();
+      timer = undefined;
+      if (live) redraw();
     },
   };
 }

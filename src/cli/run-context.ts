@@ -16,6 +16,7 @@ export interface CommonFlags {
   startDate?: string;
   windowDays?: string;
   lookbackMinutes?: string;
+  maxWindowRetryMinutes?: string;
   baseUrl?: string;
   region?: string;
 }
@@ -32,6 +33,7 @@ export async function loadConfig(
   if (flags.startDate !== undefined) fromFlags.start_date = flags.startDate;
   if (flags.windowDays !== undefined) fromFlags.api_window_in_days = flags.windowDays;
   if (flags.lookbackMinutes !== undefined) fromFlags.lookback_minutes = flags.lookbackMinutes;
+  if (flags.maxWindowRetryMinutes !== undefined) fromFlags.max_window_retry_minutes = flags.maxWindowRetryMinutes;
   if (flags.baseUrl !== undefined) fromFlags.base_url = flags.baseUrl;
   if (flags.region !== undefined) fromFlags.region = flags.region;
   return validateConfig([fromFile, configFromEnv(process.env), fromFlags], {
@@ -52,13 +54,29 @@ export function selectStreams(list: string | readonly string[] | undefined): Str
   return STREAMS.filter((s) => names.includes(s.name));
 }
 
+/**
+ * The streams whose bookmarks `reset` forgets: `--streams a,b`, or every stream with `--all`.
+ * Forgetting everything must be asked for explicitly, so neither (or both) is an error.
+ */
+export function streamsToReset(flags: { streams?: string; all?: boolean }): string[] | 'all' {
+  if (flags.all === true && flags.streams !== undefined) {
+    throw new ConfigError('reset takes --streams a,b or --all, not both');
+  }
+  if (flags.all === true) return 'all';
+  if (flags.streams === undefined) {
+    throw new ConfigError('reset needs --streams a,b (the streams whose bookmarks to forget) or --all (every stream)');
+  }
+  return selectStreams(flags.streams).map((s) => s.name);
+}
+
 /** An Iterable client for the configuration. */
-export function createClient(config: Config, logger: Logger): IterableClient {
+export function createClient(config: Config, logger: Logger, signal?: AbortSignal): IterableClient {
   const scale = Number(process.env.ITERABLE_SYNC_RATE_LIMIT_SCALE ?? '1');
   return new IterableClient({
     apiKey: config.apiKey,
     baseUrl: config.baseUrl,
     logger,
+    signal,
     // Knobs for tests and benchmarks against a local fake (documented in the README's
     // development section): divide rate-limit periods, shorten backoff and the idle timeout.
     rateLimitTimeScale: Number.isFinite(scale) && scale > 0 ? scale : scale === 0 ? 0 : 1,

@@ -1,7 +1,15 @@
 import { generateFakeData, type FakeData } from '../../test/fake-iterable/data.js';
 import { startFakeIterable } from '../../test/fake-iterable/server.js';
+import { ConfigError } from '../errors.js';
 import type { Logger } from '../core/types.js';
 import { EXIT } from './exit-codes.js';
+
+/** `simulate`'s flags as given on the command line. */
+export interface SimulateFlags {
+  port: string;
+  host: string;
+  events: string;
+}
 
 /**
  * `simulate`: serves the fake Iterable API (the one our own tests run against) with generated
@@ -13,7 +21,10 @@ export async function commandSimulate(
   out: (text: string) => void,
 ): Promise<number> {
   const data = simulatorData(options.eventsPerType);
-  const server = await startFakeIterable({ port: options.port, host: options.host, keys: 'any', data });
+  const { port, host } = options;
+  const server = await startFakeIterable({ port, host, keys: 'any', data }).catch((error: unknown) => {
+    throw listenError(error, host, port);
+  });
   out(`${server.url}\n`);
   logger.info(
     `simulated Iterable API at ${server.url} (any API key, no rate limits, data from 2024-01-01 to 2024-04-01). Try:\n` +
@@ -43,4 +54,39 @@ export function simulatorData(eventsPerType: number): FakeData {
       emailUnSubscribe: Math.ceil(n / 40),
     },
   });
+}
+
+/** Validates `simulate`'s flags: a port from 0 (any free one) to 65535, a positive event count. */
+export function simulateOptions(flags: SimulateFlags): { port: number; host: string; eventsPerType: number } {
+  if (flags.host.trim() === '') throw new ConfigError('--host needs a value, e.g. --host 127.0.0.1 (the default) or --host 0.0.0.0');
+  return {
+    port: parseWholeNumber(flags.port, '--port', 0, 65_535, '8080, or 0 for any free port'),
+    host: flags.host.trim(),
+    eventsPerType: parseWholeNumber(flags.events, '--events', 1, 10_000_000, '2000'),
+  };
+}
+
+/** A whole number flag within bounds; anything else is a usage error naming an example. */
+function parseWholeNumber(text: string, flag: string, min: number, max: number, example: string): number {
+  const value = /^\s*\d+\s*$/.test(text) ? Number(text) : Number.NaN;
+  if (!Number.isSafeInteger(value) || value < min || value > max) {
+    throw new ConfigError(`${flag} must be a whole number from ${min} to ${max} (got ${JSON.stringify(text)}); for example ${flag} ${example}`);
+  }
+  return value;
+}
+
+/** One clear line for the usual reasons a server cannot listen; other errors pass unchanged. */
+function listenError(error: unknown, host: string, port: number): unknown {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  const address = `${host}:${port}`;
+  if (code === 'EADDRINUSE') {
+    return new ConfigError(`cannot listen on ${address}: the port is in use; stop what listens there, or pick another with --port N (--port 0 picks a free one)`, { cause: error });
+  }
+  if (code === 'EACCES') {
+    return new ConfigError(`cannot listen on ${address}: permission denied (ports below 1024 need privileges); use a port such as 8080`, { cause: error });
+  }
+  if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
+    return new ConfigError(`cannot listen on ${address}: this machine has no such address; use --host 127.0.0.1 or 0.0.0.0`, { cause: error });
+  }
+  return error;
 }

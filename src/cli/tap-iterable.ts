@@ -7,6 +7,7 @@ import { Command } from 'commander';
 import { createStderrLogger } from '../log/stderr-logger.js';
 import { commandDiscover, commandSync, streamsForTap } from './commands.js';
 import { failCommand } from './exit-codes.js';
+import { resolveLogFormat } from './log-format.js';
 import { loadConfig } from './run-context.js';
 
 
@@ -24,6 +25,7 @@ const program = new Command()
   .showHelpAfterError();
 
 try {
+  logger.format = resolveLogFormat(undefined, process.env);
   program.parse(process.argv);
   const flags = program.opts<{ config: string; discover?: boolean; catalog?: string; properties?: string; state?: string }>();
   if (flags.discover) {

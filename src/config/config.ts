@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { ConfigError, registerSecret } from '../errors.js';
 import { parseInstant } from '../time/instants.js';
+import { locateJsonError } from './json-error-position.js';
 
 /** The validated configuration of one run (contract §3). */
 export interface Config {
@@ -16,6 +17,11 @@ export interface Config {
   destination: string;
   /** Re-read this many minutes before a bookmark. Default 60. */
   lookbackMinutes: number;
+  /**
+   * How long one export window may keep failing (retries, waits and smaller re-reads included)
+   * before its stream fails, in minutes. Default 5.
+   */
+  maxWindowRetryMinutes: number;
 }
 
 /** Configuration values as given (file, environment, flags), before validation. */
@@ -29,6 +35,7 @@ const KNOWN_KEYS = new Set([
   'base_url',
   'destination',
   'lookback_minutes',
+  'max_window_retry_minutes',
 ]);
 
 /** Keys the Python tap-iterable and Meltano add to configs; accepted silently. */
@@ -42,6 +49,7 @@ const REGION_HOSTS = {
 export const DEFAULT_DESTINATION = 'duckdb:iterable.duckdb';
 export const DEFAULT_WINDOW_DAYS = 30;
 export const DEFAULT_LOOKBACK_MINUTES = 60;
+export const DEFAULT_MAX_WINDOW_RETRY_MINUTES = 5;
 
 /** Reads a JSON config file; errors name the file and what is wrong with it. */
 export async function readConfigFile(path: string): Promise<RawConfig> {
@@ -52,11 +60,20 @@ export async function readConfigFile(path: string): Promise<RawConfig> {
     const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : String(error);
     throw new ConfigError(`cannot read config file ${path}: ${reason}`, { cause: error });
   }
+  // Editors on Windows may save a byte-order mark, which JSON.parse refuses.
+  if (text.startsWith('\uFEFF')) text = text.slice(1);
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
-  } catch (error) {
-    throw new ConfigError(`config file ${path} is not valid JSON: ${(error as Error).message}`, { cause: error });
+  } catch {
+    // JSON.parse's message may quote the file (an unquoted key or value, perhaps the API key):
+    // say where and what, never the text, and keep no cause that would hold it.
+    const at = locateJsonError(text);
+    const where = at ? ` at line ${at.line}, column ${at.column}: expected ${at.problem}` : '';
+    throw new ConfigError(
+      `config file ${path} is not valid JSON${where}; fix the file: names and strings in double quotes, ` +
+        'no trailing commas, e.g. {"api_key": "...", "start_date": "2024-01-01"}',
+    );
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
     throw new ConfigError(`config file ${path} must hold a JSON object such as {"api_key": "...", "start_date": "2024-01-01"}`);
@@ -73,6 +90,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv): RawConfig {
     ['ITERABLE_REGION', 'region'],
     ['ITERABLE_BASE_URL', 'base_url'],
     ['ITERABLE_DESTINATION', 'destination'],
+    ['ITERABLE_MAX_WINDOW_RETRY_MINUTES', 'max_window_retry_minutes'],
   ];
   for (const [name, key] of map) {
     const value = env[name];
@@ -114,8 +132,9 @@ export function validateConfig(
   const trimmedKey = (apiKey ?? '').trim();
   if (!trimmedKey && options.requireApiKey !== false) {
     throw new ConfigError(
-      'api_key is missing: set it in the config file ("api_key"), in ITERABLE_API_KEY, or with --api-key; ' +
-        'create a server-side key in Iterable under Integrations > API Keys',
+      'api_key is missing: set the ITERABLE_API_KEY environment variable, or "api_key" in the config file (--config FILE); ' +
+        'there is no flag for it, since a flag would show the key in `ps`. ' +
+        'Create a server-side key in Iterable under Integrations > API Keys',
     );
   }
   registerSecret(trimmedKey);
@@ -136,6 +155,7 @@ export function validateConfig(
 
   const windowDays = positiveNumber(raw, 'api_window_in_days', DEFAULT_WINDOW_DAYS, false);
   const lookbackMinutes = positiveNumber(raw, 'lookback_minutes', DEFAULT_LOOKBACK_MINUTES, true);
+  const maxWindowRetryMinutes = positiveNumber(raw, 'max_window_retry_minutes', DEFAULT_MAX_WINDOW_RETRY_MINUTES, false);
 
   const regionText = String(raw.region ?? 'us').trim().toLowerCase();
   if (regionText !== 'us' && regionText !== 'eu') {
@@ -160,5 +180,5 @@ export function validateConfig(
 
   const destination = String(raw.destination ?? DEFAULT_DESTINATION).trim() || DEFAULT_DESTINATION;
 
-  return { apiKey: trimmedKey, startDate, windowDays, region, baseUrl, destination, lookbackMinutes };
+  return { apiKey: trimmedKey, startDate, windowDays, region, baseUrl, destination, lookbackMinutes, maxWindowRetryMinutes };
 }

@@ -124,6 +124,11 @@ export interface Destination {
   /** Forgets the bookmarks of these streams (every stream when omitted); tables stay. */
   resetState(streams?: readonly string[]): Promise<string[]>;
   /**
+   * Stores these bookmarks for the streams that have none, in one transaction; a stored bookmark
+   * is never replaced. Returns the streams stored. (`sync --state`: migrating from another tap.)
+   */
+  seedState(bookmarks: Readonly<Record<string, StreamBookmark>>): Promise<string[]>;
+  /**
    * Starts loading a stream: creates its table from the schema (or adds missing columns).
    * Several loads (of different tables) may be open at once.
    */

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { PassThrough, type Readable } from 'node:stream';
 import { requestContext } from './request-context.js';
 import { Agent, EnvHttpProxyAgent, request, type Dispatcher } from 'undici';
@@ -11,6 +12,7 @@ import {
   registerSecret,
   type RequestDescription,
 } from '../errors.js';
+import type { FailureBudget } from './failure-budget.js';
 import { LineSplitter } from './line-splitter.js';
 import { RateLimiter } from './rate-limiter.js';
 import {
@@ -43,9 +45,12 @@ const MAX_DESCRIBED_PATH_CHARS = 300;
 const JSON_ACCEPT = 'application/json';
 const STREAM_ACCEPT = 'application/x-json-stream, text/plain;q=0.9, */*;q=0.8';
 
-const AUTH_HINT =
-  'Check the API key and its type: read-only keys cannot call /api/export/* or ' +
-  '/api/lists/getUsers, and keys of EU projects need region eu.';
+const BAD_KEY_HINT =
+  'Check the API key (a server-side key of this project), and that region or base_url point at ' +
+  "the project's data centre (keys of EU projects need region eu).";
+const PERMISSION_HINT =
+  'This key may not call this endpoint: read-only keys cannot call /api/export/* or ' +
+  '/api/lists/getUsers; use a server-side key to read those streams.';
 
 const PROXY_ENV_VARS = ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy'] as const;
 
@@ -68,6 +73,21 @@ type Consume<R> = (response: Dispatcher.ResponseData, request: RequestDescriptio
 interface Timeouts {
   readonly connectTimeoutMs: number;
   readonly idleTimeoutMs: number;
+}
+
+/** Per-request options. */
+export interface RequestOptions {
+  /**
+   * The time the caller's unit of work may still spend failing: retries stop, and rate-limit
+   * waits end, at its deadline. Default unbounded (only `maxAttempts`).
+   */
+  failureBudget?: FailureBudget;
+}
+
+/** Iterable's clock as its last `Date` header told it, and our clock when that answer arrived. */
+export interface IterableClockReading {
+  iterableMs: number;
+  localMs: number;
 }
 
 type AttemptOutcome<R> =
@@ -93,7 +113,15 @@ export class IterableClient {
   private readonly retryPolicy: RetryPolicyOptions;
   private readonly timeouts: Timeouts;
   private readonly logger: Logger;
+  private readonly signal: AbortSignal | undefined;
   private readonly userAgent = userAgent();
+  /** Aborted with the AuthError when Iterable refuses the key itself: every request stops. */
+  private readonly keyRefused = new AbortController();
+  /** Ends every request in flight: the run stopped (`signal`) or the key was refused. */
+  private readonly requestSignal: AbortSignal;
+  /** Aborted per family with the AuthError when the key may not call it. */
+  private readonly familyRefused = new Map<EndpointFamily, AbortController>();
+  private lastClockReading: IterableClockReading | undefined;
 
   constructor(options: IterableClientOptions) {
     registerSecret(options.apiKey);
@@ -104,6 +132,11 @@ export class IterableClient {
       idleTimeoutMs: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
     };
     this.logger = options.logger ?? silentLogger;
+    this.signal = options.signal;
+    // Every request waiting or in flight listens to it: no listener limit applies.
+    setMaxListeners(0, this.keyRefused.signal);
+    this.requestSignal = anySignal([options.signal, this.keyRefused.signal]).signal;
+    setMaxListeners(0, this.requestSignal);
     this.limiter = new RateLimiter({ timeScale: options.rateLimitTimeScale ?? 1 });
     const backoffMaxMs = options.backoffMaxMs ?? DEFAULT_RETRY_POLICY.backoffMaxMs;
     this.retryPolicy = {
@@ -124,8 +157,13 @@ export class IterableClient {
   }
 
   /** GETs `path` and parses its JSON body. */
-  async getJson<T>(path: string, query: Query, family: EndpointFamily): Promise<T> {
-    return this.fetchJson<T>(this.buildUrl(path, query), family);
+  async getJson<T>(path: string, query: Query, family: EndpointFamily, options: RequestOptions = {}): Promise<T> {
+    return this.fetchJson<T>(this.buildUrl(path, query), family, options);
+  }
+
+  /** Iterable's clock from the `Date` header of the latest answer; undefined before any. */
+  get iterableClock(): IterableClockReading | undefined {
+    return this.lastClockReading;
   }
 
   /**
@@ -151,7 +189,7 @@ export class IterableClient {
         { method: 'GET', path: shown },
       );
     }
-    return this.fetchJson<T>(target, family);
+    return this.fetchJson<T>(target, family, {});
   }
 
   /**
@@ -160,17 +198,22 @@ export class IterableClient {
    * been yielded, a broken body throws RetryableApiError and the caller redoes its unit of work.
    * Stopping early (`break`) destroys the body and frees the connection.
    */
-  async *streamLines(path: string, query: Query, family: EndpointFamily): AsyncGenerator<string> {
-    for await (const lines of this.streamLineBatches(path, query, family)) yield* lines;
+  async *streamLines(path: string, query: Query, family: EndpointFamily, options: RequestOptions = {}): AsyncGenerator<string> {
+    for await (const lines of this.streamLineBatches(path, query, family, options)) yield* lines;
   }
 
   /**
    * Like `streamLines`, but yields the lines of each received chunk as one array: one await per
    * chunk instead of one per line, for the export path that runs millions of times.
    */
-  async *streamLineBatches(path: string, query: Query, family: EndpointFamily): AsyncGenerator<string[]> {
+  async *streamLineBatches(
+    path: string,
+    query: Query,
+    family: EndpointFamily,
+    options: RequestOptions = {},
+  ): AsyncGenerator<string[]> {
     const url = this.buildUrl(path, query);
-    const opened = await this.execute(url, family, STREAM_ACCEPT, async (response, description) => {
+    const opened = await this.execute(url, family, STREAM_ACCEPT, options, async (response, description) => {
       const reader = new BodyLineReader(response.body);
       try {
         // Read up to the first line inside the attempt, so an early cut is retried here.
@@ -193,6 +236,8 @@ export class IterableClient {
         try {
           lines = await reader.next();
         } catch (error) {
+          this.signal?.throwIfAborted();
+          this.throwIfKeyRefused();
           throw bodyCutError(description, error, `${reader.lineCount} lines`, this.timeouts);
         }
         this.checkLineLength(reader, description);
@@ -207,12 +252,13 @@ export class IterableClient {
    * GETs `path` and hands back the raw body once a 2xx status arrived (retries cover only the
    * status and headers). For callers that spool bytes, e.g. an export straight to a file.
    */
-  async streamBody(path: string, query: Query, family: EndpointFamily): Promise<StreamedBody> {
+  async streamBody(path: string, query: Query, family: EndpointFamily, options: RequestOptions = {}): Promise<StreamedBody> {
     const url = this.buildUrl(path, query);
     const { response, description } = await this.execute(
       url,
       family,
       STREAM_ACCEPT,
+      options,
       async (response, description) => ({ response, description }),
     );
     const source = response.body;
@@ -222,7 +268,8 @@ export class IterableClient {
       byteCount += chunk.length;
     });
     source.on('error', (error) => {
-      body.destroy(bodyCutError(description, error, `${byteCount} bytes`, this.timeouts));
+      const stop = this.signal?.aborted ? this.signal : this.keyRefused.signal;
+      body.destroy(stop.aborted ? (stop.reason as Error) : bodyCutError(description, error, `${byteCount} bytes`, this.timeouts));
     });
     body.on('close', () => {
       if (!source.readableEnded) source.destroy();
@@ -237,8 +284,8 @@ export class IterableClient {
     await this.dispatcher.close();
   }
 
-  private async fetchJson<T>(url: URL, family: EndpointFamily): Promise<T> {
-    return this.execute(url, family, JSON_ACCEPT, async (response, description) => {
+  private async fetchJson<T>(url: URL, family: EndpointFamily, options: RequestOptions): Promise<T> {
+    return this.execute(url, family, JSON_ACCEPT, options, async (response, description) => {
       const text = await response.body.text();
       try {
         return JSON.parse(text) as T;
@@ -270,36 +317,55 @@ export class IterableClient {
   }
 
   /**
-   * Runs attempts until `consume` returns, a failure is not retryable, or attempts run out.
-   * Each attempt first waits for the rate limiter.
+   * Runs attempts until `consume` returns, a failure is not retryable, attempts run out or the
+   * failure budget is spent. Each attempt first waits for the rate limiter. Once Iterable refused
+   * the key, every request fails at once; once it refused the key a family, so do that family's.
    */
   private async execute<R>(
     url: URL,
     family: EndpointFamily,
     accept: string,
+    options: RequestOptions,
     consume: Consume<R>,
   ): Promise<R> {
     const shownPath = describeUrl(url);
+    const budget = options.failureBudget;
     let previousDelayMs: number | undefined;
+    let lastError: RetryableApiError | undefined;
     for (let attempt = 1; ; attempt += 1) {
-      const waitedMs = await this.limiter.acquire(family);
+      const context = requestContext.getStore();
+      this.throwIfRefused(family, shownPath);
+      const waitSignal = anySignal([this.signal, this.keyRefused.signal, this.familyController(family).signal, deadlineSignal(budget)]);
+      let waitedMs: number;
+      try {
+        waitedMs = await this.limiter.acquire(family, { signal: waitSignal.signal, onWait: context?.onRateLimitWait });
+      } catch {
+        this.signal?.throwIfAborted();
+        this.throwIfRefused(family, shownPath);
+        throw budgetSpentError(shownPath, lastError, budget, 'waiting for a rate-limit slot');
+      } finally {
+        waitSignal.dispose();
+      }
       if (waitedMs > 0) {
         increment(this.stats.rateLimitWaitMs, family, waitedMs);
-        const context = requestContext.getStore();
         if (context) context.rateLimitWaitMs += waitedMs;
       }
       increment(this.stats.requestsByPath, url.pathname, 1);
 
       const outcome = await this.attemptOnce(url, family, shownPath, accept, consume, attempt);
       if (outcome.isOk) return outcome.value;
+      this.throwIfKeyRefused();
 
       const { failure, error } = outcome;
+      lastError = error;
+      budget?.recordFailure();
       const decision = decideRetry(
         {
           attempt,
           failure,
           previousDelayMs,
           rateLimitPeriodMs: this.limiter.scaledPeriodMs(family),
+          deadlineMs: budget?.deadlineMs,
         },
         this.retryPolicy,
       );
@@ -311,21 +377,72 @@ export class IterableClient {
             { cause: error },
           );
         }
-        throw this.nonRetryableError(error, failure);
+        if (decision.why === 'deadline') throw budgetSpentError(shownPath, error, budget, `${attempt} attempt${attempt === 1 ? '' : 's'}`);
+        throw this.refuse(family, this.nonRetryableError(error, failure));
       }
 
       this.stats.retries += 1;
       previousDelayMs = decision.delayMs;
-      this.logger.warn(`retrying GET ${shownPath} in ${decision.delayMs} ms: ${decision.reason}`, {
-        attempt,
-        maxAttempts: this.retryPolicy.maxAttempts,
-        delayMs: decision.delayMs,
-        reason: decision.reason,
-      });
+      const fields = { attempt, maxAttempts: this.retryPolicy.maxAttempts, delayMs: decision.delayMs, reason: decision.reason };
+      if (context?.onRetry) {
+        context.onRetry({ waitMs: decision.delayMs, reason: decision.reason, attempt, path: shownPath });
+        this.logger.debug(`retrying GET ${shownPath} in ${decision.delayMs} ms: ${decision.reason}`, fields);
+      } else {
+        this.logger.warn(`retrying GET ${shownPath} in ${decision.delayMs} ms: ${decision.reason}`, fields);
+      }
       // A 429 concerns the whole family: hold back every request of it, not just this one.
       if (decision.isRateLimited) this.limiter.penalize(family, decision.delayMs);
-      await sleep(decision.delayMs);
+      const sleepSignal = anySignal([this.signal, this.keyRefused.signal, this.familyController(family).signal]);
+      try {
+        await sleep(decision.delayMs, sleepSignal.signal);
+      } catch {
+        this.signal?.throwIfAborted();
+        this.throwIfRefused(family, shownPath);
+      } finally {
+        sleepSignal.dispose();
+      }
     }
+  }
+
+  /**
+   * Remembers an AuthError: a refused key stops every request of the client (waiting, sleeping
+   * or in flight), a refused permission every request of the family. Returns the error.
+   */
+  private refuse(family: EndpointFamily, error: ConnectorError): ConnectorError {
+    if (!(error instanceof AuthError)) return error;
+    const controller = error.refusal === 'key' ? this.keyRefused : this.familyController(family);
+    if (!controller.signal.aborted) controller.abort(error);
+    return error;
+  }
+
+  private familyController(family: EndpointFamily): AbortController {
+    let controller = this.familyRefused.get(family);
+    if (!controller) {
+      controller = new AbortController();
+      setMaxListeners(0, controller.signal);
+      this.familyRefused.set(family, controller);
+    }
+    return controller;
+  }
+
+  /** Throws when Iterable refused the key, or the key's access to `family`, earlier in this run. */
+  private throwIfRefused(family: EndpointFamily, shownPath: string): void {
+    this.throwIfKeyRefused();
+    const refused = this.familyRefused.get(family)?.signal;
+    if (refused?.aborted) {
+      const first = refused.reason as AuthError;
+      throw new AuthError(
+        `GET ${shownPath}: not sent, because Iterable refused this key access to ${first.path.split('?')[0]} earlier in this run ` +
+          `(HTTP ${first.status}). ${PERMISSION_HINT}`,
+        first.status,
+        shownPath,
+        { cause: first, refusal: 'permission' },
+      );
+    }
+  }
+
+  private throwIfKeyRefused(): void {
+    if (this.keyRefused.signal.aborted) throw this.keyRefused.signal.reason;
   }
 
   /** Sends one request and consumes a 2xx; every failure comes back as a RetryableApiError. */
@@ -344,12 +461,14 @@ export class IterableClient {
       response = await request(url, {
         method: 'GET',
         dispatcher: this.dispatcher,
+        signal: this.requestSignal,
         headers: { 'api-key': this.apiKey, accept, 'user-agent': this.userAgent },
         headersTimeout: this.timeouts.connectTimeoutMs,
         bodyTimeout: this.timeouts.idleTimeoutMs,
       });
     } catch (error) {
       this.limiter.release(family);
+      this.signal?.throwIfAborted();
       const code = errorCodeOf(error);
       this.logger.debug(`GET ${shownPath}`, { error: code, durationMs: Date.now() - startedAtMs, attempt });
       return {
@@ -366,6 +485,7 @@ export class IterableClient {
 
     // The answer is here: the limiter counts this request's window from now.
     this.limiter.release(family);
+    this.readClock(response.headers.date);
     const status = response.statusCode;
     description.status = status;
     increment(this.stats.responsesByStatus, status, 1);
@@ -375,6 +495,7 @@ export class IterableClient {
       try {
         return { isOk: true, value: await consume(response, description) };
       } catch (error) {
+        this.signal?.throwIfAborted();
         if (error instanceof ConnectorError) throw error;
         response.body.destroy();
         const code = errorCodeOf(error);
@@ -392,14 +513,14 @@ export class IterableClient {
     }
 
     const retryAfter = headerValue(response.headers['retry-after']);
-    const detail = await readErrorDetail(response);
+    const { detail, iterableCode } = await readErrorDetail(response);
     const location = status >= 300 && status < 400 ? headerValue(response.headers.location) : undefined;
     const message =
       `GET ${shownPath}: ${describeStatus(status)}${detail ? `; Iterable says ${detail}` : ''}` +
       (location ? `; redirected to ${redactText(location)}` : '');
     return {
       isOk: false,
-      failure: { kind: 'status', status, retryAfter },
+      failure: { kind: 'status', status, retryAfter, iterableCode },
       error: new RetryableApiError(message, description, parseRetryAfter(retryAfter)),
     };
   }
@@ -410,8 +531,12 @@ export class IterableClient {
     if (failure.kind === 'status') {
       const { status } = failure;
       if (status === 401 || status === 403) {
-        return new AuthError(`${lastError.message}. ${AUTH_HINT}`, status, description.path, {
+        // Iterable answers a wrong key with 401 `BadApiKey`; a key that may not call an
+        // endpoint gets another code (or 403).
+        const refusal = status === 401 && failure.iterableCode === 'BadApiKey' ? 'key' : 'permission';
+        return new AuthError(`${lastError.message}. ${refusal === 'key' ? BAD_KEY_HINT : PERMISSION_HINT}`, status, description.path, {
           cause: lastError.cause,
+          refusal,
         });
       }
       return new FatalApiError(`${lastError.message}. ${statusHint(status)}`, description, {
@@ -441,6 +566,13 @@ export class IterableClient {
       return 'TLS verification failed: if a proxy re-signs TLS traffic, point NODE_EXTRA_CA_CERTS at its CA certificate.';
     }
     return `Check base_url / region and that this machine can reach ${this.baseUrl.origin} (proxy: HTTPS_PROXY / NO_PROXY).`;
+  }
+
+  /** Notes Iterable's clock from a `Date` header (whole seconds, so up to 1 s behind). */
+  private readClock(header: string | string[] | undefined): void {
+    const text = headerValue(header);
+    const iterableMs = text === undefined ? Number.NaN : Date.parse(text);
+    if (!Number.isNaN(iterableMs)) this.lastClockReading = { iterableMs, localMs: Date.now() };
   }
 
   private checkLineLength(reader: BodyLineReader, description: RequestDescription): void {
@@ -542,8 +674,8 @@ function statusHint(status: number): string {
   return 'Retrying will not help.';
 }
 
-/** Reads a small error body and returns Iterable's `msg`/`code`, or a snippet of the text. */
-async function readErrorDetail(response: Dispatcher.ResponseData): Promise<string | undefined> {
+/** Reads a small error body: Iterable's `msg` and `code` for messages (or a snippet of the text), and its `code`. */
+async function readErrorDetail(response: Dispatcher.ResponseData): Promise<{ detail: string | undefined; iterableCode?: string }> {
   const chunks: Buffer[] = [];
   let size = 0;
   try {
@@ -559,14 +691,15 @@ async function readErrorDetail(response: Dispatcher.ResponseData): Promise<strin
   try {
     const parsed = JSON.parse(text) as { msg?: unknown; code?: unknown };
     if (typeof parsed === 'object' && parsed !== null && typeof parsed.msg === 'string') {
-      const code = typeof parsed.code === 'string' ? ` (code ${parsed.code})` : '';
-      return redactText(`"${parsed.msg.trim()}"${code}`);
+      const iterableCode = typeof parsed.code === 'string' ? parsed.code : undefined;
+      const code = iterableCode !== undefined ? ` (code ${iterableCode})` : '';
+      return { detail: redactText(`"${parsed.msg.trim()}"${code}`), ...(iterableCode !== undefined ? { iterableCode } : {}) };
     }
   } catch {
     // Not the JSON envelope: HTML 404 pages, plain text.
   }
   const summary = summarizeBody(text);
-  return summary === '' ? undefined : summary;
+  return { detail: summary === '' ? undefined : summary };
 }
 
 /** The first 200 characters of a body, without HTML tags, on one line, redacted. */
@@ -600,6 +733,60 @@ function increment<K>(map: Map<K, number>, key: K, by: number): void {
   map.set(key, (map.get(key) ?? 0) + by);
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+/** Waits `ms`; rejects with the signal's reason as soon as it aborts. */
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise((resolve, reject) => {
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/**
+ * One signal that aborts when any of `signals` does (with its reason); `dispose` detaches it.
+ * (AbortSignal.any would keep every combined signal alive as long as the long-lived sources.)
+ */
+function anySignal(signals: ReadonlyArray<AbortSignal | undefined>): { signal: AbortSignal; dispose(): void } {
+  const controller = new AbortController();
+  const detach: Array<() => void> = [];
+  for (const source of signals) {
+    if (!source) continue;
+    if (source.aborted) {
+      controller.abort(source.reason);
+      break;
+    }
+    const onAbort = () => controller.abort(source.reason);
+    source.addEventListener('abort', onAbort, { once: true });
+    detach.push(() => source.removeEventListener('abort', onAbort));
+  }
+  return { signal: controller.signal, dispose: () => detach.forEach((d) => d()) };
+}
+
+/** A signal that aborts when the budget's deadline passes; undefined before its first failure. */
+function deadlineSignal(budget: FailureBudget | undefined): AbortSignal | undefined {
+  const remainingMs = budget?.remainingMs();
+  return remainingMs === undefined ? undefined : AbortSignal.timeout(remainingMs);
+}
+
+/**
+ * The error when a failure budget is spent: fatal for this request, with the last retryable
+ * failure (or one describing the wait) as cause, so the caller treats it as its unit failing.
+ */
+function budgetSpentError(shownPath: string, lastError: RetryableApiError | undefined, budget: FailureBudget | undefined, after: string): FatalApiError {
+  const description: RequestDescription = lastError?.request ?? { method: 'GET', path: shownPath };
+  const minutes = ((budget?.limitMs ?? 0) / 60_000).toFixed(1).replace(/\.0$/, '');
+  budget?.giveUp();
+  const last = lastError ?? new RetryableApiError(`GET ${shownPath}: still failing while ${after}`, description);
+  return new FatalApiError(
+    `${last.message}. Stopped after ${after}: the ${minutes}-minute failure budget is spent`,
+    description,
+    { cause: last },
+  );
 }

@@ -19,14 +19,48 @@ export interface RateLimiterOptions {
   minSafetyMarginMs?: number;
   /** Monotonic clock in ms. Default `performance.now`. */
   now?: () => number;
-  /** Waits `ms`. Default a `setTimeout` promise. */
-  sleep?: (ms: number) => Promise<void>;
+  /**
+   * Waits `ms`, or less when `signal` aborts (then resolves early). Default a `setTimeout`
+   * promise that clears its timer on abort.
+   */
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+  /** A wait this long (expected or already spent) is reported to the waiter's `onWait`. Default 10 s. */
+  longWaitMs?: number;
+  /** While a long wait lasts, it is reported again this often. Default 30 s (so at least once a minute). */
+  waitReportIntervalMs?: number;
+}
+
+/** What a request of one family is waiting for, reported while the wait is long. */
+export interface RateLimitWait {
+  family: EndpointFamily;
+  /** The family's limit (unscaled, as Iterable documents it). */
+  limit: RateLimit;
+  /** How long this request has waited so far. */
+  waitedMs: number;
+  /**
+   * About how long it still waits: until the family's next free slot, plus one slot's share of
+   * the window per request queued ahead. Null while every slot awaits an answer.
+   */
+  expectedMs: number | null;
+  /** Requests of the family queued ahead of this one. */
+  aheadCount: number;
+}
+
+/** Options of one `acquire`. */
+export interface AcquireOptions {
+  /** Called when the wait turns long (see `longWaitMs`) and then every `waitReportIntervalMs` until granted. */
+  onWait?: (wait: RateLimitWait) => void;
+  /** Aborting it leaves the queue: the acquire rejects with the signal's reason. */
+  signal?: AbortSignal;
 }
 
 interface Waiter {
   enqueuedAtMs: number;
   resolve: (waitedMs: number) => void;
   reject: (error: unknown) => void;
+  onWait: ((wait: RateLimitWait) => void) | undefined;
+  /** When to report the wait next (Infinity: never). */
+  reportAtMs: number;
 }
 
 interface FamilyState {
@@ -38,12 +72,29 @@ interface FamilyState {
   blockedUntilMs: number;
   queue: Waiter[];
   isPumping: boolean;
-  /** Wakes the pump when it waits for an answer rather than for a time. */
+  /** Wakes the pump from its pause (an answer arrived, or a waiter left). */
   wake: (() => void) | undefined;
 }
 
-const defaultSleep = (ms: number): Promise<void> =>
-  new Promise((resolve) => setTimeout(resolve, ms));
+/** Hands a wait to its reporter; a reporter that throws must not break the pacing of others. */
+function report(onWait: (wait: RateLimitWait) => void, wait: RateLimitWait): void {
+  try {
+    onWait(wait);
+  } catch {
+    // best effort: a report is for people, the slot is what matters
+  }
+}
+
+const defaultSleep = (ms: number, signal?: AbortSignal): Promise<void> =>
+  new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
 
 /**
  * Paces requests per endpoint family with a sliding window, so that Iterable never has to answer
@@ -61,7 +112,9 @@ export class RateLimiter {
   private readonly safetyMarginRatio: number;
   private readonly minSafetyMarginMs: number;
   private readonly now: () => number;
-  private readonly sleep: (ms: number) => Promise<void>;
+  private readonly sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
+  private readonly longWaitMs: number;
+  private readonly waitReportIntervalMs: number;
 
   constructor(options: RateLimiterOptions = {}) {
     const timeScale = options.timeScale ?? 1;
@@ -75,6 +128,8 @@ export class RateLimiter {
     this.minSafetyMarginMs = options.minSafetyMarginMs ?? 10;
     this.now = options.now ?? (() => performance.now());
     this.sleep = options.sleep ?? defaultSleep;
+    this.longWaitMs = options.longWaitMs ?? 10_000;
+    this.waitReportIntervalMs = Math.max(1, options.waitReportIntervalMs ?? 30_000);
   }
 
   /** The family's period divided by the time scale; 0 when pacing is off. */
@@ -92,9 +147,12 @@ export class RateLimiter {
   /**
    * Resolves when a request of `family` may start, with the milliseconds it waited. Concurrent
    * callers of one family get their slots in call order. Every acquire must be followed by one
-   * `release` once the request has its answer (or failed).
+   * `release` once the request has its answer (or failed). A long wait is reported to
+   * `options.onWait`; an aborted `options.signal` takes the caller out of the queue.
    */
-  acquire(family: EndpointFamily): Promise<number> {
+  acquire(family: EndpointFamily, options: AcquireOptions = {}): Promise<number> {
+    const { signal, onWait } = options;
+    if (signal?.aborted) return Promise.reject(signal.reason);
     const state = this.stateOf(family);
     const nowMs = this.now();
     if (state.queue.length === 0 && !state.isPumping && this.freeAtMs(family, state) <= nowMs) {
@@ -102,8 +160,38 @@ export class RateLimiter {
       return Promise.resolve(0);
     }
     return new Promise<number>((resolve, reject) => {
-      state.queue.push({ enqueuedAtMs: nowMs, resolve, reject });
+      const onAbort = () => {
+        const index = state.queue.indexOf(waiter);
+        if (index < 0) return;
+        state.queue.splice(index, 1);
+        reject(signal?.reason);
+        state.wake?.(); // the pump may have nobody left to wait for
+      };
+      const waiter: Waiter = {
+        enqueuedAtMs: nowMs,
+        resolve: (waitedMs) => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve(waitedMs);
+        },
+        reject: (error) => {
+          signal?.removeEventListener('abort', onAbort);
+          reject(error);
+        },
+        onWait,
+        reportAtMs: onWait ? nowMs + this.longWaitMs : Infinity,
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      state.queue.push(waiter);
+      if (onWait) {
+        const wait = this.describeWait(family, state, waiter, nowMs);
+        // A wait expected to be long is reported as it starts.
+        if (wait.expectedMs !== null && wait.expectedMs >= this.longWaitMs) {
+          waiter.reportAtMs = nowMs + this.waitReportIntervalMs;
+          report(onWait, wait);
+        }
+      }
       if (!state.isPumping) void this.pump(family, state);
+      else if (onWait) state.wake?.(); // the pump's pause may end after this waiter's first report
     });
   }
 
@@ -174,29 +262,62 @@ export class RateLimiter {
     try {
       while (state.queue.length > 0) {
         const nowMs = this.now();
+        this.reportWaits(family, state, nowMs);
         const freeAtMs = this.freeAtMs(family, state);
-        if (freeAtMs === Infinity) {
-          // Every slot awaits an answer; only `release` can free one.
-          await new Promise<void>((resolve) => {
-            state.wake = resolve;
-          });
+        if (freeAtMs <= nowMs) {
+          const waiter = state.queue.shift();
+          if (!waiter) break;
+          this.grant(state);
+          waiter.resolve(nowMs - waiter.enqueuedAtMs);
           continue;
         }
-        if (freeAtMs > nowMs) {
-          // Meanwhile a penalty can only move freeAt later, and a release cannot move a finite
-          // freeAt earlier; we re-check on waking.
-          await this.sleep(freeAtMs - nowMs);
-          continue;
-        }
-        const waiter = state.queue.shift();
-        if (!waiter) break;
-        this.grant(state);
-        waiter.resolve(nowMs - waiter.enqueuedAtMs);
+        // Sleep until a slot frees or a report is due. Every slot awaiting an answer (freeAt
+        // Infinity): only `release` can free one. Meanwhile a penalty can only move freeAt later,
+        // and a release cannot move a finite freeAt earlier; we re-check on waking.
+        const reportAtMs = Math.min(...state.queue.map((w) => w.reportAtMs));
+        const untilMs = Math.min(freeAtMs, reportAtMs);
+        await this.pause(state, untilMs === Infinity ? null : Math.max(0, untilMs - nowMs));
       }
     } catch (error) {
       for (const waiter of state.queue.splice(0)) waiter.reject(error);
     } finally {
       state.isPumping = false;
     }
+  }
+
+  /** Waits `ms` (until woken when null); `state.wake` ends the pause early. */
+  private pause(state: FamilyState, ms: number | null): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const interrupt = new AbortController();
+      const done = () => {
+        if (state.wake === done) state.wake = undefined;
+        interrupt.abort();
+        resolve();
+      };
+      state.wake = done;
+      if (ms !== null) this.sleep(ms, interrupt.signal).then(done, reject);
+    });
+  }
+
+  /** Calls `onWait` of the waiters whose report is due. */
+  private reportWaits(family: EndpointFamily, state: FamilyState, nowMs: number): void {
+    for (const waiter of state.queue) {
+      if (waiter.reportAtMs > nowMs || !waiter.onWait) continue;
+      waiter.reportAtMs = nowMs + this.waitReportIntervalMs;
+      report(waiter.onWait, this.describeWait(family, state, waiter, nowMs));
+    }
+  }
+
+  private describeWait(family: EndpointFamily, state: FamilyState, waiter: Waiter, nowMs: number): RateLimitWait {
+    const aheadCount = Math.max(0, state.queue.indexOf(waiter));
+    const freeAtMs = this.freeAtMs(family, state);
+    const slotShareMs = this.windowMs(family) / this.limits[family].requests;
+    return {
+      family,
+      limit: this.limits[family],
+      waitedMs: nowMs - waiter.enqueuedAtMs,
+      expectedMs: freeAtMs === Infinity ? null : Math.max(0, freeAtMs - nowMs) + aheadCount * slotShareMs,
+      aheadCount,
+    };
   }
 }

@@ -7,8 +7,11 @@ import { STATUS_CODES } from 'node:http';
 
 /** What went wrong with one attempt. */
 export type AttemptFailure =
-  /** Iterable answered with a non-2xx status. `retryAfter` is the raw header, if any. */
-  | { kind: 'status'; status: number; retryAfter?: string | undefined }
+  /**
+   * Iterable answered with a non-2xx status. `retryAfter` is the raw header, if any;
+   * `iterableCode` the `code` of Iterable's error body (`BadApiKey`), if it sent one.
+   */
+  | { kind: 'status'; status: number; retryAfter?: string | undefined; iterableCode?: string | undefined }
   /** No response: connection refused or reset, timeouts, DNS, TLS. `code` as Node/undici set it. */
   | { kind: 'network'; code: string | undefined }
   /** A 2xx response whose body broke off before it ended (socket closed, idle timeout). */
@@ -55,8 +58,14 @@ export interface RetryInput {
    * least this long, since the window that refused us must drain first. Default 0.
    */
   rateLimitPeriodMs?: number | undefined;
-  /** Current time in ms, for Retry-After dates. Default `Date.now()`. */
+  /** Current time in ms, for Retry-After dates and the deadline. Default `Date.now()`. */
   nowMs?: number | undefined;
+  /**
+   * No retry starts after this instant (ms, same clock as `nowMs`): a backoff that would end later
+   * is cut to end at it (one last attempt), a server-requested wait (429, Retry-After) that would
+   * fails with `deadline`, and so does any failure at or after it. Default none.
+   */
+  deadlineMs?: number | undefined;
   /** Uniform random in [0, 1). Default `Math.random`. */
   random?: (() => number) | undefined;
 }
@@ -75,8 +84,11 @@ export type RetryDecision =
     }
   | {
       action: 'fail';
-      /** `not-retryable`: retrying cannot help (400, 401, 404...); `exhausted`: out of attempts. */
-      why: 'not-retryable' | 'exhausted';
+      /**
+       * `not-retryable`: retrying cannot help (400, 401, 404...); `exhausted`: out of attempts;
+       * `deadline`: `deadlineMs` has passed, or the server-requested wait would end after it.
+       */
+      why: 'not-retryable' | 'exhausted' | 'deadline';
       reason: string;
       retryAfterMs?: number | undefined;
     };
@@ -223,6 +235,14 @@ export function decideRetry(
   } else {
     delayMs = backoffDelayMs(attempt, options, input.previousDelayMs, input.random);
     if (isRateLimited) delayMs = Math.max(delayMs, Math.ceil(input.rateLimitPeriodMs ?? 0));
+  }
+  if (input.deadlineMs !== undefined) {
+    const remainingMs = input.deadlineMs - (input.nowMs ?? Date.now());
+    // A backoff is cut short for one last attempt at the deadline; a wait that the server asked
+    // for (429, Retry-After) is not, so that attempt could only be refused again.
+    const mustWaitFully = isRateLimited || retryAfterMs !== undefined;
+    if (remainingMs <= 0 || (mustWaitFully && delayMs > remainingMs)) return { action: 'fail', why: 'deadline', reason, retryAfterMs };
+    delayMs = Math.min(delayMs, remainingMs);
   }
   return { action: 'retry', delayMs, reason, retryAfterMs, isRateLimited };
 }

@@ -57,4 +57,9 @@ export interface IterableClientOptions {
   /** Backoff jitter (see `retry-policy.ts`). Default `decorrelated`. */
   retryJitter?: 'full' | 'decorrelated' | 'none';
   logger?: Logger;
+  /**
+   * Aborting it stops every request at once (waits for a rate-limit slot and retry delays too):
+   * they reject with the signal's reason.
+   */
+  signal?: AbortSignal;
 }

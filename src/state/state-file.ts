@@ -1,12 +1,12 @@
 import { readFile } from 'node:fs/promises';
 import { StateError } from '../errors.js';
-import { parseInstant } from '../time/instants.js';
+import { checkBookmark } from './bookmark.js';
 import { emptyState, type SingerState, type StreamBookmark } from './singer-state.js';
 
 /**
  * Validates a Singer state object. Accepts what the Python tap-iterable writes
  * (`{"currently_syncing": …, "bookmarks": {"email_send": {"createdAt": "2019-…Z"}}}`), and a
- * bare `{"bookmarks": …}`; every bookmark value must be a date-time.
+ * bare `{"bookmarks": …}`; every bookmark must be an object of date-times (see `checkBookmark`).
  */
 export function parseState(value: unknown, origin: string): SingerState {
   if (value === null || value === undefined) return emptyState();
@@ -24,17 +24,7 @@ export function parseState(value: unknown, origin: string): SingerState {
   }
   const bookmarks: Record<string, StreamBookmark> = {};
   for (const [stream, entry] of Object.entries(bookmarksRaw as Record<string, unknown>)) {
-    if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) {
-      throw new StateError(`${origin}: bookmark of ${stream} must be an object such as {"createdAt": "2024-05-01T00:00:00.000000Z"}`);
-    }
-    const bookmark: StreamBookmark = {};
-    for (const [key, instant] of Object.entries(entry as Record<string, unknown>)) {
-      if (typeof instant !== 'string' || parseInstant(instant) === null) {
-        throw new StateError(`${origin}: bookmarks.${stream}.${key} is not a date-time (got ${JSON.stringify(instant)})`);
-      }
-      bookmark[key] = instant;
-    }
-    bookmarks[stream] = bookmark;
+    bookmarks[stream] = checkBookmark(entry, stream, origin, 'correct it, or remove the stream from the state file to read it again from start_date');
   }
   const currently = typeof raw.currently_syncing === 'string' ? raw.currently_syncing : null;
   return { currently_syncing: currently, bookmarks };

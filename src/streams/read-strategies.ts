@@ -1,6 +1,8 @@
 import type { Row, RowWindow } from '../core/rows.js';
 import type { JsonRecord, JsonSchema, Logger, RejectedRecord } from '../core/types.js';
 import { AuthError, ConfigError, FatalApiError, RetryableApiError, StreamFailedError } from '../errors.js';
+import type { RequestOptions } from '../iterable/client.js';
+import { FailureBudget } from '../iterable/failure-budget.js';
 import type { EndpointFamily, Query } from '../iterable/types.js';
 import { DEFAULT_PAGE_SIZE } from '../iterable/rate-limits.js';
 import type { StreamBookmark } from '../state/singer-state.js';
@@ -16,7 +18,7 @@ export interface IterableReader {
   getJson<T>(path: string, query: Query, family: EndpointFamily): Promise<T>;
   getJsonUrl<T>(url: string, family: EndpointFamily): Promise<T>;
   streamLines(path: string, query: Query, family: EndpointFamily): AsyncGenerator<string>;
-  streamLineBatches(path: string, query: Query, family: EndpointFamily): AsyncGenerator<string[]>;
+  streamLineBatches(path: string, query: Query, family: EndpointFamily, options?: RequestOptions): AsyncGenerator<string[]>;
 }
 
 /** What a strategy yields; the sync orchestrator turns these into destination calls. */
@@ -57,7 +59,15 @@ export interface ReadContext {
   minWindowMs?: number;
   /** Failed window reads in a row before the stream gives up. Default 6. */
   maxWindowFailures?: number;
+  /**
+   * How long one export window may keep failing (retries, rate-limit waits and smaller re-reads
+   * included) before the stream gives up, in ms. Default 5 minutes.
+   */
+  maxWindowRetryMs?: number;
 }
+
+/** Default of `ReadContext.maxWindowRetryMs`: 5 minutes. */
+export const DEFAULT_MAX_WINDOW_RETRY_MS = 5 * 60_000;
 
 /** Runs the stream's read strategy. */
 export function readStream(ctx: ReadContext): AsyncGenerator<ReadEvent> {
@@ -333,7 +343,18 @@ async function* readExportWindows(ctx: ReadContext, dataTypeName: string): Async
     dateFields: [...(ctx.dateFields ?? [])],
   });
   const batchSize = batchSizeOf(ctx);
+  const maxWindowRetryMs = ctx.maxWindowRetryMs ?? DEFAULT_MAX_WINDOW_RETRY_MS;
+  if (startMs >= endMs && bookmark !== null) {
+    // Nothing to read (a bookmark clamped to now, no lookback): still store the bookmark, so
+    // the destination or the Singer target holds one that Iterable's clock has reached.
+    yield { kind: 'checkpoint', bookmark: { [replicationKey]: formatBookmark(new Date(Math.min(bookmark.getTime(), endMs))) } };
+    return;
+  }
   let cursor: AdaptiveCursor = { startMs, windowMs: maxWindowMs, consecutiveFailures: 0 };
+  // One budget per window start: it bounds the time spent failing there, halvings included.
+  let budget = new FailureBudget(maxWindowRetryMs);
+  /** The full window that failed first at the cursor's start, for the message. */
+  let firstFailedLabel: string | undefined;
   for (let window = nextWindow(cursor, endMs); window !== null; window = nextWindow(cursor, endMs)) {
     const label = `[${new Date(window.startMs).toISOString()}, ${new Date(window.endMs).toISOString()})`;
     const source = `export ${dataTypeName} ${label}`;
@@ -351,7 +372,7 @@ async function* readExportWindows(ctx: ReadContext, dataTypeName: string): Async
     };
     let batch: string[] = [];
     try {
-      for await (const lines of ctx.client.streamLineBatches('/api/export/data.json', query, 'export')) {
+      for await (const lines of ctx.client.streamLineBatches('/api/export/data.json', query, 'export', { failureBudget: budget })) {
         if (batch.length === 0 && lines.length >= batchSize) {
           yield rowsOf(lines);
           continue;
@@ -368,14 +389,27 @@ async function* readExportWindows(ctx: ReadContext, dataTypeName: string): Async
       const isWindowFailure =
         error instanceof RetryableApiError || (error instanceof FatalApiError && error.cause instanceof RetryableApiError);
       if (!isWindowFailure) throw error;
+      budget.recordFailure();
+      firstFailedLabel ??= label;
       const step = advanceCursor(cursor, window, 'failure', policy);
       yield { kind: 'discard', reason: error.message };
+      const resume =
+        `Everything before ${new Date(window.startMs).toISOString()} is committed; ` +
+        `run \`iterable-sync sync --streams ${stream.name}\` again to resume from there`;
+      if (budget.isSpent) {
+        const minutes = Number((maxWindowRetryMs / 60_000).toFixed(2));
+        throw new StreamFailedError(
+          stream.name,
+          `${stream.name}: export window ${firstFailedLabel} kept failing for ${minutes} min, the max_window_retry_minutes limit` +
+            `${firstFailedLabel === label ? '' : `, down to ${label}`} (last: ${error.message}). ${resume}.`,
+          { cause: error },
+        );
+      }
       if (step.giveUp) {
         throw new StreamFailedError(
           stream.name,
           `${stream.name}: export window ${label} failed ${step.cursor.consecutiveFailures} times in a row ` +
-            `(last: ${error.message}). Everything before ${new Date(window.startMs).toISOString()} is committed; ` +
-            `run \`iterable-sync sync --streams ${stream.name}\` again to resume from there, or lower api_window_in_days.`,
+            `(last: ${error.message}). ${resume}, or lower api_window_in_days.`,
           { cause: error },
         );
       }
@@ -390,6 +424,8 @@ async function* readExportWindows(ctx: ReadContext, dataTypeName: string): Async
     yield { kind: 'checkpoint', bookmark: { [replicationKey]: formatBookmark(new Date(window.endMs)) }, window };
     yield { kind: 'unit-done', label };
     cursor = advanceCursor(cursor, window, 'success', policy).cursor;
+    budget = new FailureBudget(maxWindowRetryMs);
+    firstFailedLabel = undefined;
   }
 }
 

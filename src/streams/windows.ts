@@ -7,6 +7,15 @@ export interface TimeWindow {
 export const MS_PER_DAY = 86_400_000;
 
 /**
+ * The instant a run reads up to: our clock's `nowMs`, or Iterable's when Iterable's clock is
+ * behind ours (`clockOffsetMs` = Iterable's clock minus ours, null when unknown), so that no
+ * window and no bookmark ever ends after Iterable's own now.
+ */
+export function readUntilMs(nowMs: number, clockOffsetMs: number | null): number {
+  return clockOffsetMs !== null && clockOffsetMs < 0 ? nowMs + clockOffsetMs : nowMs;
+}
+
+/**
  * Where an incremental export stream starts reading: the bookmark minus the lookback (exports
  * are eventually consistent), else the configured start date. Never after `endMs`.
  */

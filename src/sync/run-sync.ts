@@ -1,10 +1,14 @@
 import type { Logger } from '../core/types.js';
 import type { Destination, TableLoad } from '../destinations/destination.js';
-import { AuthError, ConnectorError } from '../errors.js';
-import { runWithRequestContext } from '../iterable/request-context.js';
+import { AuthError, ConnectorError, InterruptedError } from '../errors.js';
+import type { RateLimitWait } from '../iterable/rate-limiter.js';
+import { runWithRequestContext, type RequestContext } from '../iterable/request-context.js';
+import { runWithLogContext } from '../log/log-context.js';
+import type { StreamBookmark } from '../state/singer-state.js';
 import { readStream, type IterableReader } from '../streams/read-strategies.js';
 import { resolveStreamSchema } from '../streams/schema-resolution.js';
 import type { StreamDefinition } from '../streams/stream-table.js';
+import { startingBookmarks } from './starting-bookmarks.js';
 
 /** Receives progress of a sync; the CLI renders it. */
 export interface ProgressListener {
@@ -12,15 +16,20 @@ export interface ProgressListener {
   streamStarted?(stream: string, waits: { readonly rateLimitWaitMs: number }): void;
   planned?(stream: string, unitsTotal: number): void;
   rowsRead?(stream: string, rows: number): void;
+  /** A request of the stream waits long for its rate-limit slot (repeated while it waits). */
+  rateLimitWait?(stream: string, wait: RateLimitWait): void;
   unitDone?(stream: string, label: string): void;
   committed?(stream: string, rowsWritten: number): void;
+  /** A request of the stream failed and is retried after `waitMs` (`attempt` is the one that failed). */
+  retrying?(stream: string, retry: { waitMs: number; reason: string; attempt: number }): void;
   streamFinished?(result: StreamResult): void;
 }
 
 /** How one stream ended. */
 export interface StreamResult {
   stream: string;
-  status: 'complete' | 'failed';
+  /** `interrupted`: a signal stopped the run; what was committed stays, the rest was rolled back. */
+  status: 'complete' | 'failed' | 'interrupted';
   /** Rows committed (after deduplication on the key). */
   rows: number;
   /** Rows read from Iterable, including re-reads. */
@@ -31,11 +40,15 @@ export interface StreamResult {
   rejected: number;
   /** Windows / lists / tables completed. */
   unitsDone: number;
+  /** Commits that moved the bookmark (export windows, or a whole incremental list). */
+  bookmarkCommits: number;
   /** Columns added for new fields. */
   columnsAdded: string[];
   durationMs: number;
   /** Milliseconds this stream's requests waited for Iterable's rate limits. */
   rateLimitWaitMs: number;
+  /** The stream's bookmark after the run: the last one committed, else the stored one (none: undefined). */
+  bookmark?: StreamBookmark;
   error?: Error;
 }
 
@@ -48,7 +61,10 @@ export interface SyncOptions {
   lookbackMinutes: number;
   /** Ignore stored bookmarks for this run. */
   fullRefresh: boolean;
-  /** The sync's start; the last export window ends here. */
+  /**
+   * The sync's start, never later than Iterable's own clock: the last export window ends here,
+   * and a stored bookmark later than this is clamped to it.
+   */
   runStart: Date;
   logger: Logger;
   progress?: ProgressListener;
@@ -58,6 +74,14 @@ export interface SyncOptions {
   batchSize?: number;
   /** Smallest adaptive export window, in ms. */
   minWindowMs?: number;
+  /**
+   * Aborting it stops the sync: no stream starts, no new window is committed, each stream rolls
+   * back what it read since its last commit and ends `interrupted`. Abort the client's requests
+   * with the same signal so that waits end at once.
+   */
+  signal?: AbortSignal;
+  /** How long one export window may keep failing before its stream fails, in minutes. Default 5. */
+  maxWindowRetryMinutes?: number;
 }
 
 /**
@@ -66,16 +90,30 @@ export interface SyncOptions {
  */
 export async function runSync(options: SyncOptions): Promise<StreamResult[]> {
   const state = await options.destination.readState();
+  const bookmarks = options.fullRefresh
+    ? new Map<string, undefined>()
+    : startingBookmarks(options.streams, state, options.runStart, options.logger, options.destination.description);
   const queue = [...options.streams];
   const results = new Map<string, StreamResult>();
   const workers = Math.max(1, Math.min(options.concurrency ?? queue.length, queue.length));
   await Promise.all(
     Array.from({ length: workers }, async () => {
       for (let stream = queue.shift(); stream; stream = queue.shift()) {
-        const bookmark = options.fullRefresh ? undefined : state.bookmarks[stream.name];
-        const context = { rateLimitWaitMs: 0 };
+        const bookmark = bookmarks.get(stream.name);
+        if (options.signal?.aborted) {
+          results.set(stream.name, { ...emptyResult(stream.name), status: 'interrupted', bookmark: state.bookmarks[stream.name] });
+          continue;
+        }
+        const name = stream.name;
+        const context: RequestContext = {
+          rateLimitWaitMs: 0,
+          onRateLimitWait: (wait: RateLimitWait) => options.progress?.rateLimitWait?.(name, wait),
+          onRetry: ({ waitMs, reason, attempt }) => options.progress?.retrying?.(name, { waitMs, reason, attempt }),
+        };
         options.progress?.streamStarted?.(stream.name, context);
-        const result = await runWithRequestContext(context, () => syncStream(stream, bookmark, options));
+        const result = await runWithLogContext({ stream: name }, () =>
+          runWithRequestContext(context, () => syncStream(stream, bookmark, state.bookmarks[name], options)),
+        );
         result.rateLimitWaitMs = context.rateLimitWaitMs;
         results.set(stream.name, result);
         options.progress?.streamFinished?.(result);
@@ -85,27 +123,22 @@ export async function runSync(options: SyncOptions): Promise<StreamResult[]> {
   return options.streams.map((s) => results.get(s.name)!);
 }
 
+function emptyResult(stream: string): StreamResult {
+  return { stream, status: 'complete', rows: 0, rowsRead: 0, rescued: 0, rejected: 0, unitsDone: 0, bookmarkCommits: 0, columnsAdded: [], durationMs: 0, rateLimitWaitMs: 0 };
+}
+
 async function syncStream(
   stream: StreamDefinition,
-  bookmark: Record<string, string> | undefined,
+  bookmark: StreamBookmark | undefined,
+  storedBookmark: StreamBookmark | undefined,
   options: SyncOptions,
 ): Promise<StreamResult> {
   const started = Date.now();
-  const result: StreamResult = {
-    stream: stream.name,
-    status: 'complete',
-    rows: 0,
-    rowsRead: 0,
-    rescued: 0,
-    rejected: 0,
-    unitsDone: 0,
-    columnsAdded: [],
-    durationMs: 0,
-    rateLimitWaitMs: 0,
-  };
-  const { logger, progress } = options;
+  const result: StreamResult = { ...emptyResult(stream.name), bookmark: storedBookmark };
+  const { logger, progress, signal } = options;
   let load: TableLoad | undefined;
   try {
+    signal?.throwIfAborted();
     const resolved = await resolveStreamSchema(stream, options.client, logger);
     load = await options.destination.beginLoad(
       {
@@ -129,8 +162,11 @@ async function syncStream(
       logger,
       batchSize: options.batchSize,
       minWindowMs: options.minWindowMs,
+      ...(options.maxWindowRetryMinutes !== undefined ? { maxWindowRetryMs: options.maxWindowRetryMinutes * 60_000 } : {}),
     });
     for await (const event of events) {
+      // Stop between events: whatever the event would add or commit is left uncommitted.
+      signal?.throwIfAborted();
       switch (event.kind) {
         case 'records': {
           const rejected = event.rejected?.length ?? 0;
@@ -145,6 +181,10 @@ async function syncStream(
           if (commit.rejected > 0) {
             const where = event.window ? ` of [${new Date(event.window.startMs).toISOString()}, ${new Date(event.window.endMs).toISOString()})` : '';
             logger.warn(`${stream.name}: ${commit.rejected} line(s)${where} were not loadable records; kept in _rejected`);
+          }
+          if (event.bookmark) {
+            result.bookmark = { ...event.bookmark };
+            result.bookmarkCommits += 1;
           }
           result.rows += commit.rowsWritten;
           result.rescued += commit.rowsRescued;
@@ -169,11 +209,13 @@ async function syncStream(
       }
     }
   } catch (error) {
-    result.status = 'failed';
     result.error = error instanceof Error ? error : new Error(String(error));
+    result.status = error instanceof InterruptedError || signal?.aborted ? 'interrupted' : 'failed';
     if (load) await load.rollback().catch(() => undefined);
     const message = result.error.message;
-    if (error instanceof AuthError) {
+    if (result.status === 'interrupted') {
+      logger.debug(`${stream.name}: stopped; rolled back what was read since its last commit`, { event: 'stream_interrupted', stream: stream.name });
+    } else if (error instanceof AuthError) {
       logger.error(`${stream.name}: Iterable refused access: ${message}`);
     } else if (error instanceof ConnectorError) {
       logger.error(`${stream.name}: ${message}`);

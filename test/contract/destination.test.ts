@@ -398,6 +398,25 @@ for (const harness of HARNESSES) {
       assert.equal((await all('users', '_event_id')).length, 1);
     });
 
+    it('seeds bookmarks only for streams that have none, in one statement, and never replaces one', async () => {
+      const load = await fx.destination.beginLoad(EVENTS, 'upsert');
+      await load.write([event('x')]);
+      await load.commit({ createdAt: '2024-05-01T00:00:00.000000Z' });
+      await load.close();
+      const seeded = await fx.destination.seedState({
+        email_send: { createdAt: '2020-01-01T00:00:00.000000Z' },
+        users: { profileUpdatedAt: '2024-02-01T00:00:00.000000Z' },
+        email_open: { createdAt: '2024-03-01T00:00:00.000000Z' },
+      });
+      assert.deepEqual(seeded, ['email_open', 'users']);
+      assert.deepEqual(await bookmarks(), {
+        email_open: { createdAt: '2024-03-01T00:00:00.000000Z' },
+        email_send: { createdAt: '2024-05-01T00:00:00.000000Z' },
+        users: { profileUpdatedAt: '2024-02-01T00:00:00.000000Z' },
+      });
+      assert.deepEqual(await fx.destination.seedState({}), []);
+    });
+
     it('stores rejected records and records without a usable key in _rejected at commit', async () => {
       const load = await fx.destination.beginLoad(EVENTS, 'upsert');
       await load.reject([

@@ -52,8 +52,13 @@ export interface FakeIterableOptions {
   exportContentType?: string;
   /** Bytes per HTTP chunk of streamed bodies (chunks ignore line ends). Default 16384. */
   chunkBytes?: number;
-  /** The current time, for range=Today etc. Default () => new Date(). */
+  /** The current time, for range=Today etc. Default: the fake's clock (see `clockOffsetMs`). */
   now?: () => Date;
+  /**
+   * How far the fake's clock runs ahead of this machine's (negative: behind), in ms. It sets the
+   * `Date` header of every answer, as Iterable's own clock does. Default 0.
+   */
+  clockOffsetMs?: number;
 }
 
 export interface RecordedRequest {
@@ -135,6 +140,8 @@ class Exchange {
   private head(status: number, headers: Record<string, string | number>): void {
     this.record.status = status;
     this.res.writeHead(status, {
+      // Node would send its own clock's Date; this one is the fake's (with clockOffsetMs).
+      Date: new Date(Date.now() + this.server.clockOffsetMs).toUTCString(),
       'Request-Time': Math.max(0, Math.round(performance.now() - this.startedAt)),
       Server: this.server.serverHeader,
       Vary: 'Origin',
@@ -193,6 +200,7 @@ interface ServerContext {
   faults: FaultQueue;
   serverHeader: string;
   hostPort: string;
+  clockOffsetMs: number;
 }
 
 interface Route {
@@ -553,6 +561,7 @@ export async function startFakeIterable(options: FakeIterableOptions = {}): Prom
   const keys = options.keys ?? DEFAULT_KEYS;
   const limiter = options.rateLimits ? new SlidingWindowLimiter(options.rateLimits.timeScale) : undefined;
   const permissionDeniedStatus = options.permissionDeniedStatus ?? 401;
+  const clockOffsetMs = options.clockOffsetMs ?? 0;
   const requests: RecordedRequest[] = [];
   const ctx: ServerContext = {
     data,
@@ -560,13 +569,14 @@ export async function startFakeIterable(options: FakeIterableOptions = {}): Prom
       pagination: options.pagination ?? 'paged',
       metadataPageSize: Math.max(1, options.metadataPageSize ?? 1000),
       exportContentType: options.exportContentType ?? 'application/x-json-stream',
-      now: options.now ?? (() => new Date()),
+      now: options.now ?? (() => new Date(Date.now() + clockOffsetMs)),
     },
     chunkBytes: Math.max(1, options.chunkBytes ?? 16384),
     sleeper: new Sleeper(),
     faults: new FaultQueue(),
     serverHeader: `iterable-ingress ${Math.floor(Math.random() * 0x10000).toString(16).padStart(4, '0')}`,
     hostPort: host,
+    clockOffsetMs,
   };
 
   const roleOf = (key: string | undefined): KeyRole | null => {
@@ -624,7 +634,7 @@ export async function startFakeIterable(options: FakeIterableOptions = {}): Prom
         res.destroy();
         return;
       }
-      res.writeHead(500, { 'Content-Type': JSON_TYPE });
+      res.writeHead(500, { 'Content-Type': JSON_TYPE, Date: new Date(Date.now() + clockOffsetMs).toUTCString() });
       res.end(envelope(`Fake Iterable failed: ${String(error)}`, 'GenericError', null));
     });
   });

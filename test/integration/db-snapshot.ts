@@ -1,3 +1,4 @@
+import { openDestination } from '../../src/destinations/destination-factory.js';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -69,4 +70,20 @@ export async function snapshot(url: string, omit: Record<string, string[]> = {})
 export async function rowCounts(url: string): Promise<Record<string, number>> {
   const snap = await snapshot(url);
   return Object.fromEntries([...snap].map(([table, rows]) => [table, rows.length]));
+}
+
+/** Rows of a query on the destination, opened as the sync opens it. */
+export async function rowsOf(destination: string, sql: string): Promise<Record<string, unknown>[]> {
+  const db = openDestination(destination) as ReturnType<typeof openDestination> & { query(sql: string): Promise<Record<string, unknown>[]> };
+  await db.open();
+  try {
+    return await db.query(sql);
+  } finally {
+    await db.close();
+  }
+}
+
+/** A table's name as SQL, qualified with the URL's schema for PostgreSQL. */
+export function qualified(destination: string, name: string): string {
+  return destination.startsWith('duckdb:') ? `"${name}"` : `"${new URL(destination).searchParams.get('schema')}"."${name}"`;
 }

@@ -3,27 +3,14 @@ import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { openDestination } from '../../src/destinations/destination-factory.js';
 import { generateFakeData, startFakeIterable, type FakeIterable } from '../fake-iterable/server.js';
 import { cliEnv, collect, runCli, spawnCli } from './cli-harness.js';
-import { freshDestination } from './db-snapshot.js';
+import { freshDestination, qualified, rowsOf } from './db-snapshot.js';
 
 const KEY = 'test-server-key';
 const START = '2024-01-01';
 
-async function rowsOf(destination: string, sql: string): Promise<Record<string, unknown>[]> {
-  const db = openDestination(destination) as ReturnType<typeof openDestination> & { query(sql: string): Promise<Record<string, unknown>[]> };
-  await db.open();
-  try {
-    return await db.query(sql);
-  } finally {
-    await db.close();
-  }
-}
 
-function qualified(destination: string, name: string): string {
-  return destination.startsWith('duckdb:') ? `"${name}"` : `"${new URL(destination).searchParams.get('schema')}"."${name}"`;
-}
 
 /** RFC 4180 CSV (quoted fields, doubled quotes, CRLF). */
 function parseCsv(text: string): string[][] {

@@ -6,7 +6,7 @@ import { describe, it } from 'node:test';
 import { openDestination } from '../../src/destinations/destination-factory.js';
 import { generateFakeData, startFakeIterable, type FakeIterable } from '../fake-iterable/server.js';
 import { cliEnv, collect, runCli, spawnCli } from './cli-harness.js';
-import { freshDestination } from './db-snapshot.js';
+import { freshDestination, qualified, rowsOf } from './db-snapshot.js';
 
 const KEY = 'test-server-key';
 const START = '2024-01-01';
@@ -34,20 +34,7 @@ interface SummaryJson {
   streams: Array<{ stream: string; status: string; rows: number; error: string | null }>;
 }
 
-/** Rows of a query on the destination, opened as the sync opens it. */
-async function rowsOf(destination: string, sql: string): Promise<Record<string, unknown>[]> {
-  const db = openDestination(destination) as ReturnType<typeof openDestination> & { query(sql: string): Promise<Record<string, unknown>[]> };
-  await db.open();
-  try {
-    return await db.query(sql);
-  } finally {
-    await db.close();
-  }
-}
 
-function table(destination: string, name: string): string {
-  return destination.startsWith('duckdb:') ? `"${name}"` : `"${new URL(destination).searchParams.get('schema')}"."${name}"`;
-}
 
 function sync(fake: FakeIterable, destination: string, extra: string[] = []) {
   return runCli(['sync', '--base-url', fake.url, '--start-date', START, '--destination', destination, ...extra], cliEnv({ ITERABLE_API_KEY: KEY }));
@@ -66,7 +53,7 @@ for (const kind of ['duckdb', 'postgres'] as const) {
         assert.equal(summary.outcome, 'complete');
         assert.equal(summary.exit_code, 0);
         assert.equal(summary.streams.length, 16);
-        const sends = await rowsOf(destination, `select count(*) as n from ${table(destination, 'email_send')}`);
+        const sends = await rowsOf(destination, `select count(*) as n from ${qualified(destination, 'email_send')}`);
         assert.equal(summary.streams.find((s) => s.stream === 'email_send')?.rows, Number(sends[0]!.n));
 
         // A second run: one stream fails for good (400 is not retried), the others complete.
@@ -80,7 +67,7 @@ for (const kind of ['duckdb', 'postgres'] as const) {
         assert.equal(partial.streams.find((s) => s.stream === 'message_types')?.status, 'failed');
         assert.match(partial.streams.find((s) => s.stream === 'message_types')?.error ?? '', /400/);
 
-        const runs = await rowsOf(destination, `select run_id, outcome, exit_code, ended_at, rows from ${table(destination, '_iterable_sync_runs')} order by started_at`);
+        const runs = await rowsOf(destination, `select run_id, outcome, exit_code, ended_at, rows from ${qualified(destination, '_iterable_sync_runs')} order by started_at`);
         assert.deepEqual(
           runs.map((r) => [r.run_id, r.outcome, Number(r.exit_code)]),
           [
@@ -92,7 +79,7 @@ for (const kind of ['duckdb', 'postgres'] as const) {
         assert.equal(Number(runs[0]!.rows), summary.totals.rows);
         const streamRows = await rowsOf(
           destination,
-          `select stream, status, rows from ${table(destination, '_iterable_sync_run_streams')} where run_id = '${partial.run_id}' order by stream`,
+          `select stream, status, rows from ${qualified(destination, '_iterable_sync_run_streams')} where run_id = '${partial.run_id}' order by stream`,
         );
         assert.equal(streamRows.length, 16);
         assert.deepEqual(
@@ -105,7 +92,7 @@ for (const kind of ['duckdb', 'postgres'] as const) {
         const report = JSON.parse(status.stdout) as StatusJson;
         assert.equal(report.last_run?.run_id, partial.run_id);
         assert.equal(report.last_run?.outcome, 'partial');
-        const bookmarks = await rowsOf(destination, `select stream, bookmark from ${table(destination, '_iterable_sync_state')}`);
+        const bookmarks = await rowsOf(destination, `select stream, bookmark from ${qualified(destination, '_iterable_sync_state')}`);
         const send = report.streams.find((s) => s.stream === 'email_send')!;
         const storedSend = bookmarks.find((b) => b.stream === 'email_send')!.bookmark as { createdAt: string };
         assert.equal(send.bookmark, storedSend.createdAt);
@@ -144,7 +131,7 @@ for (const kind of ['duckdb', 'postgres'] as const) {
         });
         const killed = await collect(child, 120_000);
         assert.equal(killed.signal, 'SIGKILL', killed.stderr.slice(-500));
-        const runs = await rowsOf(destination, `select outcome, ended_at, streams from ${table(destination, '_iterable_sync_runs')}`);
+        const runs = await rowsOf(destination, `select outcome, ended_at, streams from ${qualified(destination, '_iterable_sync_runs')}`);
         assert.equal(runs.length, 1);
         assert.equal(runs[0]!.outcome, 'running');
         assert.equal(runs[0]!.ended_at, null);

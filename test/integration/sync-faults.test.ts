@@ -115,12 +115,18 @@ describe('secrets stay out of output, the database and error messages', () => {
   });
 
   it('redacts a PostgreSQL password in a connection error', async () => {
-    const result = await runCli(
-      ['sync', '--base-url', 'http://127.0.0.1:9', '--start-date', '2024-01-01', '--streams', 'channels', '--destination', 'postgres://iterable:Pw-7741-secret@127.0.0.1:9/db'],
-      cliEnv({ ITERABLE_API_KEY: 'some-key-1234' }),
-    );
-    assert.notEqual(result.code, 0);
-    assert.ok(!(result.stdout + result.stderr).includes('Pw-7741-secret'), result.stderr);
-    assert.match(result.stderr, /127\.0\.0\.1:9/);
+    // A working API, so the run gets past the key check to the database.
+    const fake = await startFakeIterable();
+    try {
+      const result = await runCli(
+        ['sync', '--base-url', fake.url, '--start-date', '2024-01-01', '--streams', 'channels', '--destination', 'postgres://iterable:Pw-7741-secret@127.0.0.1:9/db'],
+        cliEnv({ ITERABLE_API_KEY: SECRET_KEY }),
+      );
+      assert.notEqual(result.code, 0);
+      assert.ok(!(result.stdout + result.stderr).includes('Pw-7741-secret'), result.stderr);
+      assert.match(result.stderr, /127\.0\.0\.1:9/);
+    } finally {
+      await fake.close();
+    }
   });
 });

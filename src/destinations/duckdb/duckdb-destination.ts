@@ -2,12 +2,12 @@ import { resolve } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { ConnectorError, DestinationError } from '../../errors.js';
 import type { Logger } from '../../core/types.js';
-import type { SingerState } from '../../state/singer-state.js';
+import type { SingerState, StreamBookmark } from '../../state/singer-state.js';
 import type { Destination, LoadMode, RunEnd, RunRecord, RunStart, TableLoad, TableSpec } from '../destination.js';
 import { columnTypeForSqlType, type ColumnType } from '../sql/column-types.js';
 import { quoteIdentifier, quoteLiteral } from '../sql/identifiers.js';
 import type { SqlDialect, SqlParam } from '../sql/sql-dialect.js';
-import { readRuns, readState, recordRunEnd, recordRunStart, resetState, systemTablesDdl } from '../sql/system-tables.js';
+import { readRuns, readState, recordRunEnd, recordRunStart, resetState, seedState, systemTablesDdl } from '../sql/system-tables.js';
 import { SqlTableLoad } from '../sql/table-load.js';
 import { prepareTable } from '../sql/table-setup.js';
 import { DuckDBSession } from './duckdb-session.js';
@@ -204,6 +204,10 @@ export class DuckDBDestination implements Destination {
 
   readRuns(limit?: number): Promise<RunRecord[]> {
     return this.withSession('reading the run history', (session) => readRuns(session, duckdbDialect, limit));
+  }
+
+  seedState(bookmarks: Readonly<Record<string, StreamBookmark>>): Promise<string[]> {
+    return this.withSession('storing the bookmarks of the state file', (session) => seedState(session, duckdbDialect, bookmarks));
   }
 
   async beginLoad(table: TableSpec, mode: LoadMode): Promise<TableLoad> {

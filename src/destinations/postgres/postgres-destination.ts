@@ -1,12 +1,12 @@
 import pg from 'pg';
 import { ConfigError, ConnectorError, DestinationError, redactSecrets, registerSecret } from '../../errors.js';
 import type { Logger } from '../../core/types.js';
-import type { SingerState } from '../../state/singer-state.js';
+import type { SingerState, StreamBookmark } from '../../state/singer-state.js';
 import type { Destination, LoadMode, RunEnd, RunRecord, RunStart, TableLoad, TableSpec } from '../destination.js';
 import { columnTypeForSqlType, type ColumnType } from '../sql/column-types.js';
 import { quoteIdentifier, quoteLiteral } from '../sql/identifiers.js';
 import type { SqlDialect, SqlParam } from '../sql/sql-dialect.js';
-import { readRuns, readState, recordRunEnd, recordRunStart, resetState, systemTablesDdl } from '../sql/system-tables.js';
+import { readRuns, readState, recordRunEnd, recordRunStart, resetState, seedState, systemTablesDdl } from '../sql/system-tables.js';
 import { SqlTableLoad } from '../sql/table-load.js';
 import { prepareTable } from '../sql/table-setup.js';
 import { PostgresSession } from './postgres-session.js';
@@ -157,6 +157,10 @@ export class PostgresDestination implements Destination {
 
   readRuns(limit?: number): Promise<RunRecord[]> {
     return this.withSession('reading the run history', (session) => readRuns(session, this.dialect, limit));
+  }
+
+  seedState(bookmarks: Readonly<Record<string, StreamBookmark>>): Promise<string[]> {
+    return this.withSession('storing the bookmarks of the state file', (session) => seedState(session, this.dialect, bookmarks));
   }
 
   async beginLoad(table: TableSpec, mode: LoadMode): Promise<TableLoad> {

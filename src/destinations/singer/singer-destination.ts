@@ -55,6 +55,8 @@ export class SingerDestination implements Destination {
   private readonly state: SingerState;
   private readonly writer: SingerWriter;
   private readonly rejectedSink: (record: RejectedRecord) => void;
+  /** RECORD messages written since the last STATE (of any stream). */
+  private recordsSinceState = 0;
 
   constructor(options: { out: Writable; state?: SingerState; onRejected?: (record: RejectedRecord) => void }) {
     this.writer = new SingerWriter(options.out);
@@ -74,9 +76,16 @@ export class SingerDestination implements Destination {
     return [...names];
   }
 
+  async seedState(bookmarks: Readonly<Record<string, StreamBookmark>>): Promise<string[]> {
+    const seeded = Object.keys(bookmarks).filter((name) => this.state.bookmarks[name] === undefined);
+    for (const name of seeded) this.state.bookmarks[name] = { ...bookmarks[name] };
+    return seeded.sort();
+  }
+
   async beginLoad(table: TableSpec, _mode: LoadMode): Promise<TableLoad> {
     const { writer, state } = this;
     const onRejected = this.rejectedSink;
+    const destination = this;
     const { replicationKey } = table;
     await writer.message({
       type: 'SCHEMA',
@@ -99,6 +108,7 @@ export class SingerDestination implements Destination {
             : writer.message({ type: 'RECORD', stream: table.name, record: row, time_extracted: timeExtracted }));
         }
         pendingRows += rows.length;
+        destination.recordsSinceState += rows.length;
       },
       async reject(records: readonly RejectedRecord[]): Promise<void> {
         for (const record of records) onRejected(record);
@@ -108,6 +118,7 @@ export class SingerDestination implements Destination {
         if (bookmark) state.bookmarks[table.name] = { ...bookmark };
         await writer.message({ type: 'STATE', value: state });
         await writer.flush();
+        destination.recordsSinceState = 0;
         const result = { rowsWritten: pendingRows, rowsRescued: 0, columnsAdded: [], rejected: pendingRejected };
         pendingRows = 0;
         pendingRejected = 0;
@@ -125,7 +136,12 @@ export class SingerDestination implements Destination {
     };
   }
 
+  /** Ends with the committed STATE when records followed the last one (a stream failed or the run stopped mid-window). */
   async close(): Promise<void> {
+    if (this.recordsSinceState > 0) {
+      await this.writer.message({ type: 'STATE', value: this.state });
+      this.recordsSinceState = 0;
+    }
     await this.writer.flush();
   }
 }

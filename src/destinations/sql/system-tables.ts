@@ -187,8 +187,8 @@ export async function readState(session: SqlSession, dialect: SqlDialect): Promi
   const rows = await session.query(`SELECT stream, bookmark FROM ${dialect.table(STATE_TABLE)} ORDER BY stream`);
   for (const row of rows) {
     const stream = String(row.stream);
-    let bookmark = row.bookmark;
-    if (bookmark === null || bookmark === undefined) continue;
+    // A NULL (SQL or JSON) bookmark is refused below: a load never writes one.
+    let bookmark: unknown = row.bookmark ?? null;
     try {
       if (typeof bookmark === 'string') bookmark = JSON.parse(bookmark);
     } catch {
@@ -196,7 +196,7 @@ export async function readState(session: SqlSession, dialect: SqlDialect): Promi
     }
     if (!isBookmark(bookmark)) {
       throw new StateError(
-        `the stored bookmark of stream "${stream}" in ${dialect.table(STATE_TABLE)} is not an object of ISO instants; ` +
+        `the stored bookmark of stream "${stream}" in ${dialect.table(STATE_TABLE)} is not an object of ISO instants (got ${JSON.stringify(bookmark) ?? String(bookmark)}); ` +
           `run \`iterable-sync reset --streams ${stream}\` to re-read the stream`,
       );
     }
@@ -223,6 +223,31 @@ export async function resetState(
   if (streams !== undefined && streams.length === 0) return [];
   const where = streams === undefined ? '' : ` WHERE stream IN (${streams.map((_, i) => `$${i + 1}`).join(', ')})`;
   const rows = await session.query(`DELETE FROM ${dialect.table(STATE_TABLE)}${where} RETURNING stream`, streams ?? []);
+  return rows.map((row) => String(row.stream)).sort();
+}
+
+/**
+ * Stores bookmarks for the streams that have none, in one statement (so one transaction); a
+ * stream that has a bookmark keeps it. Returns the streams stored.
+ */
+export async function seedState(
+  session: SqlSession,
+  dialect: SqlDialect,
+  bookmarks: Readonly<Record<string, StreamBookmark>>,
+): Promise<string[]> {
+  const entries = Object.entries(bookmarks);
+  if (entries.length === 0) return [];
+  const json = dialect.typeName('json');
+  const timestamp = dialect.typeName('timestamptz');
+  const at = new Date().toISOString();
+  const values = entries.map(
+    ([stream, bookmark]) =>
+      `(${quoteLiteral(stream)}, CAST(${quoteLiteral(JSON.stringify(bookmark))} AS ${json}), CAST(${quoteLiteral(at)} AS ${timestamp}))`,
+  );
+  const rows = await session.query(
+    `INSERT INTO ${dialect.table(STATE_TABLE)} (stream, bookmark, updated_at) VALUES ${values.join(', ')} ` +
+      `ON CONFLICT (stream) DO NOTHING RETURNING stream`,
+  );
   return rows.map((row) => String(row.stream)).sort();
 }
 

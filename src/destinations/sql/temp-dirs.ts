@@ -2,7 +2,7 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-/** Folders of staged rows and replays, in the OS temp folder: `iterable-sync-<pid>-<kind>-XXXXXX`. */
+/** Folders of staged rows, in the OS temp folder: `iterable-sync-<pid>-<kind>-XXXXXX`. */
 const NAME = /^iterable-sync-(\d+)-[a-z]+-/;
 let swept = false;
 
@@ -11,7 +11,7 @@ let swept = false;
  * also removes the folders of processes that no longer run (a sync killed mid-window leaves its
  * staged rows behind).
  */
-export function makeTempDir(kind: 'stage' | 'replay'): string {
+export function makeTempDir(kind: 'stage'): string {
   if (!swept) {
     swept = true;
     removeStaleTempDirs();
@@ -20,6 +20,11 @@ export function makeTempDir(kind: 'stage' | 'replay'): string {
 }
 
 function removeStaleTempDirs(): void {
+  removeTempDirsOf((pid) => pid !== process.pid && !isRunning(pid));
+}
+
+/** Removes the temp folders of the processes `ofPid` picks (errors ignored: someone else's, or gone already). */
+function removeTempDirsOf(ofPid: (pid: number) => boolean): void {
   let names: string[];
   try {
     names = readdirSync(tmpdir());
@@ -28,7 +33,7 @@ function removeStaleTempDirs(): void {
   }
   for (const name of names) {
     const pid = Number(NAME.exec(name)?.[1] ?? Number.NaN);
-    if (!Number.isInteger(pid) || pid === process.pid || isRunning(pid)) continue;
+    if (!Number.isInteger(pid) || !ofPid(pid)) continue;
     try {
       rmSync(join(tmpdir(), name), { recursive: true, force: true });
     } catch {
@@ -44,4 +49,12 @@ function isRunning(pid: number): boolean {
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
+}
+
+/**
+ * Removes every temp folder of this process (synchronously, so it also works on the way out of
+ * a process that exits at once). Loads remove their own; this catches what a stop left behind.
+ */
+export function removeOwnTempDirs(): void {
+  removeTempDirsOf((pid) => pid === process.pid);
 }

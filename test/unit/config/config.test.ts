@@ -49,3 +49,17 @@ describe('config', () => {
     assert.match(warnings.join('\n'), /unknown config key "colour"/);
   });
 });
+
+describe('config: max_window_retry_minutes', () => {
+  it('defaults to 5, takes fractions from the file, the environment or a flag, and refuses 0', () => {
+    assert.equal(validateConfig([{ api_key: 'k123' }]).maxWindowRetryMinutes, 5);
+    assert.equal(validateConfig([{ api_key: 'k123', max_window_retry_minutes: 0.5 }]).maxWindowRetryMinutes, 0.5);
+    const env = configFromEnv({ ITERABLE_MAX_WINDOW_RETRY_MINUTES: '2' });
+    assert.equal(validateConfig([{ api_key: 'k123', max_window_retry_minutes: 9 }, env]).maxWindowRetryMinutes, 2);
+    assert.equal(validateConfig([{ api_key: 'k123' }, env, { max_window_retry_minutes: '0.1' }]).maxWindowRetryMinutes, 0.1);
+    assert.throws(() => validateConfig([{ api_key: 'k123', max_window_retry_minutes: 0 }]), (e: unknown) => e instanceof ConfigError && /max_window_retry_minutes must be a number > 0/.test(e.message));
+    const warnings: string[] = [];
+    validateConfig([{ api_key: 'k123', max_window_retry_minutes: 3 }], { warn: (m) => warnings.push(m) });
+    assert.deepEqual(warnings, [], 'a known key');
+  });
+});

@@ -354,3 +354,39 @@ describe('RateLimiter', () => {
     assert.equal(isGranted, false);
   });
 });
+
+describe('RateLimiter: callers that stop waiting', () => {
+  it('rejects a waiter whose signal aborts with its reason, keeps the order of the others, and leaves no timer behind', async () => {
+    const limiter = new RateLimiter({ limits: { ...RATE_LIMITS, export: { requests: 1, periodMs: 60_000 } } });
+    assert.equal(await limiter.acquire('export'), 0);
+    limiter.release('export');
+    const timersBefore = process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    const controller = new AbortController();
+    const waiting = limiter.acquire('export', { signal: controller.signal });
+    assert.equal(limiter.waiting('export'), 1);
+    const refused = new Error('key refused');
+    controller.abort(refused);
+    await assert.rejects(waiting, (error) => error === refused);
+    assert.equal(limiter.waiting('export'), 0);
+    await new Promise((resolve) => setImmediate(resolve));
+    // The pump's minute-long wait ended with its last waiter: nothing keeps the process alive.
+    assert.equal(process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length, timersBefore);
+    await assert.rejects(limiter.acquire('export', { signal: controller.signal }), (error) => error === refused, 'an aborted signal refuses at once');
+  });
+
+  it('serves the remaining waiters when one of them aborts', async () => {
+    const clock = new FakeClock();
+    const limiter = makeLimiter(clock);
+    for (let i = 0; i < 4; i++) await instant(limiter, 'export');
+    const controller = new AbortController();
+    const order: string[] = [];
+    const first = limiter.acquire('export', { signal: controller.signal }).catch(() => order.push('aborted'));
+    const second = limiter.acquire('export').then(() => order.push('second'));
+    controller.abort(new Error('stop'));
+    await settle();
+    clock.advance(100);
+    await settle();
+    await Promise.all([first, second]);
+    assert.deepEqual(order, ['aborted', 'second']);
+  });
+});

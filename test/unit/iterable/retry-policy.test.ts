@@ -305,3 +305,30 @@ describe('describeStatus', () => {
     assert.equal(describeStatus(599), '599');
   });
 });
+
+describe('decideRetry: deadline', () => {
+  const failure = { kind: 'status', status: 500 } as const;
+  const policy = { ...DEFAULT_RETRY_POLICY, jitter: 'none' as const };
+
+  it('cuts a backoff short to make one last attempt at the deadline, then fails with `deadline`', () => {
+    // Attempt 3 waits base·2² = 4000 ms.
+    const before = decideRetry({ attempt: 3, failure, nowMs: 10_000, deadlineMs: 14_000 }, policy);
+    assert.equal(before.action === 'retry' && before.delayMs, 4000);
+    const cut = decideRetry({ attempt: 3, failure, nowMs: 12_500, deadlineMs: 14_000 }, policy);
+    assert.equal(cut.action === 'retry' && cut.delayMs, 1500);
+    const after = decideRetry({ attempt: 4, failure, nowMs: 14_000, deadlineMs: 14_000 }, policy);
+    assert.deepEqual(after, { action: 'fail', why: 'deadline', reason: '500 Internal Server Error', retryAfterMs: undefined });
+  });
+
+  it('does not cut a wait the server asked for: a 429 that would end after the deadline fails at once', () => {
+    const decision = decideRetry({ attempt: 1, failure: { kind: 'status', status: 429, retryAfter: '30' }, nowMs: 0, deadlineMs: 10_000 }, policy);
+    assert.equal(decision.action === 'fail' && decision.why, 'deadline');
+    const inTime = decideRetry({ attempt: 1, failure: { kind: 'status', status: 429, retryAfter: '5' }, nowMs: 0, deadlineMs: 10_000 }, policy);
+    assert.equal(inTime.action === 'retry' && inTime.delayMs, 5000);
+  });
+
+  it('still fails what is not retryable as not-retryable, whatever the deadline', () => {
+    const decision = decideRetry({ attempt: 1, failure: { kind: 'status', status: 401 }, nowMs: 0, deadlineMs: 0 }, policy);
+    assert.equal(decision.action === 'fail' && decision.why, 'not-retryable');
+  });
+});

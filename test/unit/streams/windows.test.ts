@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { advanceCursor, buildWindows, exportStartMs, nextWindow, type AdaptiveCursor } from '../../../src/streams/windows.js';
+import { advanceCursor, buildWindows, exportStartMs, nextWindow, readUntilMs, type AdaptiveCursor } from '../../../src/streams/windows.js';
 
 const DAY = 86_400_000;
 
@@ -62,5 +62,14 @@ describe('export windows', () => {
     }
     assert.equal(gaveUp, true);
     assert.equal(cursor.windowMs, DAY / 4);
+  });
+});
+
+describe("reading up to Iterable's now", () => {
+  it('ends at our now, or at Iterable\'s when its clock is behind ours', () => {
+    const nowMs = Date.UTC(2026, 11, 4, 12);
+    assert.equal(readUntilMs(nowMs, null), nowMs, 'clock unknown');
+    assert.equal(readUntilMs(nowMs, 600_000), nowMs, 'Iterable ahead: our own now');
+    assert.equal(readUntilMs(nowMs, -3 * DAY), nowMs - 3 * DAY, 'Iterable behind: its now');
   });
 });
