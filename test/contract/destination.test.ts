@@ -165,28 +165,30 @@ for (const harness of HARNESSES) {
       for (const row of rows) assert.ok(row._synced_at instanceof Date);
     });
 
-    it('upserts on a composite key without duplicates', async () => {
-      const load = await fx.destination.beginLoad(LIST_USERS, 'upsert');
-      await load.write([
-        { listId: 1, email: 'x@e.com', note: 'first' },
-        { listId: 1, email: 'y@e.com' },
-        { listId: 2, email: 'x@e.com' },
-        { listId: 1, email: 'x@e.com', note: 'second' },
-      ]);
-      await load.commit(null);
-      await load.write([{ listId: 2, email: 'x@e.com', note: 'third' }]);
-      await load.commit(null);
-      await load.close();
-      const rows = await all('list_users', 'email, "listId"');
-      assert.deepEqual(
-        rows.map((r) => [r.listId, r.email, r.note]),
-        [
-          [1n, 'x@e.com', 'second'],
-          [2n, 'x@e.com', 'third'],
-          [1n, 'y@e.com', null],
-        ],
-      );
-    });
+    for (const keyProperties of [['listId', 'email'], ['email', 'listId']]) {
+      it(`upserts on a composite key without duplicates (key ${keyProperties.join(', ')}; schema listId, email)`, async () => {
+        const load = await fx.destination.beginLoad({ ...LIST_USERS, keyProperties }, 'upsert');
+        await load.write([
+          { listId: 1, email: 'x@e.com', note: 'first' },
+          { listId: 1, email: 'y@e.com' },
+          { listId: 2, email: 'x@e.com' },
+          { listId: 1, email: 'x@e.com', note: 'second' },
+        ]);
+        await load.commit(null);
+        await load.write([{ listId: 2, email: 'x@e.com', note: 'third' }]);
+        await load.commit(null);
+        await load.close();
+        const rows = await all('list_users', 'email, "listId"');
+        assert.deepEqual(
+          rows.map((r) => [r.listId, r.email, r.note]),
+          [
+            [1n, 'x@e.com', 'second'],
+            [2n, 'x@e.com', 'third'],
+            [1n, 'y@e.com', null],
+          ],
+        );
+      });
+    }
 
     it('replaces a table atomically: readers see the old rows until the commit', async () => {
       const seed = await fx.destination.beginLoad(EVENTS, 'upsert');

@@ -172,7 +172,8 @@ export class DuckDBStaging implements RowStaging {
       );
     }
     const objectSize = Math.max(MIN_OBJECT_SIZE, 2 ** Math.ceil(Math.log2(part.longest * 4 + 1024)));
-    const keys = columns.filter((c) => this.keyColumns.includes(c));
+    // In key order, as the keys file and the merge's `k<i>` have them.
+    const keys = this.keyColumns.filter((c) => columns.includes(c));
     const keyStructure = keys.map((c, i) => `k${i}: ${quoteLiteral(this.dialect.typeName(c.type))}`);
     const keyNames = keys.map((_, i) => `k${i}`).join(', ');
     const keysFile = `read_ndjson(${quoteLiteral(part.keysPath)}, columns = {${keyStructure.join(', ')}}, format = 'newline_delimited')`;

@@ -108,7 +108,7 @@ export class PostgresStaging implements RowStaging {
 
   source(_part: StagedPart, columns: readonly LoadColumn[]): StagedSource {
     const value = (c: LoadColumn) => (this.stageColumns.has(c.id) ? `s.${field(c)}` : `NULL::${this.dialect.typeName(c.type)}`);
-    const keys = columns.filter((c) => this.keyColumns.includes(c));
+    const keys = this.keyColumns.filter((c) => columns.includes(c));
     return {
       relation: `${STAGE_QUALIFIED} AS s`,
       value,
