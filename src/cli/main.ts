@@ -135,7 +135,7 @@ program
   .description('serve a local Iterable-compatible API with generated data (no key or rate limits needed)')
   .addOption(new Option('--port <port>', 'port to listen on').default('8080'))
   .option('--host <host>', 'address to listen on', '127.0.0.1')
-  .option('--events <count>', 'email events per event type to generate', '2000')
+  .option('--events <count>', 'email sends to generate (other event types in proportion)', '2000')
   .action((flags: SimulateFlags) => run(async () => commandSimulate(simulateOptions(flags), logger, out)));
 
 program
