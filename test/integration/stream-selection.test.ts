@@ -166,6 +166,14 @@ describe('stream selection: the 16 seed streams by default, every export type on
         const destination = freshDestination(kind);
         const all = await sync(fake, destination, ['--streams', 'all']);
         assert.equal(all.code, 0, all.stderr);
+        // At most 16 streams run at once (60 at once ran DuckDB out of memory), and the cap is reached.
+        let running = 0;
+        let mostRunning = 0;
+        for (const line of all.stderr.split('\n')) {
+          if (/ INFO [a-z_]+: started$/.test(line)) mostRunning = Math.max(mostRunning, ++running);
+          if (/ INFO [a-z_]+: (complete|failed|interrupted), /.test(line)) running--;
+        }
+        assert.equal(mostRunning, 16, all.stderr.slice(0, 3000));
         const tables = await snapshot(destination);
         const expected = expectedCounts(fake.data);
         assert.deepEqual(streamTables(tables.keys()), Object.keys(expected).sort());
