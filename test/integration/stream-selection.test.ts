@@ -3,6 +3,8 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { Ajv } from 'ajv';
+import addFormatsModule from 'ajv-formats';
 import { ENGAGEMENT_DATA_TYPES, generateFakeData, startFakeIterable, type FakeData, type FakeIterable } from '../fake-iterable/server.js';
 import { cliEnv, parseSinger, recordsByStream, runCli } from './cli-harness.js';
 import { freshDestination, qualified, rowsOf, snapshot } from './db-snapshot.js';
@@ -123,6 +125,14 @@ describe('stream selection: the 16 seed streams by default, every export type on
       const all = await runCli(['tap', '--config', await configWith('all')], cliEnv(), { timeoutMs: 240_000 });
       assert.equal(all.code, 0, all.stderr);
       assert.deepEqual(schemasOf(all.stdout), [...SEED_STREAMS, ...Object.keys(EVENT_STREAMS)].sort());
+      // Every record matches its stream's SCHEMA (types and date-time formats).
+      const ajv = new Ajv({ strict: false, allErrors: true });
+      addFormatsModule.default(ajv);
+      const validators = new Map<string, ReturnType<typeof ajv.compile>>();
+      for (const m of parseSinger(all.stdout)) {
+        if (m.type === 'SCHEMA') validators.set(m.stream!, ajv.compile(m.schema!));
+        if (m.type === 'RECORD') assert.ok(validators.get(m.stream!)!(m.record), `${m.stream}: ${JSON.stringify(validators.get(m.stream!)!.errors)}`);
+      }
       const records = recordsByStream(parseSinger(all.stdout));
       for (const [stream, type] of Object.entries(EVENT_STREAMS)) {
         assert.deepEqual(contentOf(records.get(stream) ?? []), contentOf(expectedExport(fake.data, type)), `${stream}: every row, normalised`);

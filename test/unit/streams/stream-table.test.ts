@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { buildCatalog, selectedInCatalog } from '../../../src/streams/catalog.js';
+import type { JsonSchema } from '../../../src/destinations/destination.js';
 import { DEFAULT_STREAMS, STREAMS } from '../../../src/streams/stream-table.js';
+import { fakeRows, generateFakeData } from '../../fake-iterable/server.js';
 
 const CONTRACT: Record<string, [string, string[], string | undefined]> = {
   campaigns: ['INCREMENTAL', ['id'], 'updatedAt'],
@@ -88,5 +90,24 @@ describe('stream table', () => {
     assert.deepEqual(selected.sort(), Object.keys(CONTRACT).filter((name) => !EVENT_STREAMS_4A.includes(name)).sort(), 'only the 16 seed streams are selected');
     for (const entry of catalog.streams) entry.metadata[0]!.metadata.selected = entry.stream === 'lists';
     assert.deepEqual(selectedInCatalog(catalog, STREAMS.map((s) => s.name), 'c'), ['lists']);
+  });
+
+  it('declares, for each of the 44 opt-in event streams, every field the fake sends for its type (nested ones too)', () => {
+    const data = generateFakeData({ seed: 3 });
+    const undeclared = (value: unknown, schema: JsonSchema, path: string): string[] => {
+      if (Array.isArray(value)) return value.flatMap((item, i) => (schema.items ? undeclared(item, schema.items as JsonSchema, `${path}[${i}]`) : []));
+      if (value === null || typeof value !== 'object' || !schema.properties) return [];
+      return Object.entries(value).flatMap(([key, inner]) => {
+        const property = schema.properties![key];
+        return property === undefined ? [`${path}.${key}`] : undeclared(inner, property, `${path}.${key}`);
+      });
+    };
+    for (const stream of STREAMS.filter((s) => !s.isDefault)) {
+      if (stream.read.kind !== 'export-windows') continue;
+      const rows = [...fakeRows(data, stream.read.dataTypeName)];
+      assert.ok(rows.length > 0, stream.name);
+      const missing = new Set(rows.flatMap((row) => undeclared(row, stream.schema, stream.name)));
+      assert.deepEqual([...missing], [], `${stream.name}: fields sent but not declared`);
+    }
   });
 });
