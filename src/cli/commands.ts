@@ -8,6 +8,7 @@ import type { SingerState } from '../state/singer-state.js';
 import { buildCatalog, selectedInCatalog, type Catalog } from '../streams/catalog.js';
 import { resolveStreamSchema } from '../streams/schema-resolution.js';
 import { STREAMS, STREAM_NAMES, type StreamDefinition } from '../streams/stream-table.js';
+import { selectStreams } from './run-context.js';
 import { runSync, type StreamResult } from '../sync/run-sync.js';
 import { seedBookmarks } from '../sync/seed-bookmarks.js';
 import { assertWindowPlanWithinLimit } from '../sync/window-plan-limit.js';
@@ -70,7 +71,7 @@ export async function commandCheck(config: Config, logger: Logger, out: (text: s
       let why = '';
       if (stream.read.kind === 'export-windows' && canExport !== true) [ok, why] = [false, canExport];
       if (stream.read.kind === 'list-members' && canListUsers !== true) [ok, why] = [false, canListUsers];
-      lines.push(`  ${stream.name.padEnd(18)} ${ok ? 'readable' : `not readable: ${why}`}`);
+      lines.push(`  ${stream.name.padEnd(26)} ${ok ? 'readable' : `not readable: ${why}`}`);
     }
     out(`Streams:\n${lines.join('\n')}\n`);
     if (canExport !== true || canListUsers !== true) {
@@ -122,14 +123,18 @@ export async function commandDiscover(config: Config, logger: Logger, out: (text
   return EXIT.ok;
 }
 
-/** Streams for tap mode: `--streams`, else those a `--catalog` selects, else all. */
+/**
+ * Streams for tap mode: `--streams`, else those a `--catalog` selects, else the config's
+ * `streams` key, else the 16 seed streams.
+ */
 export async function streamsForTap(
   streamsFlag: StreamDefinition[] | undefined,
   catalogPath: string | undefined,
   logger: Logger,
+  configured?: Config['streams'],
 ): Promise<StreamDefinition[]> {
   if (streamsFlag) return streamsFlag;
-  if (!catalogPath) return [...STREAMS];
+  if (!catalogPath) return selectStreams(configured);
   let catalog: unknown;
   try {
     catalog = JSON.parse(await readFile(catalogPath, 'utf8'));

@@ -1,6 +1,6 @@
 import { validateConfig } from '../config/config.js';
 import { openReadOnly } from '../destinations/read-only.js';
-import { STREAMS } from '../streams/stream-table.js';
+import { DEFAULT_STREAMS } from '../streams/stream-table.js';
 import { startFakeIterable } from '../../test/fake-iterable/server.js';
 import { commandSync } from './commands.js';
 import { EXIT } from './exit-codes.js';
@@ -40,7 +40,7 @@ export async function commandDemo(
       { warn: (message) => logger.warn(message) },
     );
     logger.info(`demo: simulated Iterable API at ${server.url} (generated data, 2024-01-01 to 2024-04-01); syncing into ${config.destination}`);
-    const code = await commandSync(config, STREAMS, { fullRefresh: false, logger, out, isTTY: options.isTTY });
+    const code = await commandSync(config, DEFAULT_STREAMS, { fullRefresh: false, logger, out, isTTY: options.isTTY });
     if (code !== EXIT.ok) return code;
     const db = await openReadOnly(config.destination);
     try {

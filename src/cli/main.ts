@@ -69,7 +69,7 @@ withCommonOptions(
     .command('sync')
     .description('replicate the selected streams into the destination (incremental by default)')
     .addOption(OPTIONS.destination())
-    .addOption(OPTIONS.streams('comma-separated streams (default: all 16)'))
+    .addOption(OPTIONS.streams('comma-separated streams, or all (default: the 16 seed streams)'))
     .option('--full-refresh', 'ignore bookmarks for this run and read everything from start_date')
     .addOption(OPTIONS.state('Singer state (Stitch, Meltano, tap-iterable) whose bookmarks seed the streams the destination has none for'))
     .option('--summary-json <file>', 'also write the final summary (run id, times, outcome, streams, exit code) as JSON to this file')
@@ -77,7 +77,7 @@ withCommonOptions(
 ).action((flags: SyncFlags & { summaryJson?: string }) =>
   run(async () => {
     const config = await loadConfig(flags, logger);
-    const streams = selectStreams(flags.streams);
+    const streams = selectStreams(config.streams);
     return commandSync(config, streams, {
       fullRefresh: flags.fullRefresh === true,
       statePath: flags.state,
@@ -93,7 +93,7 @@ withCommonOptions(
   program
     .command('tap')
     .description('extract as a Singer tap: SCHEMA, RECORD and STATE messages on stdout')
-    .addOption(OPTIONS.streams('comma-separated streams (default: all, or those selected in --catalog)'))
+    .addOption(OPTIONS.streams('comma-separated streams, or all (default: those selected in --catalog, else the 16 seed streams)'))
     .addOption(OPTIONS.catalog())
     .addOption(OPTIONS.state('Singer state to resume from'))
     .option('--full-refresh', 'ignore bookmarks for this run')
@@ -101,7 +101,7 @@ withCommonOptions(
 ).action((flags: SyncFlags) =>
   run(async () => {
     const config = await loadConfig(flags, logger);
-    const streams = await streamsForTap(flags.streams !== undefined ? selectStreams(flags.streams) : undefined, flags.catalog, logger);
+    const streams = await streamsForTap(flags.streams !== undefined ? selectStreams(flags.streams) : undefined, flags.catalog, logger, config.streams);
     return commandSync({ ...config, destination: 'singer:' }, streams, {
       fullRefresh: flags.fullRefresh === true,
       statePath: flags.state,
@@ -133,7 +133,7 @@ program
   .description('serve a local Iterable-compatible API with generated data (no key or rate limits needed)')
   .addOption(new Option('--port <port>', 'port to listen on').default('8080'))
   .option('--host <host>', 'address to listen on', '127.0.0.1')
-  .option('--events <count>', 'email events per event type to generate', '2000')
+  .option('--events <count>', 'email sends to generate (other event types in proportion)', '2000')
   .action((flags: SimulateFlags) => run(async () => commandSimulate(simulateOptions(flags), logger, out)));
 
 program

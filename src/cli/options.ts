@@ -7,7 +7,7 @@ import { InvalidArgumentError, Option, type Command } from 'commander';
  * must not silently change what a run reads.
  */
 export const OPTIONS = {
-  config: () => valued('--config <file>', 'JSON config file (api_key, start_date, api_window_in_days, region, base_url, destination, lookback_minutes)'),
+  config: () => valued('--config <file>', 'JSON config file (api_key, start_date, api_window_in_days, region, base_url, destination, lookback_minutes, streams)'),
   startDate: () => valued('--start-date <date>', 'first instant to replicate: 2024-01-31, 2024-01-31T00:00:00Z or 01/31/2024'),
   windowDays: () => valued('--window-days <days>', 'length of one export window in days (fractions allowed)'),
   lookbackMinutes: () => valued('--lookback-minutes <minutes>', 're-read this much before a bookmark'),

@@ -6,7 +6,7 @@ import { ConfigError } from '../errors.js';
 import { IterableClient } from '../iterable/client.js';
 import type { Logger } from '../core/types.js';
 import type { SingerState } from '../state/singer-state.js';
-import { STREAMS, STREAM_NAMES, type StreamDefinition } from '../streams/stream-table.js';
+import { DEFAULT_STREAMS, STREAMS, STREAM_NAMES, type StreamDefinition } from '../streams/stream-table.js';
 
 /** Options shared by the commands (commander's camel-cased flags). */
 export interface CommonFlags {
@@ -36,16 +36,21 @@ export async function loadConfig(
   if (flags.maxWindowRetryMinutes !== undefined) fromFlags.max_window_retry_minutes = flags.maxWindowRetryMinutes;
   if (flags.baseUrl !== undefined) fromFlags.base_url = flags.baseUrl;
   if (flags.region !== undefined) fromFlags.region = flags.region;
+  if (flags.streams !== undefined) fromFlags.streams = flags.streams;
   return validateConfig([fromFile, configFromEnv(process.env), fromFlags], {
     requireApiKey: options.requireApiKey,
     warn: (message) => logger.warn(message),
   });
 }
 
-/** The streams named by `--streams a,b,c` (all when omitted); unknown names are an error. */
-export function selectStreams(list: string | readonly string[] | undefined): StreamDefinition[] {
-  if (list === undefined) return [...STREAMS];
+/**
+ * The streams named by `--streams a,b,c` or the `streams` key; `all` is every stream, and none
+ * named means the 16 seed streams (contract §2). Unknown names are an error listing the valid ones.
+ */
+export function selectStreams(list: string | readonly string[] | 'all' | undefined): StreamDefinition[] {
+  if (list === undefined) return [...DEFAULT_STREAMS];
   const names = (typeof list === 'string' ? list.split(',') : list).map((s) => s.trim()).filter(Boolean);
+  if (names.length === 1 && names[0]!.toLowerCase() === 'all') return [...STREAMS];
   const unknown = names.filter((n) => !STREAM_NAMES.includes(n));
   if (unknown.length > 0) {
     throw new ConfigError(`unknown stream(s) ${unknown.join(', ')}; valid streams: ${STREAM_NAMES.join(', ')}`);

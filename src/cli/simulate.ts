@@ -1,4 +1,4 @@
-import { generateFakeData, type FakeData } from '../../test/fake-iterable/data.js';
+import { ENGAGEMENT_DATA_TYPES, generateFakeData, type FakeData } from '../../test/fake-iterable/data.js';
 import { startFakeIterable } from '../../test/fake-iterable/server.js';
 import { ConfigError } from '../errors.js';
 import type { Logger } from '../core/types.js';
@@ -39,11 +39,16 @@ export async function commandSimulate(
   return EXIT.ok;
 }
 
-/** The simulator's generated project: `eventsPerType` email sends, and the other event types in proportion. */
+/**
+ * The simulator's generated project: `eventsPerType` email sends, the other email event types in
+ * proportion, and a twentieth as many of each push, in-app, SMS, purchase, custom event... type.
+ */
 export function simulatorData(eventsPerType: number): FakeData {
   const n = Math.max(1, Math.floor(eventsPerType));
+  const engagement = Object.fromEntries(ENGAGEMENT_DATA_TYPES.map((type) => [type, Math.ceil(n / 20)]));
   return generateFakeData({
     events: {
+      ...engagement,
       emailSend: n,
       emailOpen: Math.ceil(n / 2),
       emailClick: Math.ceil(n / 6),

@@ -33,7 +33,7 @@ try {
     process.exitCode = await commandDiscover(config, logger, (t) => process.stdout.write(t));
   } else {
     const config = await loadConfig({ config: flags.config }, logger);
-    const streams = await streamsForTap(undefined, flags.catalog ?? flags.properties, logger);
+    const streams = await streamsForTap(undefined, flags.catalog ?? flags.properties, logger, config.streams);
     process.exitCode = await commandSync({ ...config, destination: 'singer:' }, streams, {
       fullRefresh: false,
       statePath: flags.state,

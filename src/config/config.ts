@@ -22,6 +22,8 @@ export interface Config {
    * before its stream fails, in minutes. Default 5.
    */
   maxWindowRetryMinutes: number;
+  /** Streams to run (`streams` key or `--streams`): names as given, or `all`; undefined = the 16 seed streams. */
+  streams?: readonly string[] | 'all';
 }
 
 /** Configuration values as given (file, environment, flags), before validation. */
@@ -36,6 +38,7 @@ const KNOWN_KEYS = new Set([
   'destination',
   'lookback_minutes',
   'max_window_retry_minutes',
+  'streams',
 ]);
 
 /** Keys the Python tap-iterable and Meltano add to configs; accepted silently. */
@@ -179,6 +182,32 @@ export function validateConfig(
   }
 
   const destination = String(raw.destination ?? DEFAULT_DESTINATION).trim() || DEFAULT_DESTINATION;
+  const streams = streamList(raw.streams);
 
-  return { apiKey: trimmedKey, startDate, windowDays, region, baseUrl, destination, lookbackMinutes, maxWindowRetryMinutes };
+  return {
+    apiKey: trimmedKey,
+    startDate,
+    windowDays,
+    region,
+    baseUrl,
+    destination,
+    lookbackMinutes,
+    maxWindowRetryMinutes,
+    ...(streams !== undefined ? { streams } : {}),
+  };
+}
+
+/**
+ * The `streams` key: `"all"`, a list of names, or a comma-separated string (as `--streams`).
+ * Whether the names exist is checked where streams are selected; here only the shape.
+ */
+function streamList(value: unknown): readonly string[] | 'all' | undefined {
+  if (value === undefined || value === null) return undefined;
+  const names = typeof value === 'string' ? value.split(',') : Array.isArray(value) && value.every((v) => typeof v === 'string') ? (value as string[]) : undefined;
+  if (names === undefined) {
+    throw new ConfigError(`streams must be "all" or a list of stream names (got ${JSON.stringify(value)}); for example "streams": ["email_send", "push_send"]`);
+  }
+  const trimmed = names.map((n) => n.trim()).filter(Boolean);
+  if (trimmed.length === 0) throw new ConfigError('streams names no stream; leave it out for the 16 seed streams, or use "all" or a list such as ["email_send", "push_send"]');
+  return trimmed.length === 1 && trimmed[0]!.toLowerCase() === 'all' ? 'all' : trimmed;
 }

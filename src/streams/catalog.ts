@@ -37,7 +37,7 @@ export function buildCatalog(streams: ReadonlyArray<{ stream: StreamDefinition; 
               'forced-replication-method': stream.method,
               'valid-replication-keys': stream.replicationKey ? [stream.replicationKey] : [],
               inclusion: 'available',
-              selected: true,
+              selected: stream.isDefault,
             },
           },
           ...Object.keys(schema.properties ?? {}).map((field) => ({

@@ -41,6 +41,49 @@ const geo = {
   userAgentDevice: str,
 } satisfies Record<string, JsonSchema>;
 
+/** The message an engagement event refers to (spec §3.10: top-level ids on every messaging event). */
+const messageRef = {
+  _event_id: { type: 'string' },
+  email: str,
+  userId: str,
+  createdAt: time,
+  campaignId: int,
+  templateId: int,
+  messageId: str,
+  messageTypeId: int,
+  channelId: int,
+  contentId: int,
+  workflowId: int,
+} satisfies Record<string, JsonSchema>;
+
+/** Counters and trigger data every send carries (as on `emailSend`). */
+const sendExtras = {
+  transactionalData: anyJson,
+  catalogCollectionCount: int,
+  catalogLookupCount: int,
+  productRecommendationCount: int,
+  locale: str,
+} satisfies Record<string, JsonSchema>;
+
+/** OpenAPI `DeviceInfo`: the app and device an in-app, inbox or embedded event came from. */
+const deviceInfo = objectSchema({ appPackageName: str, deviceId: str, platform: str });
+/** OpenAPI `InboxMessageContext`. */
+const messageContext = objectSchema({ location: str, saveToInbox: bool, silentInbox: bool });
+/** OpenAPI `CommerceItem`, as purchase `items` carry it. */
+const commerceItems: JsonSchema = {
+  type: ['null', 'array'],
+  items: objectSchema({
+    id: str, sku: str, name: str, description: str, categories: strArray, price: num, quantity: int, imageUrl: str, url: str, dataFields: obj,
+  }),
+};
+/** Inbox or embedded impressions of a session (OpenAPI `Impression`). */
+const impressions: JsonSchema = {
+  type: ['null', 'array'],
+  items: objectSchema({ messageId: str, placementId: int, silentInbox: bool, displayCount: int, displayDuration: num }),
+};
+const phone = { toPhoneNumber: str, fromPhoneNumber: str } satisfies Record<string, JsonSchema>;
+const skip = { reason: str } satisfies Record<string, JsonSchema>;
+
 /** JSON Schemas of the 16 streams, keyed by stream name. Fields outside them still reach the output. */
 export const STREAM_SCHEMAS = {
   campaigns: objectSchema({
@@ -169,6 +212,117 @@ export const STREAM_SCHEMAS = {
     'itblInternal.documentCreatedAt': time,
     'itblInternal.documentUpdatedAt': time,
   }),
+  // Contract §4a. Fields from Iterable's OpenAPI request models (TrackPurchaseRequest,
+  // CommerceItem, TrackRequest, InApp*Request, DeviceInfo, Embedded*Request, Impression) and
+  // its documented system-webhook event fields; project fields still become columns.
+  hosted_unsubscribe_click: objectSchema({ ...messageRef, ...geo, url: str }),
+  push_send: objectSchema({ ...messageRef, ...sendExtras, platformEndpoint: str, notificationsEnabled: bool }),
+  push_open: objectSchema({ ...messageRef, platform: str, deviceId: str, appAlreadyRunning: bool, dataFields: obj }),
+  push_uninstall: objectSchema({ ...messageRef, platformEndpoint: str, isGhostPush: bool }),
+  push_bounce: objectSchema({ ...messageRef, platformEndpoint: str, isGhostPush: bool, ...skip }),
+  push_send_skip: objectSchema({ ...messageRef, ...skip, transactionalData: anyJson }),
+  in_app_send: objectSchema({ ...messageRef, ...sendExtras, expiresAt: time, priorityLevel: num, saveToInbox: bool, silentInbox: bool }),
+  in_app_open: objectSchema({ ...messageRef, deviceInfo, messageContext }),
+  in_app_click: objectSchema({ ...messageRef, clickedUrl: str, deviceInfo, messageContext }),
+  in_app_close: objectSchema({ ...messageRef, clickedUrl: str, closeAction: str, inboxSessionId: str, deviceInfo, messageContext }),
+  in_app_delete: objectSchema({ ...messageRef, deleteAction: str, deviceInfo, messageContext }),
+  in_app_delivery: objectSchema({ ...messageRef, deviceInfo, messageContext }),
+  in_app_send_skip: objectSchema({ ...messageRef, ...skip }),
+  in_app_recall: objectSchema({ ...messageRef }),
+  inbox_session: objectSchema({
+    _event_id: { type: 'string' },
+    email: str,
+    userId: str,
+    createdAt: time,
+    inboxSessionId: str,
+    inboxSessionStart: time,
+    inboxSessionEnd: time,
+    startTotalMessageCount: int,
+    startUnreadMessageCount: int,
+    endTotalMessageCount: int,
+    endUnreadMessageCount: int,
+    impressions,
+    deviceInfo,
+  }),
+  inbox_message_impression: objectSchema({ ...messageRef, inboxSessionId: str, displayCount: int, displayDuration: num, silentInbox: bool, deviceInfo }),
+  sms_send: objectSchema({ ...messageRef, ...sendExtras, ...phone, fromSMSSenderId: int, smsMessage: str, imageUrl: str }),
+  sms_bounce: objectSchema({ ...messageRef, ...phone, fromSMSSenderId: int, smsProviderResponseCode: str, smsProviderResponseMessage: str }),
+  sms_click: objectSchema({ ...messageRef, ...phone, url: str, ip: str, userAgent: str, userAgentDevice: str }),
+  sms_received: objectSchema({ ...messageRef, ...phone, smsMessage: str }),
+  sms_send_skip: objectSchema({ ...messageRef, ...skip, toPhoneNumber: str }),
+  sms_usage_info: objectSchema({ ...messageRef, toPhoneNumber: str, countryCode: str, segmentCount: int, messageStatus: str, creditCost: num }),
+  web_push_send: objectSchema({ ...messageRef, ...sendExtras, browserToken: str }),
+  web_push_click: objectSchema({ ...messageRef, clickedUrl: str, ip: str, userAgent: str, userAgentDevice: str }),
+  web_push_send_skip: objectSchema({ ...messageRef, ...skip }),
+  rcs_send: objectSchema({ ...messageRef, ...sendExtras, ...phone, rcsMessage: str }),
+  rcs_send_skip: objectSchema({ ...messageRef, ...skip, toPhoneNumber: str }),
+  purchase: objectSchema({
+    _event_id: { type: 'string' },
+    id: str,
+    email: str,
+    userId: str,
+    createdAt: time,
+    campaignId: int,
+    templateId: int,
+    total: num,
+    currencyCode: str,
+    items: commerceItems,
+    dataFields: obj,
+  }),
+  custom_event: objectSchema({
+    _event_id: { type: 'string' },
+    eventName: str,
+    email: str,
+    userId: str,
+    createdAt: time,
+    campaignId: int,
+    templateId: int,
+    dataFields: obj,
+  }),
+  embedded_send: objectSchema({ ...messageRef, placementId: int }),
+  embedded_send_skip: objectSchema({ ...messageRef, placementId: int, ...skip }),
+  embedded_click: objectSchema({ ...messageRef, placementId: int, buttonIdentifier: str, targetUrl: str, deviceInfo }),
+  embedded_received: objectSchema({ ...messageRef, placementId: int, deviceInfo }),
+  embedded_impression: objectSchema({ ...messageRef, placementId: int, displayCount: int, displayDuration: num, embeddedSessionId: str }),
+  embedded_session: objectSchema({
+    _event_id: { type: 'string' },
+    email: str,
+    userId: str,
+    createdAt: time,
+    embeddedSessionId: str,
+    embeddedSessionStart: time,
+    embeddedSessionEnd: time,
+    impressions,
+    deviceInfo,
+  }),
+  unknown_session: objectSchema({
+    _event_id: { type: 'string' },
+    email: str,
+    userId: str,
+    createdAt: time,
+    sessionId: str,
+    sessionStart: time,
+    sessionEnd: time,
+    ip: str,
+    userAgent: str,
+    deviceInfo,
+  }),
+  journey_exit: objectSchema({
+    _event_id: { type: 'string' },
+    email: str,
+    userId: str,
+    createdAt: time,
+    workflowId: int,
+    workflowName: str,
+    exitReason: str,
+  }),
+  whatsapp_bounce: objectSchema({ ...messageRef, ...phone, errorCode: str, errorMessage: str }),
+  whatsapp_click: objectSchema({ ...messageRef, ...phone, url: str }),
+  whatsapp_received: objectSchema({ ...messageRef, ...phone, messageBody: str }),
+  whatsapp_seen: objectSchema({ ...messageRef, ...phone }),
+  whatsapp_send: objectSchema({ ...messageRef, ...sendExtras, ...phone, messageBody: str }),
+  whatsapp_send_skip: objectSchema({ ...messageRef, ...skip, toPhoneNumber: str }),
+  whatsapp_usage_info: objectSchema({ ...messageRef, toPhoneNumber: str, countryCode: str, conversationCategory: str, isBillable: bool, pricingModel: str }),
 } as const satisfies Record<string, JsonSchema>;
 
 /** Maps an Iterable getFields type (`string`, `long`, `double`, `boolean`, `date`, `object`) to a property schema. */

@@ -32,6 +32,8 @@ export interface StreamDefinition {
   schema: JsonSchema;
   /** Whether a read-only key may read it (exports and getUsers need a server-side key). */
   readOnlyKeyAllowed: boolean;
+  /** One of the 16 seed streams, which run (and are `selected` in the catalog) unless others are named. Default true. */
+  isDefault: boolean;
 }
 
 type StreamName = keyof typeof STREAM_SCHEMAS;
@@ -48,6 +50,8 @@ const event = (dataTypeName: string) =>
     readOnlyKeyAllowed: false,
     read: { kind: 'export-windows', dataTypeName },
   }) as const;
+/** An event stream of contract §4a: read only when named (`--streams`, the `streams` key, or `all`). */
+const optIn = (dataTypeName: string) => ({ ...event(dataTypeName), isDefault: false }) as const;
 
 const ENTRIES: StreamEntry[] = [
   {
@@ -95,11 +99,56 @@ const ENTRIES: StreamEntry[] = [
     readOnlyKeyAllowed: false,
     read: { kind: 'export-windows', dataTypeName: 'user' },
   },
+  // Contract §4a: every other export type, opted into with --streams, one line each.
+  { name: 'hosted_unsubscribe_click', ...optIn('hostedUnsubscribeClick') },
+  { name: 'push_send', ...optIn('pushSend') },
+  { name: 'push_open', ...optIn('pushOpen') },
+  { name: 'push_uninstall', ...optIn('pushUninstall') },
+  { name: 'push_bounce', ...optIn('pushBounce') },
+  { name: 'push_send_skip', ...optIn('pushSendSkip') },
+  { name: 'in_app_send', ...optIn('inAppSend') },
+  { name: 'in_app_open', ...optIn('inAppOpen') },
+  { name: 'in_app_click', ...optIn('inAppClick') },
+  { name: 'in_app_close', ...optIn('inAppClose') },
+  { name: 'in_app_delete', ...optIn('inAppDelete') },
+  { name: 'in_app_delivery', ...optIn('inAppDelivery') },
+  { name: 'in_app_send_skip', ...optIn('inAppSendSkip') },
+  { name: 'in_app_recall', ...optIn('inAppRecall') },
+  { name: 'inbox_session', ...optIn('inboxSession') },
+  { name: 'inbox_message_impression', ...optIn('inboxMessageImpression') },
+  { name: 'sms_send', ...optIn('smsSend') },
+  { name: 'sms_bounce', ...optIn('smsBounce') },
+  { name: 'sms_click', ...optIn('smsClick') },
+  { name: 'sms_received', ...optIn('smsReceived') },
+  { name: 'sms_send_skip', ...optIn('smsSendSkip') },
+  { name: 'sms_usage_info', ...optIn('smsUsageInfo') },
+  { name: 'web_push_send', ...optIn('webPushSend') },
+  { name: 'web_push_click', ...optIn('webPushClick') },
+  { name: 'web_push_send_skip', ...optIn('webPushSendSkip') },
+  { name: 'rcs_send', ...optIn('rcsSend') },
+  { name: 'rcs_send_skip', ...optIn('rcsSendSkip') },
+  { name: 'purchase', ...optIn('purchase') },
+  { name: 'custom_event', ...optIn('customEvent') },
+  { name: 'embedded_send', ...optIn('embeddedSend') },
+  { name: 'embedded_send_skip', ...optIn('embeddedSendSkip') },
+  { name: 'embedded_click', ...optIn('embeddedClick') },
+  { name: 'embedded_received', ...optIn('embeddedReceived') },
+  { name: 'embedded_impression', ...optIn('embeddedImpression') },
+  { name: 'embedded_session', ...optIn('embeddedSession') },
+  { name: 'unknown_session', ...optIn('unknownSession') },
+  { name: 'journey_exit', ...optIn('journeyExit') },
+  { name: 'whatsapp_bounce', ...optIn('whatsAppBounce') },
+  { name: 'whatsapp_click', ...optIn('whatsAppClick') },
+  { name: 'whatsapp_received', ...optIn('whatsAppReceived') },
+  { name: 'whatsapp_seen', ...optIn('whatsAppSeen') },
+  { name: 'whatsapp_send', ...optIn('whatsAppSend') },
+  { name: 'whatsapp_send_skip', ...optIn('whatsAppSendSkip') },
+  { name: 'whatsapp_usage_info', ...optIn('whatsAppUsageInfo') },
 ];
 
-const DEFAULTS = { method: 'INCREMENTAL', keyProperties: ['id'], readOnlyKeyAllowed: true } as const;
+const DEFAULTS = { method: 'INCREMENTAL', keyProperties: ['id'], readOnlyKeyAllowed: true, isDefault: true } as const;
 
-/** The 16 streams of contract §4, in alphabetical order. */
+/** Every stream: the 16 of contract §4 in alphabetical order, then the export types of §4a. */
 export const STREAMS: readonly StreamDefinition[] = ENTRIES.map((entry) => ({
   ...DEFAULTS,
   ...entry,
@@ -108,6 +157,12 @@ export const STREAMS: readonly StreamDefinition[] = ENTRIES.map((entry) => ({
 
 /** Every stream name. */
 export const STREAM_NAMES: readonly string[] = STREAMS.map((s) => s.name);
+
+/** The 16 seed streams that run when no stream is named. */
+export const DEFAULT_STREAMS: readonly StreamDefinition[] = STREAMS.filter((s) => s.isDefault);
+
+/** Names of {@link DEFAULT_STREAMS}. */
+export const DEFAULT_STREAM_NAMES: readonly string[] = DEFAULT_STREAMS.map((s) => s.name);
 
 /** The definition of a stream by name, or undefined. */
 export function findStream(name: string): StreamDefinition | undefined {

@@ -10,6 +10,7 @@ import {
   type CampaignState,
   type ConnectorDataType,
   type EventSource,
+  type ExportDataType,
   type ExportRow,
   type FakeCampaign,
   type FakeChannel,
@@ -20,7 +21,8 @@ import {
   type FakeTemplate,
   type TemplateMedium,
 } from './data-types.js';
-import { campaignRefs } from './export-rows.js';
+import { campaignRefs, userOf } from './export-rows.js';
+import { ENGAGEMENT_DATA_TYPES, ENGAGEMENT_ROW_BUILDERS, mediumOf, phoneOf, type EngagementDataType } from './engagement-rows.js';
 import { hashString, mix32, Rng } from './random.js';
 import {
   bounceRow,
@@ -40,6 +42,7 @@ import {
 import { formatExportTime, parseExportTime } from './time-format.js';
 
 export * from './data-types.js';
+export { ENGAGEMENT_DATA_TYPES, type EngagementDataType } from './engagement-rows.js';
 export { exportRows, fakeRows, fakeRowsInWindow, rowTimeMs, type ExportQuery } from './export-rows.js';
 export { formatExportTime, parseExportTime, parseRequestDateTime } from './time-format.js';
 
@@ -63,10 +66,13 @@ export interface FakeDataOptions {
   lists?: number;
   /** Keys in the largest metadata table, `products`. Default 250. */
   metadataKeys?: number;
-  /** Stored rows per event type; see {@link DEFAULT_EVENT_COUNTS}. `user` is set by `users`. */
-  events?: Partial<Record<Exclude<ConnectorDataType, 'user'>, number>>;
+  /**
+   * Stored rows per event type; see {@link DEFAULT_EVENT_COUNTS}, and
+   * {@link DEFAULT_ENGAGEMENT_COUNT} for each of the 44 other types. `user` is set by `users`.
+   */
+  events?: Partial<Record<Exclude<ExportDataType, 'user'>, number>>;
   /** Replace these types' stored rows by a generated source of that many rows over [start, end). */
-  generated?: Partial<Record<ConnectorDataType, number>>;
+  generated?: Partial<Record<ExportDataType, number>>;
 }
 
 /** Stored rows per event type when `events` does not say (special rows come on top). */
@@ -80,6 +86,9 @@ export const DEFAULT_EVENT_COUNTS: Readonly<Record<Exclude<ConnectorDataType, 'u
   emailSubscribe: 200,
   emailUnSubscribe: 80,
 };
+
+/** Stored rows of each push, in-app, SMS, purchase, custom event... type when `events` does not say (one boundary row on top). */
+export const DEFAULT_ENGAGEMENT_COUNT = 25;
 
 const DAY_MS = 86_400_000;
 const STAFF = ['integration-test@example.com', 'marketing@example.com', 'ops@example.com'] as const;
@@ -473,12 +482,29 @@ export function generateFakeData(options: FakeDataOptions = {}): FakeData {
     user: users,
   };
 
-  for (const type of CONNECTOR_DATA_TYPES) {
+  // Each type has its own generator (rngFor), so adding types never changes the rows of others.
+  const engagement = {} as Record<EngagementDataType, ExportRow[]>;
+  for (const type of ENGAGEMENT_DATA_TYPES) {
+    const rng = rngFor(type);
+    const typeRefs = campaignRefs(data, mediumOf(type));
+    const build = ENGAGEMENT_ROW_BUILDERS[type];
+    const count = options.events?.[type] ?? DEFAULT_ENGAGEMENT_COUNT;
+    const subject = () => {
+      const user = users.length > 0 ? rng.pick(users) : { email: 'nobody@example.com' };
+      return { ...userOf(user), phoneNumber: phoneOf(user, rng), campaign: rng.pick(typeRefs), messageId: rng.hex32() };
+    };
+    const rows = Array.from({ length: count }, () => build(rng, subject(), randomTime(rng, startMs, endMs)));
+    // One event exactly on a window boundary (a month start), as for the email reactions.
+    if (count > 0) rows.push(build(rng, subject(), formatExportTime(boundaries[1] ?? startMs)));
+    engagement[type] = rows;
+  }
+
+  for (const type of [...CONNECTOR_DATA_TYPES, ...ENGAGEMENT_DATA_TYPES]) {
     const generatedCount = options.generated?.[type];
     const source: EventSource =
       generatedCount !== undefined
         ? { count: generatedCount, start: new Date(startMs), end: new Date(endMs), seed: mix32(seed ^ hashString(type)) }
-        : stored[type];
+        : type in stored ? stored[type as ConnectorDataType] : engagement[type as EngagementDataType];
     data.events[type] = source;
   }
   return data;

@@ -27,6 +27,12 @@ import {
   type MessageRef,
 } from './rows.js';
 import { formatExportTime, parseExportTime } from './time-format.js';
+import { ENGAGEMENT_ROW_BUILDERS, phoneOf } from './engagement-rows.js';
+
+/** A user row's email and userId, as an event names its user. */
+export function userOf(user: ExportRow): { email: string; userId?: string } {
+  return typeof user.userId === 'string' ? { email: String(user.email), userId: user.userId } : { email: String(user.email) };
+}
 
 /** The facts events need about the project: its email campaigns, users, lists and channels. */
 export interface RowContext {
@@ -41,13 +47,17 @@ export function contentIdOf(templateId: number): number {
   return 12_000_000 + (templateId % 1_000_000) * 3;
 }
 
-/** The email campaigns of a data set, with what their events carry (template, message type, channel). */
-export function campaignRefs(data: Pick<FakeData, 'campaigns' | 'templates' | 'messageTypes'>): CampaignRef[] {
+/**
+ * The campaigns of one medium (default Email) in a data set, with what their events carry
+ * (template, message type, channel); the email campaigns when none has that medium.
+ */
+export function campaignRefs(data: Pick<FakeData, 'campaigns' | 'templates' | 'messageTypes'>, medium = 'Email'): CampaignRef[] {
+  if (medium !== 'Email' && !data.campaigns.some((c) => c.messageMedium === medium && c.templateId !== undefined)) return campaignRefs(data);
   const templates = new Map(data.templates.map((t) => [t.template.templateId, t.template]));
   const messageTypes = new Map(data.messageTypes.map((m) => [m.id, m]));
   const refs: CampaignRef[] = [];
   for (const campaign of data.campaigns) {
-    if (campaign.messageMedium !== 'Email' || campaign.templateId === undefined) continue;
+    if (campaign.messageMedium !== medium || campaign.templateId === undefined) continue;
     const template = templates.get(campaign.templateId);
     const messageTypeId = template?.messageTypeId ?? data.messageTypes[0]?.id ?? 1;
     refs.push({
@@ -175,8 +185,9 @@ function generatedRow(ctx: RowContext, dataType: ExportDataType, seed: number, i
       });
     }
     default: {
-      const { email, campaign, messageId } = randomMessage(ctx, rng);
-      return { email, createdAt: time, campaignId: campaign.campaignId, templateId: campaign.templateId, messageId };
+      const user = ctx.users[rng.int(ctx.users.length)] as ExportRow;
+      const subject = { ...userOf(user), phoneNumber: phoneOf(user, rng), campaign: pickCampaign(ctx, rng), messageId: rng.hex32() };
+      return ENGAGEMENT_ROW_BUILDERS[dataType](rng, subject, time);
     }
   }
 }

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
-import { STREAM_NAMES } from '../../src/streams/stream-table.js';
+import { DEFAULT_STREAM_NAMES as STREAM_NAMES } from '../../src/streams/stream-table.js';
 import { generateFakeData, startFakeIterable, type FakeIterable } from '../fake-iterable/server.js';
 import { TerminalScreen } from '../unit/cli/terminal-screen.js';
 import { cliEnv } from './cli-harness.js';

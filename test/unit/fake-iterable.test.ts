@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import {
+  ENGAGEMENT_DATA_TYPES,
+  EXPORT_DATA_TYPES,
   fakeRows,
   fakeRowsInWindow,
   generateFakeData,
@@ -383,7 +385,11 @@ describe('fake Iterable', () => {
       const empty = await get(fake, exportPath({ dataTypeName: 'emailSend', startDateTime: '2030-01-01 00:00:00', endDateTime: '2030-02-01 00:00:00' }));
       assert.equal(empty.status, 200);
       assert.equal(empty.text, '');
-      assert.equal((await get(fake, exportPath({ dataTypeName: 'pushSend', range: 'All' }))).text, '');
+      const pushSends = parseLines((await get(fake, exportPath({ dataTypeName: 'pushSend', range: 'All' }))).text);
+      assert.equal(pushSends.length, [...fakeRows(DATA, 'pushSend')].length);
+      await withFake({ data: generateFakeData({ events: { pushSend: 0 } }) }, async (f) => {
+        assert.equal((await get(f, exportPath({ dataTypeName: 'pushSend', range: 'All' }))).text, '');
+      });
       await withFake({ data: DATA, now: () => new Date('2024-02-02T10:00:00Z') }, async (f) => {
         const inDay = (day: number) => [...fakeRows(DATA, 'emailClick')].filter((r) => timeOf(r) >= day && timeOf(r) < day + 86_400_000).length;
         const today = parseLines((await get(f, exportPath({ dataTypeName: 'emailClick', range: 'Today' }))).text);
@@ -631,6 +637,61 @@ describe('fake Iterable', () => {
         const times = firstLines.split('\n').slice(0, 4).map((l) => timeOf(JSON.parse(l) as ExportRow));
         assert.ok(times.some((t, i) => i > 0 && t < (times[i - 1] ?? 0)));
       });
+    });
+  });
+});
+
+describe('fake Iterable: the 44 other export types', () => {
+  it('holds rows of every documented type, each type with its own fields', () => {
+    for (const type of EXPORT_DATA_TYPES) {
+      const rows = [...fakeRows(DATA, type)];
+      assert.ok(rows.length > 0, `${type} has rows`);
+      const timeField = type === 'user' ? 'profileUpdatedAt' : 'createdAt';
+      for (const row of rows) assert.ok(parseExportTime(String(row[timeField])) !== undefined, `${type}: ${timeField} in the export format`);
+    }
+    const fieldsOf = (type: string) => new Set([...fakeRows(DATA, type)].flatMap((row) => Object.keys(row)));
+    const has = (type: string, fields: string[]) => {
+      for (const field of fields) assert.ok(fieldsOf(type).has(field), `${type} rows carry ${field}`);
+    };
+    has('purchase', ['id', 'email', 'total', 'currencyCode', 'items', 'dataFields']);
+    has('customEvent', ['eventName', 'dataFields']);
+    has('smsSend', ['toPhoneNumber', 'fromPhoneNumber', 'smsMessage', 'messageId', 'campaignId']);
+    has('pushSend', ['platformEndpoint', 'notificationsEnabled', 'messageTypeId', 'channelId']);
+    has('inAppClick', ['clickedUrl', 'deviceInfo', 'messageContext']);
+    has('inboxSession', ['inboxSessionId', 'inboxSessionStart', 'impressions']);
+    has('embeddedClick', ['placementId', 'buttonIdentifier', 'targetUrl']);
+    has('journeyExit', ['workflowId', 'exitReason']);
+    has('whatsAppSend', ['toPhoneNumber', 'messageBody']);
+    assert.ok(!fieldsOf('unknownSession').has('email'), 'anonymous sessions have no email');
+    // Purchases add up.
+    for (const p of fakeRows(DATA, 'purchase')) {
+      const items = p.items as Array<{ price: number; quantity: number }>;
+      assert.equal(p.total, Math.round(items.reduce((sum, i) => sum + i.price * i.quantity, 0) * 100) / 100);
+    }
+    // SMS events of SMS campaigns.
+    const smsCampaigns = new Set(DATA.campaigns.filter((c) => c.messageMedium === 'SMS').map((c) => c.id));
+    for (const row of fakeRows(DATA, 'smsSend')) assert.ok(smsCampaigns.has(row.campaignId as number), 'smsSend of an SMS campaign');
+  });
+
+  it('gives each type its own generator: resizing one type leaves every other type unchanged', () => {
+    const resized = generateFakeData({ events: { pushSend: 60, emailSend: 3000 } });
+    assert.equal([...fakeRows(resized, 'pushSend')].length, 61);
+    for (const type of EXPORT_DATA_TYPES.filter((t) => t !== 'pushSend')) {
+      assert.deepEqual([...fakeRows(resized, type)], [...fakeRows(DATA, type)], type);
+    }
+  });
+
+  it('serves every type through data.json, and generates any type on demand', async () => {
+    const generated = generateFakeData({ generated: { purchase: 500, whatsAppSeen: 300 } });
+    await withFake({ data: generated }, async (f) => {
+      for (const type of ENGAGEMENT_DATA_TYPES) {
+        const lines = parseLines((await get(f, exportPath({ dataTypeName: type, startDateTime: '2024-01-01 00:00:00', endDateTime: '2024-04-01 00:00:00' }))).text);
+        assert.equal(lines.length, [...fakeRows(generated, type)].length, type);
+      }
+      const purchases = [...fakeRows(generated, 'purchase')];
+      assert.equal(purchases.length, 500);
+      assert.ok(purchases.every((p) => typeof p.total === 'number' && Array.isArray(p.items)));
+      assert.equal(new Set(purchases.map((p) => p.id)).size, 500, 'generated purchase ids are unique');
     });
   });
 });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { createProgress, renderBlock, shouldDrawLiveProgress, type StreamRow } from '../../../src/cli/progress.js';
-import { STREAM_NAMES } from '../../../src/streams/stream-table.js';
+import { DEFAULT_STREAM_NAMES as STREAM_NAMES } from '../../../src/streams/stream-table.js';
 import type { StreamResult } from '../../../src/sync/run-sync.js';
 import { TerminalScreen } from './terminal-screen.js';
 

@@ -63,3 +63,26 @@ describe('config: max_window_retry_minutes', () => {
     assert.deepEqual(warnings, [], 'a known key');
   });
 });
+
+describe('config: streams', () => {
+  it('takes "all", a list or a comma-separated string; a flag overrides the file; none means the default', () => {
+    assert.equal(validateConfig([{ api_key: 'k' }]).streams, undefined);
+    assert.equal(validateConfig([{ api_key: 'k', streams: 'all' }]).streams, 'all');
+    assert.equal(validateConfig([{ api_key: 'k', streams: ['ALL'] }]).streams, 'all');
+    assert.deepEqual(validateConfig([{ api_key: 'k', streams: ['push_send', ' purchase '] }]).streams, ['push_send', 'purchase']);
+    assert.deepEqual(validateConfig([{ api_key: 'k', streams: 'all' }, {}, { streams: 'sms_send,lists' }]).streams, ['sms_send', 'lists']);
+    const warnings: string[] = [];
+    validateConfig([{ api_key: 'k', streams: 'all' }], { warn: (m) => warnings.push(m) });
+    assert.deepEqual(warnings, [], 'streams is a known key');
+  });
+
+  it('refuses a value that is neither "all" nor a list of names', () => {
+    for (const streams of [{ push_send: true }, [1, 2], [], ' , ', true]) {
+      assert.throws(() => validateConfig([{ api_key: 'k', streams }]), (error: Error) => {
+        assert.ok(error instanceof ConfigError, String(error));
+        assert.match(error.message, /streams/);
+        return true;
+      }, JSON.stringify(streams));
+    }
+  });
+});
