@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { buildCatalog, selectedInCatalog } from '../../../src/streams/catalog.js';
-import type { JsonSchema } from '../../../src/destinations/destination.js';
+import type { JsonSchema } from '../../../src/core/types.js';
 import { DEFAULT_STREAMS, STREAMS } from '../../../src/streams/stream-table.js';
 import { fakeRows, generateFakeData } from '../../fake-iterable/server.js';
 
