@@ -14,8 +14,8 @@ import { PostgresStaging } from './postgres-staging.js';
 
 /** Schema of the tables when the URL names none. */
 export const DEFAULT_POSTGRES_SCHEMA = 'iterable';
-/** Connections in the pool: every open load holds one (a sync may load all 16 streams at once). */
-const POOL_SIZE = 20;
+/** Connections in the pool: every open load holds two (a sync may load all 16 streams at once). */
+const POOL_SIZE = 40;
 
 const POSTGRES_TYPES: Record<ColumnType, string> = {
   bigint: 'bigint',
@@ -165,24 +165,32 @@ export class PostgresDestination implements Destination {
 
   async beginLoad(table: TableSpec, mode: LoadMode): Promise<TableLoad> {
     const session = await this.connect(true);
+    let stagingSession: PostgresSession | undefined;
     try {
       const prepared = await prepareTable(session, this.dialect, table);
+      // A second connection: the next part is COPYed on one while the previous part commits on the other.
+      stagingSession = await this.connect(true);
+      const second = stagingSession;
       const load: SqlTableLoad = new SqlTableLoad({
         session,
         dialect: this.dialect,
-        staging: new PostgresStaging(session, this.dialect, prepared.keyColumns),
+        staging: new PostgresStaging([session, second], this.dialect, prepared.keyColumns),
         spec: table,
         table: prepared,
         mode,
         description: this.description,
         partRows: this.options.partRows ?? PART_ROWS,
         partChars: PART_CHARS,
-        onClose: () => this.loads.delete(load),
+        onClose: () => {
+          void second.close();
+          this.loads.delete(load);
+        },
       });
       this.loads.add(load);
       return load;
     } catch (error) {
       await session.close();
+      await stagingSession?.close();
       throw this.wrap(error, `preparing table ${this.dialect.table(table.name)}`);
     }
   }

@@ -12,6 +12,14 @@ const COPY_CHUNK_CHARS = 1 << 16;
 /** Characters of COPY text a COPY carries at least (but the part's last). */
 const COPY_MIN_CHARS = 1 << 20;
 
+/** A connection with its own temp staging table. */
+interface Slot {
+  session: PostgresSession;
+  created: boolean;
+  /** Columns of its staging table, by id. */
+  stageColumns: Map<number, LoadColumn>;
+}
+
 /** Rows of one COPY: the columns they carry values for, in COPY order, and their text. */
 interface Segment {
   columns: LoadColumn[];
@@ -24,13 +32,14 @@ interface Segment {
  * each COPY while it fetches the next batch). Values are already canonical (see `cellText`), so
  * the COPY cannot fail on a type. The part's commit reads the table and empties it. Measured
  * here, typed COPY beat staging JSON documents and converting them with `jsonb_to_record` by
- * about 1.5×.
+ * about 1.5×. Given two sessions, parts alternate between them: the next part is COPYed on one
+ * while the previous part commits on the other (the part commits on its own session).
  */
 export class PostgresStaging implements RowStaging {
   private readonly sink: RowSink;
-  private created = false;
-  /** Columns of the staging table, by id. */
-  private readonly stageColumns = new Map<number, LoadColumn>();
+  private readonly slots: Slot[];
+  /** The slot the rows being staged go to. */
+  private slot: Slot;
   /** Columns of the COPY being built, in order, and their position by column id. */
   private order: LoadColumn[] = [];
   private position: number[] = [];
@@ -46,10 +55,12 @@ export class PostgresStaging implements RowStaging {
   private rescuedRows = 0;
 
   constructor(
-    private readonly session: PostgresSession,
+    sessions: readonly PostgresSession[],
     private readonly dialect: SqlDialect,
     private readonly keyColumns: readonly LoadColumn[],
   ) {
+    this.slots = sessions.map((session) => ({ session, created: false, stageColumns: new Map() }));
+    this.slot = this.slots[0]!;
     this.sink = {
       cell: (column, text) => {
         let at = this.position[column.id];
@@ -83,13 +94,14 @@ export class PostgresStaging implements RowStaging {
     if (segments.length === 0 || (!all && this.takenChars + COPY_MIN_CHARS > this.chars)) return undefined;
     this.takenChars = this.chars;
     this.segments = [];
+    const slot = this.slot;
     return async () => {
       // One COPY for consecutive segments with the same columns.
       for (let i = 0; i < segments.length; ) {
         const { columns } = segments[i]!;
         const chunks: string[] = [];
         for (; i < segments.length && segments[i]!.columns === columns; i++) chunks.push(...segments[i]!.chunks);
-        await this.copy({ columns, chunks });
+        await this.copy(slot, { columns, chunks });
       }
     };
   }
@@ -98,7 +110,10 @@ export class PostgresStaging implements RowStaging {
   readonly backlog = undefined;
 
   seal(): StagedPart {
-    const part = { rows: this.rows, rescuedRows: this.rescuedRows, ready: Promise.resolve() };
+    const slot = this.slot;
+    const part: PostgresPart = { rows: this.rows, rescuedRows: this.rescuedRows, ready: Promise.resolve(), session: slot.session, slot };
+    // The next part stages on the other session (the load waits for this part's commit before the one after).
+    this.slot = this.slots[(this.slots.indexOf(slot) + 1) % this.slots.length]!;
     this.rows = 0;
     this.chars = 0;
     this.takenChars = 0;
@@ -106,8 +121,9 @@ export class PostgresStaging implements RowStaging {
     return part;
   }
 
-  source(_part: StagedPart, columns: readonly LoadColumn[]): StagedSource {
-    const value = (c: LoadColumn) => (this.stageColumns.has(c.id) ? `s.${field(c)}` : `NULL::${this.dialect.typeName(c.type)}`);
+  source(part: StagedPart, columns: readonly LoadColumn[]): StagedSource {
+    const { stageColumns } = (part as PostgresPart).slot;
+    const value = (c: LoadColumn) => (stageColumns.has(c.id) ? `s.${field(c)}` : `NULL::${this.dialect.typeName(c.type)}`);
     const keys = this.keyColumns.filter((c) => columns.includes(c));
     return {
       relation: `${STAGE_QUALIFIED} AS s`,
@@ -138,7 +154,12 @@ export class PostgresStaging implements RowStaging {
     this.chars = 0;
     this.takenChars = 0;
     this.rescuedRows = 0;
-    return this.created ? async () => void (await this.session.execute(`TRUNCATE ${STAGE_QUALIFIED}`)) : undefined;
+    const created = this.slots.filter((slot) => slot.created);
+    this.slot = this.slots[0]!;
+    if (created.length === 0) return undefined;
+    return async () => {
+      for (const slot of created) await slot.session.execute(`TRUNCATE ${STAGE_QUALIFIED}`);
+    };
   }
 
   dispose(): void {
@@ -164,20 +185,26 @@ export class PostgresStaging implements RowStaging {
     this.text = '';
   }
 
-  private async copy(segment: Segment): Promise<void> {
-    if (!this.created) {
-      await this.session.execute(`CREATE TEMP TABLE IF NOT EXISTS ${quoteIdentifier(STAGE)} (_seq bigint, _rescued jsonb)`);
-      this.created = true;
+  private async copy(slot: Slot, segment: Segment): Promise<void> {
+    const { session, stageColumns } = slot;
+    if (!slot.created) {
+      await session.execute(`CREATE TEMP TABLE IF NOT EXISTS ${quoteIdentifier(STAGE)} (_seq bigint, _rescued jsonb)`);
+      slot.created = true;
     }
-    const added = segment.columns.filter((column) => !this.stageColumns.has(column.id));
+    const added = segment.columns.filter((column) => !stageColumns.has(column.id));
     if (added.length > 0) {
       const additions = added.map((c) => `ADD COLUMN ${field(c)} ${this.dialect.typeName(c.type)}`);
-      await this.session.execute(`ALTER TABLE ${STAGE_QUALIFIED} ${additions.join(', ')}`);
-      for (const column of added) this.stageColumns.set(column.id, column);
+      await session.execute(`ALTER TABLE ${STAGE_QUALIFIED} ${additions.join(', ')}`);
+      for (const column of added) stageColumns.set(column.id, column);
     }
     const columns = ['_seq', '_rescued', ...segment.columns.map((c) => `c${c.id}`)].map(quoteIdentifier);
-    await this.session.copyIn(`COPY ${STAGE_QUALIFIED} (${columns.join(', ')}) FROM STDIN`, segment.chunks);
+    await session.copyIn(`COPY ${STAGE_QUALIFIED} (${columns.join(', ')}) FROM STDIN`, segment.chunks);
   }
+}
+
+/** A part, with the slot whose temp table holds its rows. */
+interface PostgresPart extends StagedPart {
+  readonly slot: Slot;
 }
 
 function field(column: LoadColumn): string {

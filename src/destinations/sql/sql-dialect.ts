@@ -76,6 +76,8 @@ export interface StagedPart {
   readonly rescuedRows: number;
   /** Settles once the database side holds the part's rows; rejects when that failed. */
   readonly ready: Promise<void>;
+  /** The connection holding the staged rows, when not the load's: the part commits on it. */
+  readonly session?: SqlSession;
 }
 
 /**

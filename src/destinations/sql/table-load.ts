@@ -60,11 +60,15 @@ export class SqlTableLoad implements TableLoad {
   private readonly encoder: RecordEncoder;
   /** Public operations, one after the other. */
   private queue: Promise<unknown> = Promise.resolve();
-  /** Work on the session (COPYs, part commits), in order, while the caller goes on. */
+  /** Staging work on the database (COPYs), in order, while the caller goes on. */
   private lane: Promise<void> = Promise.resolve();
   private queuedWork = 0;
   private laneFailure: { error: unknown } | undefined;
-  /** The part commit last queued on the lane (at most one runs while the next part is staged). */
+  /**
+   * The part commit last queued (at most one runs while the next part is staged). It waits for
+   * its part's staging work; the next part's staging does not wait for it when the staging puts
+   * that part on another connection (PostgreSQL: COPY of the next part while one commits).
+   */
   private partCommit: Promise<void> = Promise.resolve();
   private rejected: RejectedRecord[] = [];
   private rejectedChars = 0;
@@ -94,7 +98,7 @@ export class SqlTableLoad implements TableLoad {
           this.throwLaneFailure();
           this.onLane(staging.take(true));
           const sealed = this.seal();
-          this.partCommit = this.onLane(() => this.commitPart(sealed, null));
+          this.partCommit = this.afterStaging(() => this.commitPart(sealed, null));
           // The rows still to stage belong to the window too.
           this.window = sealed.window;
         }
@@ -114,7 +118,8 @@ export class SqlTableLoad implements TableLoad {
     return this.serially('committing', async () => {
       this.onLane(this.options.staging.take(true));
       const sealed = this.seal();
-      await this.onLane(() => this.commitPart(sealed, bookmark));
+      this.partCommit = this.afterStaging(() => this.commitPart(sealed, bookmark));
+      await this.partCommit;
       this.throwLaneFailure();
       this.replacing = false;
       const result = this.result;
@@ -143,8 +148,9 @@ export class SqlTableLoad implements TableLoad {
    * the mapping of new fields, the rejected records, the bookmark when given, COMMIT.
    */
   private async commitPart(sealed: SealedPart, bookmark: StreamBookmark | null): Promise<void> {
-    const { session, dialect, staging, spec, table } = this.options;
+    const { dialect, staging, spec, table } = this.options;
     const { part, rejected } = sealed;
+    const session = part.session ?? this.options.session;
     try {
       await part.ready;
       // Columns an earlier part (committing when this one was sealed) created are not pending any more.
@@ -243,6 +249,19 @@ export class SqlTableLoad implements TableLoad {
     return this.lane;
   }
 
+  /** Queues a part commit after the staging work queued so far and the part commit before. */
+  private afterStaging(commit: () => Promise<void>): Promise<void> {
+    const staged = this.lane;
+    return Promise.all([staged, this.partCommit]).then(async () => {
+      if (this.laneFailure !== undefined) return;
+      try {
+        await commit();
+      } catch (error) {
+        this.laneFailure = { error };
+      }
+    });
+  }
+
   private throwLaneFailure(): void {
     const failure = this.laneFailure;
     if (failure !== undefined) throw failure.error;
@@ -268,6 +287,7 @@ export class SqlTableLoad implements TableLoad {
   /** Waits for the session's work and forgets everything staged and not committed. */
   private async abort(): Promise<void> {
     await this.lane;
+    await this.partCommit;
     this.laneFailure = undefined;
     const { staging, table } = this.options;
     const reset = staging.reset();
