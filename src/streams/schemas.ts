@@ -16,31 +16,6 @@ function objectSchema(properties: Record<string, JsonSchema>): JsonSchema {
   return { type: ['null', 'object'], properties, additionalProperties: true };
 }
 
-/** Fields every email event row carries (spec §3.10), plus `_event_id`. */
-const eventBase = {
-  _event_id: { type: 'string' },
-  email: str,
-  userId: str,
-  createdAt: time,
-  campaignId: int,
-  templateId: int,
-  messageId: str,
-  messageTypeId: int,
-  channelId: int,
-  contentId: int,
-  workflowId: int,
-  eventName: str,
-} satisfies Record<string, JsonSchema>;
-
-const geo = {
-  city: str,
-  country: str,
-  region: str,
-  ip: str,
-  userAgent: str,
-  userAgentDevice: str,
-} satisfies Record<string, JsonSchema>;
-
 /** The message an engagement event refers to (spec §3.10: top-level ids on every messaging event). */
 const messageRef = {
   _event_id: { type: 'string' },
@@ -54,6 +29,18 @@ const messageRef = {
   channelId: int,
   contentId: int,
   workflowId: int,
+} satisfies Record<string, JsonSchema>;
+
+/** Fields every email event row carries (spec §3.10), plus `_event_id`. */
+const eventBase = { ...messageRef, eventName: str } satisfies Record<string, JsonSchema>;
+
+const geo = {
+  city: str,
+  country: str,
+  region: str,
+  ip: str,
+  userAgent: str,
+  userAgentDevice: str,
 } satisfies Record<string, JsonSchema>;
 
 /** Counters and trigger data every send carries (as on `emailSend`). */
