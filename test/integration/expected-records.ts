@@ -77,3 +77,18 @@ export const EXPORT_STREAMS: Record<string, string> = {
   email_unsubscribe: 'emailUnSubscribe',
   users: 'user',
 };
+
+/** Rows each stream's table must hold after a sync of `data`: the non-export streams and the given export streams. */
+export function expectedCounts(data: FakeData, exportStreams: Readonly<Record<string, string>> = EXPORT_STREAMS): Record<string, number> {
+  const counts: Record<string, number> = {
+    campaigns: data.campaigns.length,
+    channels: data.channels.length,
+    lists: data.lists.length,
+    message_types: data.messageTypes.length,
+    templates: data.templates.length,
+    metadata: data.metadata.reduce((n, t) => n + t.keys.length, 0),
+    list_users: [...data.listMembers.values()].reduce((n, m) => n + m.length, 0),
+  };
+  for (const [stream, type] of Object.entries(exportStreams)) counts[stream] = expectedExport(data, type).length;
+  return counts;
+}

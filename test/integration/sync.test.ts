@@ -4,25 +4,11 @@ import { openDestination } from '../../src/destinations/destination-factory.js';
 import { generateFakeData, startFakeIterable, type FakeIterable } from '../fake-iterable/server.js';
 import { cliEnv, collect, runCli, spawnCli } from './cli-harness.js';
 import { freshDestination, rowCounts, snapshot } from './db-snapshot.js';
-import { EXPORT_STREAMS, expectedExport } from './expected-records.js';
+import { expectedCounts } from './expected-records.js';
 
 const KEY = 'test-server-key';
 const START = '2023-12-01';
 
-function expectedCounts(fake: FakeIterable): Record<string, number> {
-  const { data } = fake;
-  const counts: Record<string, number> = {
-    campaigns: data.campaigns.length,
-    channels: data.channels.length,
-    lists: data.lists.length,
-    message_types: data.messageTypes.length,
-    templates: data.templates.length,
-    metadata: data.metadata.reduce((n, t) => n + t.keys.length, 0),
-    list_users: [...data.listMembers.values()].reduce((n, m) => n + m.length, 0),
-  };
-  for (const [stream, type] of Object.entries(EXPORT_STREAMS)) counts[stream] = expectedExport(data, type).length;
-  return counts;
-}
 
 async function sync(fake: FakeIterable, destination: string, extra: string[] = []) {
   return runCli(['sync', '--base-url', fake.url, '--start-date', START, '--destination', destination, ...extra], cliEnv({ ITERABLE_API_KEY: KEY }));
@@ -39,7 +25,7 @@ for (const kind of ['duckdb', 'postgres'] as const) {
         assert.match(first.stdout, /email_send\s+complete/);
         assert.match(first.stdout, /^total\s+\d+/m);
         const counts = await rowCounts(destination);
-        const expected = expectedCounts(fake);
+        const expected = expectedCounts(fake.data);
         for (const [table, n] of Object.entries(expected)) assert.equal(counts[table], n, `${table} rows`);
 
         const before = await snapshot(destination, { list_users: ['updatedAt'] });
