@@ -22,8 +22,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ITERABLE_RATE_LIMITS, type RateLimitFamily } from '../test/fake-iterable/rate-limit.js';
-import { generateFakeData, startFakeIterable, type RecordedRequest } from '../test/fake-iterable/server.js';
+import { ITERABLE_RATE_LIMITS, type RateLimitFamily } from '../src/fake-iterable/rate-limit.js';
+import { generateFakeData, startFakeIterable, type RecordedRequest } from '../src/fake-iterable/server.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const SCALE = Number(process.env.BENCH_SCALE ?? 60);
@@ -35,7 +35,7 @@ const START = process.env.BENCH_START
 if (!(SCALE > 0) || !Number.isFinite(SCALE)) throw new Error(`BENCH_SCALE must be a number > 0 (got ${process.env.BENCH_SCALE})`);
 if (Number.isNaN(START.getTime())) throw new Error(`BENCH_START is not a date: ${process.env.BENCH_START}`);
 
-/** The fake's route families (test/fake-iterable/server.ts), by path. */
+/** The fake's route families (src/fake-iterable/server.ts), by path. */
 function familyOf(path: string): RateLimitFamily {
   if (path === '/api/export/data.json') return 'export';
   if (path === '/api/lists/getUsers') return 'listUsers';

@@ -16,7 +16,7 @@ import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
-import { generateFakeData, startFakeIterable } from '../test/fake-iterable/server.js';
+import { generateFakeData, startFakeIterable } from '../src/fake-iterable/server.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const ROWS = Number(process.env.BENCH_ROWS ?? 1_000_000);

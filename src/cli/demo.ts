@@ -1,7 +1,7 @@
 import { validateConfig } from '../config/config.js';
 import { openReadOnly } from '../destinations/read-only.js';
 import { DEFAULT_STREAMS } from '../streams/stream-table.js';
-import { startFakeIterable } from '../../test/fake-iterable/server.js';
+import { startFakeIterable } from '../fake-iterable/server.js';
 import { commandSync } from './commands.js';
 import { EXIT } from './exit-codes.js';
 import { ConfigError } from '../errors.js';

@@ -1,5 +1,5 @@
-import { ENGAGEMENT_DATA_TYPES, generateFakeData, type FakeData } from '../../test/fake-iterable/data.js';
-import { startFakeIterable } from '../../test/fake-iterable/server.js';
+import { ENGAGEMENT_DATA_TYPES, generateFakeData, type FakeData } from '../fake-iterable/data.js';
+import { startFakeIterable } from '../fake-iterable/server.js';
 import { ConfigError } from '../errors.js';
 import type { Logger } from '../core/types.js';
 import { EXIT } from './exit-codes.js';

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { openDestination } from '../../src/destinations/destination-factory.js';
-import { generateFakeData, startFakeIterable } from '../fake-iterable/server.js';
+import { generateFakeData, startFakeIterable } from '../../src/fake-iterable/server.js';
 import { cliEnv, runCli, type CliResult } from './cli-harness.js';
 import { freshDestination } from './db-snapshot.js';
 

@@ -3,7 +3,7 @@
  * own normalisation code: Iterable's `yyyy-MM-dd HH:mm:ss(.SSS) +00:00` and epoch milliseconds
  * become ISO 8601 UTC, `transactionalData` strings become JSON.
  */
-import { fakeRows, type FakeData } from '../fake-iterable/server.js';
+import { fakeRows, type FakeData } from '../../src/fake-iterable/server.js';
 
 const EXPORT_TIME = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d+)? \+00:00$/;
 

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { DuckDBDestination } from '../../src/destinations/duckdb/duckdb-destination.js';
 import { PostgresDestination } from '../../src/destinations/postgres/postgres-destination.js';
-import { generateFakeData, startFakeIterable, type FakeIterable } from '../fake-iterable/server.js';
+import { generateFakeData, startFakeIterable, type FakeIterable } from '../../src/fake-iterable/server.js';
 import { cliEnv, parseSinger, recordsByStream, runCli } from './cli-harness.js';
 import { freshDestination, rowCounts } from './db-snapshot.js';
 

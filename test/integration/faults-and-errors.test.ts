@@ -3,7 +3,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { generateFakeData, startFakeIterable } from '../fake-iterable/server.js';
+import { generateFakeData, startFakeIterable } from '../../src/fake-iterable/server.js';
 import { cliEnv, parseSinger, recordsByStream, runCli } from './cli-harness.js';
 import { contentOf, expectedExport } from './expected-records.js';
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { generateFakeData, startFakeIterable } from '../fake-iterable/server.js';
+import { generateFakeData, startFakeIterable } from '../../src/fake-iterable/server.js';
 import { cliEnv, parseSinger, recordsByStream, runCli } from './cli-harness.js';
 
 describe('tap: paged and legacy list endpoints', () => {

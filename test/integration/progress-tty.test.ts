@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import { DEFAULT_STREAM_NAMES as STREAM_NAMES } from '../../src/streams/stream-table.js';
-import { generateFakeData, startFakeIterable, type FakeIterable } from '../fake-iterable/server.js';
+import { generateFakeData, startFakeIterable, type FakeIterable } from '../../src/fake-iterable/server.js';
 import { TerminalScreen } from '../unit/cli/terminal-screen.js';
 import { cliEnv } from './cli-harness.js';
 import { freshDestination } from './db-snapshot.js';

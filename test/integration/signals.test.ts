@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import pg from 'pg';
 import { openDestination } from '../../src/destinations/destination-factory.js';
-import { generateFakeData, startFakeIterable, type FakeIterable } from '../fake-iterable/server.js';
+import { generateFakeData, startFakeIterable, type FakeIterable } from '../../src/fake-iterable/server.js';
 import { cliEnv, collect, parseSinger, runCli, spawnCli, type CliResult, type SingerMessage } from './cli-harness.js';
 import { freshDestination, snapshot } from './db-snapshot.js';
 import { expectedExport } from './expected-records.js';

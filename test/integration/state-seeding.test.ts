@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { openDestination } from '../../src/destinations/destination-factory.js';
-import { generateFakeData, startFakeIterable, type FakeIterable } from '../fake-iterable/server.js';
+import { generateFakeData, startFakeIterable, type FakeIterable } from '../../src/fake-iterable/server.js';
 import { cliEnv, runCli } from './cli-harness.js';
 import { freshDestination, snapshot } from './db-snapshot.js';
 import { expectedExport } from './expected-records.js';

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { openDestination } from '../../src/destinations/destination-factory.js';
-import { generateFakeData, startFakeIterable, type FakeIterable } from '../fake-iterable/server.js';
+import { generateFakeData, startFakeIterable, type FakeIterable } from '../../src/fake-iterable/server.js';
 import { cliEnv, collect, runCli, spawnCli } from './cli-harness.js';
 import { freshDestination, qualified, rowsOf } from './db-snapshot.js';
 

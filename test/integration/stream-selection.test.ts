@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { Ajv } from 'ajv';
 import addFormatsModule from 'ajv-formats';
-import { ENGAGEMENT_DATA_TYPES, generateFakeData, startFakeIterable, type FakeData, type FakeIterable } from '../fake-iterable/server.js';
+import { ENGAGEMENT_DATA_TYPES, generateFakeData, startFakeIterable, type FakeData, type FakeIterable } from '../../src/fake-iterable/server.js';
 import { cliEnv, parseSinger, recordsByStream, runCli } from './cli-harness.js';
 import { freshDestination, qualified, rowsOf, snapshot } from './db-snapshot.js';
 import { contentOf, EXPORT_STREAMS, expectedCounts, expectedExport } from './expected-records.js';

@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { describe, it } from 'node:test';
 import pg from 'pg';
 import { openDestination } from '../../src/destinations/destination-factory.js';
-import { generateFakeData, startFakeIterable } from '../fake-iterable/server.js';
+import { generateFakeData, startFakeIterable } from '../../src/fake-iterable/server.js';
 import { cliEnv, runCli } from './cli-harness.js';
 import { freshDestination, snapshot } from './db-snapshot.js';
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { openDestination } from '../../src/destinations/destination-factory.js';
-import { generateFakeData, startFakeIterable, type FakeIterable } from '../fake-iterable/server.js';
+import { generateFakeData, startFakeIterable, type FakeIterable } from '../../src/fake-iterable/server.js';
 import { cliEnv, collect, runCli, spawnCli } from './cli-harness.js';
 import { freshDestination, rowCounts, snapshot } from './db-snapshot.js';
 import { expectedCounts } from './expected-records.js';

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Ajv } from 'ajv';
 import addFormatsModule from 'ajv-formats';
-import { generateFakeData, startFakeIterable, type FakeIterable } from '../fake-iterable/server.js';
+import { generateFakeData, startFakeIterable, type FakeIterable } from '../../src/fake-iterable/server.js';
 import { cliEnv, collect, parseSinger, recordsByStream, runCli, spawnCli, type SingerMessage } from './cli-harness.js';
 import { contentOf, EXPORT_STREAMS, expectedExport, isoEpochFields, userDateFields } from './expected-records.js';
 

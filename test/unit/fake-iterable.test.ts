@@ -15,8 +15,8 @@ import {
   type FakeData,
   type FakeIterable,
   type FakeIterableOptions,
-} from '../fake-iterable/server.js';
-import { SlidingWindowLimiter } from '../fake-iterable/rate-limit.js';
+} from '../../src/fake-iterable/server.js';
+import { SlidingWindowLimiter } from '../../src/fake-iterable/rate-limit.js';
 
 const SERVER_KEY = 'test-server-key';
 const READONLY_KEY = 'test-readonly-key';

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { buildCatalog, selectedInCatalog } from '../../../src/streams/catalog.js';
 import type { JsonSchema } from '../../../src/core/types.js';
 import { DEFAULT_STREAMS, STREAMS } from '../../../src/streams/stream-table.js';
-import { fakeRows, generateFakeData } from '../../fake-iterable/server.js';
+import { fakeRows, generateFakeData } from '../../../src/fake-iterable/server.js';
 
 const CONTRACT: Record<string, [string, string[], string | undefined]> = {
   campaigns: ['INCREMENTAL', ['id'], 'updatedAt'],
