@@ -242,6 +242,7 @@ async function syncUntilDoneOrInterrupted(
       windowDays: config.windowDays,
       lookbackMinutes: config.lookbackMinutes,
       maxWindowRetryMinutes: config.maxWindowRetryMinutes,
+      metricsAttributionDays: config.metricsAttributionDays,
       fullRefresh: options.fullRefresh,
       runStart: new Date(readUntilMs(Date.now(), keyCheck.clockOffsetMs)),
       logger: syncLogger,

@@ -76,7 +76,8 @@ withCommonOptions(
     .option('--full-refresh', 'ignore bookmarks for this run and read everything from start_date')
     .addOption(OPTIONS.state('Singer state (Stitch, Meltano, tap-iterable) whose bookmarks seed the streams the destination has none for'))
     .option('--summary-json <file>', 'also write the final summary (run id, times, outcome, streams, exit code) as JSON to this file')
-    .addOption(OPTIONS.maxWindowRetryMinutes()),
+    .addOption(OPTIONS.maxWindowRetryMinutes())
+    .addOption(OPTIONS.metricsAttributionDays()),
 ).action((flags: SyncFlags & { summaryJson?: string }) =>
   run(async () => {
     const config = await loadConfig(flags, logger);
@@ -100,7 +101,8 @@ withCommonOptions(
     .addOption(OPTIONS.catalog())
     .addOption(OPTIONS.state('Singer state to resume from'))
     .option('--full-refresh', 'ignore bookmarks for this run')
-    .addOption(OPTIONS.maxWindowRetryMinutes()),
+    .addOption(OPTIONS.maxWindowRetryMinutes())
+    .addOption(OPTIONS.metricsAttributionDays()),
 ).action((flags: SyncFlags) =>
   run(async () => {
     const config = await loadConfig(flags, logger);

@@ -7,7 +7,7 @@ import { InvalidArgumentError, Option, type Command } from 'commander';
  * must not silently change what a run reads.
  */
 export const OPTIONS = {
-  config: () => valued('--config <file>', 'JSON config file (api_key, start_date, api_window_in_days, region, base_url, destination, lookback_minutes, streams)'),
+  config: () => valued('--config <file>', 'JSON config file (api_key, start_date, api_window_in_days, region, base_url, destination, lookback_minutes, streams, metrics_attribution_days)'),
   startDate: () => valued('--start-date <date>', 'first instant to replicate: 2024-01-31, 2024-01-31T00:00:00Z or 01/31/2024'),
   windowDays: () => valued('--window-days <days>', 'length of one export window in days (fractions allowed)'),
   lookbackMinutes: () => valued('--lookback-minutes <minutes>', 're-read this much before a bookmark'),
@@ -20,6 +20,8 @@ export const OPTIONS = {
   state: (description: string) => valued('--state <file>', description),
   maxWindowRetryMinutes: () =>
     valued('--max-window-retry-minutes <minutes>', 'give a stream up when one export window keeps failing this long (default 5)'),
+  metricsAttributionDays: () =>
+    valued('--metrics-attribution-days <days>', 'campaign_metrics re-reads campaigns that ended less than this many days ago (default 15)'),
 } as const;
 
 /** The options that every command reading Iterable takes (sync, tap): config and the API's settings. */

@@ -17,6 +17,7 @@ export interface CommonFlags {
   windowDays?: string;
   lookbackMinutes?: string;
   maxWindowRetryMinutes?: string;
+  metricsAttributionDays?: string;
   baseUrl?: string;
   region?: string;
 }
@@ -34,6 +35,7 @@ export async function loadConfig(
   if (flags.windowDays !== undefined) fromFlags.api_window_in_days = flags.windowDays;
   if (flags.lookbackMinutes !== undefined) fromFlags.lookback_minutes = flags.lookbackMinutes;
   if (flags.maxWindowRetryMinutes !== undefined) fromFlags.max_window_retry_minutes = flags.maxWindowRetryMinutes;
+  if (flags.metricsAttributionDays !== undefined) fromFlags.metrics_attribution_days = flags.metricsAttributionDays;
   if (flags.baseUrl !== undefined) fromFlags.base_url = flags.baseUrl;
   if (flags.region !== undefined) fromFlags.region = flags.region;
   if (flags.streams !== undefined) fromFlags.streams = flags.streams;

@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { ConfigError, registerSecret } from '../errors.js';
+import { DEFAULT_METRICS_ATTRIBUTION_DAYS } from '../streams/campaign-metrics.js';
 import { parseInstant } from '../time/instants.js';
 import { locateJsonError } from './json-error-position.js';
 
@@ -22,6 +23,8 @@ export interface Config {
    * before its stream fails, in minutes. Default 5.
    */
   maxWindowRetryMinutes: number;
+  /** `campaign_metrics` re-reads campaigns that ended less than this many days before its last read. Default 15. */
+  metricsAttributionDays: number;
   /** Streams to run (`streams` key or `--streams`): names as given, or `all`; undefined = the 16 seed streams. */
   streams?: readonly string[] | 'all';
 }
@@ -38,6 +41,7 @@ const KNOWN_KEYS = new Set([
   'destination',
   'lookback_minutes',
   'max_window_retry_minutes',
+  'metrics_attribution_days',
   'streams',
 ]);
 
@@ -94,6 +98,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv): RawConfig {
     ['ITERABLE_BASE_URL', 'base_url'],
     ['ITERABLE_DESTINATION', 'destination'],
     ['ITERABLE_MAX_WINDOW_RETRY_MINUTES', 'max_window_retry_minutes'],
+    ['ITERABLE_METRICS_ATTRIBUTION_DAYS', 'metrics_attribution_days'],
   ];
   for (const [name, key] of map) {
     const value = env[name];
@@ -159,6 +164,7 @@ export function validateConfig(
   const windowDays = positiveNumber(raw, 'api_window_in_days', DEFAULT_WINDOW_DAYS, false);
   const lookbackMinutes = positiveNumber(raw, 'lookback_minutes', DEFAULT_LOOKBACK_MINUTES, true);
   const maxWindowRetryMinutes = positiveNumber(raw, 'max_window_retry_minutes', DEFAULT_MAX_WINDOW_RETRY_MINUTES, false);
+  const metricsAttributionDays = positiveNumber(raw, 'metrics_attribution_days', DEFAULT_METRICS_ATTRIBUTION_DAYS, true);
 
   const regionText = String(raw.region ?? 'us').trim().toLowerCase();
   if (regionText !== 'us' && regionText !== 'eu') {
@@ -193,6 +199,7 @@ export function validateConfig(
     destination,
     lookbackMinutes,
     maxWindowRetryMinutes,
+    metricsAttributionDays,
     ...(streams !== undefined ? { streams } : {}),
   };
 }

@@ -8,6 +8,7 @@ export type RateLimitFamily =
   | 'export'
   | 'listUsers'
   | 'campaigns'
+  | 'campaignMetrics'
   | 'channels'
   | 'lists'
   | 'messageTypes'
@@ -30,6 +31,7 @@ export const ITERABLE_RATE_LIMITS: Readonly<Record<RateLimitFamily, RateLimit | 
   export: { requests: 4, periodMs: MINUTE_MS, text: '4.0 per minute' }, // data.json: 4 requests/minute
   listUsers: { requests: 5, periodMs: MINUTE_MS, text: '5.0 per minute' }, // lists/getUsers: 5 requests/minute
   campaigns: { requests: 100, periodMs: SECOND_MS, text: '100.0 per second' }, // 100 requests/second
+  campaignMetrics: { requests: 10, periodMs: MINUTE_MS, text: '10.0 per minute' }, // campaigns/metrics: 10 requests/minute
   channels: { requests: 100, periodMs: SECOND_MS, text: '100.0 per second' },
   lists: { requests: 100, periodMs: SECOND_MS, text: '100.0 per second' },
   messageTypes: { requests: 100, periodMs: SECOND_MS, text: '100.0 per second' },

@@ -14,6 +14,7 @@ import {
   type ExportRow,
   type FakeData,
 } from './data-types.js';
+import { campaignMetricsCsv } from './campaign-metrics.js';
 import { generateFakeData } from './data.js';
 import { exportRows } from './export-rows.js';
 import { FaultQueue, type BodyFault, type Fault, type StatusFault } from './faults.js';
@@ -22,6 +23,7 @@ import { parseRequestDateTime, utcDayStart } from './time-format.js';
 
 export type { Fault, StatusFault, BodyFault, CutFault, StallFault, SlowFault, MalformedFault, LateFault } from './faults.js';
 export * from './data.js';
+export { CAMPAIGN_METRIC_COLUMNS, campaignMetricsCsv, fakeCampaignMetrics } from './campaign-metrics.js';
 
 export type KeyRole = 'server' | 'readonly';
 
@@ -93,6 +95,11 @@ const HTML_TYPE = 'text/html; charset=utf-8';
 const MAX_PAGE_SIZE = 1000;
 const DEFAULT_PAGE_SIZE = 20;
 const DAY_MS = 86_400_000;
+/**
+ * Longest request target (path and query) the metrics route takes; longer gets 414, as nginx's
+ * default 8 KB request-line buffer answers [I: Iterable's own limit is not documented].
+ */
+const MAX_METRICS_REQUEST_TARGET_BYTES = 8192;
 const DEFAULT_KEYS: Record<string, KeyRole> = { 'test-server-key': 'server', 'test-readonly-key': 'readonly' };
 
 function notFoundPage(method: string, path: string): string {
@@ -402,6 +409,35 @@ async function handleMetadataValue(ex: Exchange, ctx: ServerContext, [rawTable =
   });
 }
 
+/** `YYYY-MM-DD`, or a date-time (spec: "YYYY-MM-DD and other ISO 8601 formats"). */
+function parseMetricsDate(raw: string): number | undefined {
+  const text = raw.trim();
+  return /^\d{4}-\d{2}-\d{2}$/.test(text) ? parseRequestDateTime(`${text} 00:00:00`) : parseRequestDateTime(text);
+}
+
+async function handleCampaignMetrics(ex: Exchange, ctx: ServerContext): Promise<void> {
+  if ((ex.req.url ?? '').length > MAX_METRICS_REQUEST_TARGET_BYTES) {
+    const title = '414 Request-URI Too Large';
+    return ex.send(414, HTML_TYPE, `<html>\r\n<head><title>${title}</title></head>\r\n<body>\r\n<center><h1>${title}</h1></center>\r\n</body>\r\n</html>\r\n`);
+  }
+  // `campaignId` is a repeated parameter (OpenAPI collectionFormat multi): every value counts.
+  const raws = ex.query.getAll('campaignId').map((v) => v.trim());
+  if (raws.length === 0 || raws.every((v) => v === '')) return ex.badParams('Missing required parameter: campaignId');
+  const ids: number[] = [];
+  for (const raw of raws) {
+    if (!/^\d{1,18}$/.test(raw)) return ex.badParams(`Invalid campaignId: ${raw}`);
+    ids.push(Number(raw));
+  }
+  for (const name of ['startDateTime', 'endDateTime']) {
+    const raw = ex.query.get(name);
+    // Both are optional and may be empty (allowEmptyValue); the fake's metrics are cumulative either way.
+    if (raw !== null && raw.trim() !== '' && parseMetricsDate(raw) === undefined) {
+      return ex.badParams(`Invalid ${name}: ${raw}. Accepted formats include YYYY-MM-DD and other ISO 8601 formats`);
+    }
+  }
+  await ex.send(200, TEXT_TYPE, campaignMetricsCsv(ctx.data, ids));
+}
+
 function* jsonLines(rows: Iterable<ExportRow>): Generator<string> {
   for (const row of rows) yield JSON.stringify(row);
 }
@@ -466,6 +502,7 @@ async function handleExport(ex: Exchange, ctx: ServerContext): Promise<void> {
 
 const ROUTES: Route[] = [
   { path: '/api/campaigns', family: 'campaigns', isReadOnlyAllowed: true, handle: handleCampaigns },
+  { path: '/api/campaigns/metrics', family: 'campaignMetrics', isReadOnlyAllowed: true, handle: handleCampaignMetrics },
   { path: '/api/channels', family: 'channels', isReadOnlyAllowed: true, handle: (ex, ctx) => ex.json(200, { channels: ctx.data.channels }) },
   { path: '/api/lists', family: 'lists', isReadOnlyAllowed: true, handle: (ex, ctx) => ex.json(200, { lists: ctx.data.lists }) },
   { path: '/api/lists/getUsers', family: 'listUsers', isReadOnlyAllowed: false, handle: handleGetUsers },

@@ -43,6 +43,7 @@ const MAX_LINE_BYTES = 64 * 1024 * 1024;
 const MAX_DESCRIBED_PATH_CHARS = 300;
 
 const JSON_ACCEPT = 'application/json';
+const TEXT_ACCEPT = 'text/plain, text/csv;q=0.9, */*;q=0.8';
 const STREAM_ACCEPT = 'application/x-json-stream, text/plain;q=0.9, */*;q=0.8';
 
 const BAD_KEY_HINT =
@@ -159,6 +160,14 @@ export class IterableClient {
   /** GETs `path` and parses its JSON body. */
   async getJson<T>(path: string, query: Query, family: EndpointFamily, options: RequestOptions = {}): Promise<T> {
     return this.fetchJson<T>(this.buildUrl(path, query), family, options);
+  }
+
+  /**
+   * GETs `path` and returns its whole body as text (a small CSV such as campaign metrics). A body
+   * that breaks off is retried like a failed status.
+   */
+  async getText(path: string, query: Query, family: EndpointFamily, options: RequestOptions = {}): Promise<string> {
+    return this.execute(this.buildUrl(path, query), family, TEXT_ACCEPT, options, async (response) => response.body.text());
   }
 
   /** Iterable's clock from the `Date` header of the latest answer; undefined before any. */

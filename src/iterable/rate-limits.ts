@@ -24,6 +24,8 @@ export const RATE_LIMITS: Readonly<Record<EndpointFamily, RateLimit>> = {
   listUsers: { requests: 5, periodMs: MINUTE_MS },
   // GET /api/campaigns: "100 requests/second".
   campaigns: { requests: 100, periodMs: SECOND_MS },
+  // GET /api/campaigns/metrics: "10 requests/minute, per project".
+  campaignMetrics: { requests: 10, periodMs: MINUTE_MS },
   // GET /api/channels: "100 requests/second".
   channels: { requests: 100, periodMs: SECOND_MS },
   // GET /api/lists: "100 requests/second".

@@ -11,6 +11,7 @@ export type EndpointFamily =
   | 'export'
   | 'listUsers'
   | 'campaigns'
+  | 'campaignMetrics'
   | 'channels'
   | 'lists'
   | 'messageTypes'

@@ -7,6 +7,15 @@ import type { EndpointFamily, Query } from '../iterable/types.js';
 import { DEFAULT_PAGE_SIZE } from '../iterable/rate-limits.js';
 import type { StreamBookmark } from '../state/singer-state.js';
 import { formatBookmark, formatIterableTime, parseInstant } from '../time/instants.js';
+import {
+  batchCampaignIds,
+  CAMPAIGN_METRICS_PATH,
+  DEFAULT_METRICS_ATTRIBUTION_DAYS,
+  MAX_METRICS_REQUEST_TARGET_BYTES,
+  metricsRows,
+  selectCampaignsForMetrics,
+  type CampaignForMetrics,
+} from './campaign-metrics.js';
 import { ExportLineParser, parseExportLines } from './export-lines.js';
 import { normalizeEpochFields } from './records.js';
 import { dateTimeFields } from './schemas.js';
@@ -17,6 +26,7 @@ import { advanceCursor, exportStartMs, MS_PER_DAY, nextWindow, type AdaptiveCurs
 export interface IterableReader {
   getJson<T>(path: string, query: Query, family: EndpointFamily): Promise<T>;
   getJsonUrl<T>(url: string, family: EndpointFamily): Promise<T>;
+  getText(path: string, query: Query, family: EndpointFamily): Promise<string>;
   streamLines(path: string, query: Query, family: EndpointFamily): AsyncGenerator<string>;
   streamLineBatches(path: string, query: Query, family: EndpointFamily, options?: RequestOptions): AsyncGenerator<string[]>;
 }
@@ -64,6 +74,8 @@ export interface ReadContext {
    * included) before the stream gives up, in ms. Default 5 minutes.
    */
   maxWindowRetryMs?: number;
+  /** `metrics_attribution_days`: campaign metrics are re-read this long after a campaign ended. Default 15. */
+  metricsAttributionDays?: number;
 }
 
 /** Default of `ReadContext.maxWindowRetryMs`: 5 minutes. */
@@ -85,6 +97,8 @@ export function readStream(ctx: ReadContext): AsyncGenerator<ReadEvent> {
       return readMetadata(ctx);
     case 'export-windows':
       return readExportWindows(ctx, read.dataTypeName);
+    case 'campaign-metrics':
+      return readCampaignMetrics(ctx);
   }
 }
 
@@ -294,6 +308,81 @@ async function* readMetadata(ctx: ReadContext): AsyncGenerator<ReadEvent> {
     yield { kind: 'unit-done', label: `table ${table}` };
   }
   yield { kind: 'checkpoint', bookmark: null };
+}
+
+/**
+ * Campaign metrics: lists the campaigns (GET /api/campaigns), picks those whose metrics may have
+ * changed since the last read (`selectCampaignsForMetrics`), and reads their metrics CSV in
+ * requests of as many ids as the URL allows, committing each request's rows.
+ */
+async function* readCampaignMetrics(ctx: ReadContext): AsyncGenerator<ReadEvent> {
+  const { stream, logger } = ctx;
+  const replicationKey = stream.replicationKey ?? 'updatedAt';
+  const campaigns: CampaignForMetrics[] = [];
+  const updatedAtById = new Map<number, string>();
+  for await (const page of pagedList(ctx, '/api/campaigns', {}, 'campaigns', 'campaigns')) {
+    for (const c of page) {
+      if (typeof c.id !== 'number' || !Number.isSafeInteger(c.id)) continue;
+      const updatedAtMs = instantMs(c.updatedAt);
+      if (updatedAtMs !== null) updatedAtById.set(c.id, new Date(updatedAtMs).toISOString());
+      campaigns.push({ id: c.id, updatedAtMs, endedAtMs: instantMs(c.endedAt) });
+    }
+  }
+  // The bookmark is the start of the run that last read the metrics: every campaign updated
+  // before it was listed, and read, after it.
+  const lastReadMs = bookmarkInstant(ctx)?.getTime() ?? null;
+  const attributionDays = ctx.metricsAttributionDays ?? DEFAULT_METRICS_ATTRIBUTION_DAYS;
+  const ids = selectCampaignsForMetrics(campaigns, {
+    lastReadMs,
+    lookbackMs: ctx.lookbackMinutes * 60_000,
+    attributionMs: attributionDays * MS_PER_DAY,
+  });
+  const batches = batchCampaignIds(ids, CAMPAIGN_METRICS_PATH, MAX_METRICS_REQUEST_TARGET_BYTES);
+  const kept = campaigns.length - ids.length;
+  logger.info(
+    `${stream.name}: reading the metrics of ${ids.length} of ${campaigns.length} campaigns in ${batches.length} request(s)` +
+      (kept > 0 ? `; ${kept} ended over ${attributionDays} days before the last read and keep their metrics` : ''),
+    { campaigns: campaigns.length, read: ids.length, requests: batches.length },
+  );
+  yield { kind: 'plan', unitsTotal: batches.length };
+  let first = 1;
+  for (const batch of batches) {
+    const label = `campaigns ${first} to ${first + batch.length - 1} of ${ids.length}`;
+    const text = await ctx.client.getText(CAMPAIGN_METRICS_PATH, { campaignId: batch.map(String) }, 'campaignMetrics');
+    const rows = metricsRows(text, { stream: stream.name, source: `GET ${CAMPAIGN_METRICS_PATH} (${label})`, updatedAtById });
+    for (const [column, cells] of groupBy(rows.nonNumeric, (cell) => cell.column)) {
+      const examples = cells.slice(0, 3).map((cell) => `campaign ${cell.campaignId}: ${JSON.stringify(cell.text)}`).join(', ');
+      logger.warn(
+        `${stream.name}: ${cells.length} value(s) of ${column} are not numbers (${examples}); kept as text in the row ` +
+          '(_rescued in a database), never as 0',
+      );
+    }
+    const asked = new Set(batch);
+    const missing = batch.length - rows.records.filter((r) => asked.has(r.id as number)).length;
+    if (missing > 0) logger.debug(`${stream.name}: Iterable sent no metrics row for ${missing} campaign(s) of ${label}`);
+    if (rows.rejected.length > 0) yield { kind: 'records', records: [], rejected: rows.rejected };
+    yield* inBatches(rows.records, batchSizeOf(ctx));
+    yield { kind: 'checkpoint', bookmark: null };
+    yield { kind: 'unit-done', label };
+    first += batch.length;
+  }
+  yield { kind: 'checkpoint', bookmark: { [replicationKey]: formatBookmark(ctx.runStart) } };
+}
+
+/** Epoch ms of an Iterable date (epoch ms, or a date text), or null. */
+function instantMs(value: unknown): number | null {
+  if (typeof value === 'number' && Number.isFinite(value)) return value;
+  if (typeof value === 'string') {
+    const ms = Date.parse(value);
+    return Number.isNaN(ms) ? null : ms;
+  }
+  return null;
+}
+
+function groupBy<T>(items: readonly T[], keyOf: (item: T) => string): Map<string, T[]> {
+  const groups = new Map<string, T[]>();
+  for (const item of items) groups.set(keyOf(item), [...(groups.get(keyOf(item)) ?? []), item]);
+  return groups;
 }
 
 function bookmarkInstant(ctx: ReadContext): Date | null {

@@ -1,4 +1,5 @@
 import type { JsonSchema } from '../core/types.js';
+import { snakeCaseHeader } from './campaign-metrics.js';
 
 /** Singer-style nullable property builders. */
 const str: JsonSchema = { type: ['null', 'string'] };
@@ -70,6 +71,24 @@ const impressions: JsonSchema = {
 };
 const phone = { toPhoneNumber: str, fromPhoneNumber: str } satisfies Record<string, JsonSchema>;
 const skip = { reason: str } satisfies Record<string, JsonSchema>;
+
+/**
+ * Header columns of Iterable's `GET /api/campaigns/metrics` CSV: those of its 2017 recorded answers
+ * and those later clients read by name (email, common, web push), plus one quoted header with a
+ * comma that only the fake is known to send. A column Iterable adds later still lands, typed
+ * from its first value.
+ */
+export const CAMPAIGN_METRIC_HEADERS = [
+  'Average Custom Conversion Value', 'Average Order Value', 'Purchases / M', 'Purchases / M (Email)',
+  'Purchases / M (Push, In-App)', 'Revenue', 'Revenue / M', 'Revenue / M (Email)', 'Sum of Custom Conversions',
+  'Total Complaints', 'Total Custom Conversions', 'Total Email Holdout', 'Total Email Opens', 'Total Email Opens (filtered)',
+  'Total Email Send Skips', 'Total Email Sends', 'Total Emails Bounced', 'Total Emails Clicked', 'Total Emails Delivered',
+  'Total Hosted Unsubscribe Clicks', 'Total Purchases', 'Total Unsubscribes', 'Unique Custom Conversions', 'Unique Email Clicks',
+  'Unique Email Opens', 'Unique Email Opens (filtered)', 'Unique Email Opens Or Clicks', 'Unique Email Sends',
+  'Unique Emails Bounced', 'Unique Emails Delivered', 'Unique Hosted Unsubscribe Clicks', 'Unique Purchases',
+  'Unique Unsubscribes', 'Total Web Push Clicks', 'Total Web Push Send Skips', 'Total Web Pushes Sent', 'Total WebPush Holdout',
+  'Unique Web Push Clicks', 'Unique Web Pushes Sent',
+] as const;
 
 /** JSON Schemas of the 16 streams, keyed by stream name. Fields outside them still reach the output. */
 export const STREAM_SCHEMAS = {
@@ -310,6 +329,12 @@ export const STREAM_SCHEMAS = {
   whatsapp_send: objectSchema({ ...messageRef, ...sendExtras, ...phone, messageBody: str }),
   whatsapp_send_skip: objectSchema({ ...messageRef, ...skip, toPhoneNumber: str }),
   whatsapp_usage_info: objectSchema({ ...messageRef, toPhoneNumber: str, countryCode: str, conversationCategory: str, isBillable: bool, pricingModel: str }),
+  // Contract §4a: the campaign id, a number per CSV header (snake-cased), and the campaign's updatedAt.
+  campaign_metrics: objectSchema({
+    id: { type: 'integer' },
+    ...Object.fromEntries(CAMPAIGN_METRIC_HEADERS.map((header) => [snakeCaseHeader(header), num])),
+    updatedAt: time,
+  }),
 } as const satisfies Record<string, JsonSchema>;
 
 /** Maps an Iterable getFields type (`string`, `long`, `double`, `boolean`, `date`, `object`) to a property schema. */

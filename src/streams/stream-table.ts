@@ -15,7 +15,9 @@ export type ReadStrategy =
   /** GET /api/metadata → tables → keys (paged by nextMarker) → values. */
   | { kind: 'metadata-walk' }
   /** GET /api/export/data.json in half-open windows of `api_window_in_days`. */
-  | { kind: 'export-windows'; dataTypeName: string };
+  | { kind: 'export-windows'; dataTypeName: string }
+  /** GET /api/campaigns, then the metrics CSV of the campaigns that may have changed, batched by URL length. */
+  | { kind: 'campaign-metrics' };
 
 export type ReplicationMethod = 'INCREMENTAL' | 'FULL_TABLE';
 
@@ -144,11 +146,13 @@ const ENTRIES: StreamEntry[] = [
   { name: 'whatsapp_send', ...optIn('whatsAppSend') },
   { name: 'whatsapp_send_skip', ...optIn('whatsAppSendSkip') },
   { name: 'whatsapp_usage_info', ...optIn('whatsAppUsageInfo') },
+  // Contract §4a: one row per campaign; its bookmark is the start of the last run that read it.
+  { name: 'campaign_metrics', replicationKey: 'updatedAt', isDefault: false, read: { kind: 'campaign-metrics' } },
 ];
 
 const DEFAULTS = { method: 'INCREMENTAL', keyProperties: ['id'], readOnlyKeyAllowed: true, isDefault: true } as const;
 
-/** Every stream: the 16 of contract §4 in alphabetical order, then the export types of §4a. */
+/** Every stream: the 16 of contract §4 in alphabetical order, then the export types and campaign metrics of §4a. */
 export const STREAMS: readonly StreamDefinition[] = ENTRIES.map((entry) => ({
   ...DEFAULTS,
   ...entry,

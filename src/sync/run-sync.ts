@@ -82,6 +82,8 @@ export interface SyncOptions {
   signal?: AbortSignal;
   /** How long one export window may keep failing before its stream fails, in minutes. Default 5. */
   maxWindowRetryMinutes?: number;
+  /** `metrics_attribution_days` (campaign_metrics). Default 15. */
+  metricsAttributionDays?: number;
 }
 
 /**
@@ -172,6 +174,7 @@ async function syncStream(
       batchSize: options.batchSize,
       minWindowMs: options.minWindowMs,
       ...(options.maxWindowRetryMinutes !== undefined ? { maxWindowRetryMs: options.maxWindowRetryMinutes * 60_000 } : {}),
+      ...(options.metricsAttributionDays !== undefined ? { metricsAttributionDays: options.metricsAttributionDays } : {}),
     });
     for await (const event of events) {
       // Stop between events: whatever the event would add or commit is left uncommitted.
