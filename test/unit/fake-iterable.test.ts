@@ -695,3 +695,59 @@ describe('fake Iterable: the 44 other export types', () => {
     });
   });
 });
+
+describe('fake Iterable: campaign metrics', () => {
+  const metricsPath = (ids: Array<number | string>, extra = '') => `/api/campaigns/metrics?${ids.map((id) => `campaignId=${id}`).join('&')}${extra}`;
+
+  it('answers text/plain CSV: Iterable header names (quoted when they hold a comma), one row per known campaign asked', async () => {
+    await withFake({ data: DATA }, async (f) => {
+      const [a, b] = DATA.campaigns.map((c) => c.id);
+      const res = await get(f, metricsPath([b!, 999, a!, b!]), { 'Api-Key': READONLY_KEY });
+      assert.equal(res.status, 200, 'a read-only key may read metrics');
+      assert.equal(res.headers.get('content-type'), 'text/plain; charset=utf-8');
+      const lines = res.text.split('\n');
+      assert.ok(!res.text.endsWith('\n'), 'no newline after the last row, as Iterable sends');
+      assert.match(lines[0]!, /^id,Average Custom Conversion Value,Average Order Value,Purchases \/ M \(Email\),"Purchases \/ M \(Push, In-App\)",Revenue,/);
+      assert.ok(lines[0]!.includes(',Total Email Sends,') && lines[0]!.includes(',Unique Email Opens,'));
+      assert.deepEqual(lines.slice(1).map((l) => Number(l.split(',')[0])), [b, a], 'in the order asked, each once, none for an unknown id');
+      const width = lines[0]!.split(',').length - 1; // the quoted header holds one comma
+      for (const line of lines.slice(1)) assert.equal(line.split(',').length, width);
+      const draft = DATA.campaigns.find((c) => c.campaignState === 'Draft')!;
+      const draftRow = (await get(f, metricsPath([draft.id]))).text.split('\n')[1]!;
+      assert.match(draftRow, new RegExp(`^${draft.id},,,0\\.0,`), 'a campaign that sent nothing: counts 0, averages empty');
+    });
+  });
+
+  it('refuses a missing or malformed campaignId and a bad date with 400 BadParams; takes YYYY-MM-DD and ISO dates', async () => {
+    await withFake({ data: DATA }, async (f) => {
+      const id = DATA.campaigns[0]!.id;
+      for (const path of ['/api/campaigns/metrics', metricsPath(['']), metricsPath(['12x']), metricsPath([id], '&startDateTime=yesterday')]) {
+        const res = await get(f, path);
+        assert.equal(res.status, 400, path);
+        assert.equal((JSON.parse(res.text) as { code: string }).code, 'BadParams');
+      }
+      for (const extra of ['&startDateTime=2024-01-01&endDateTime=2024-02-01', '&startDateTime=2024-01-01T00:00:00Z', '&startDateTime=&endDateTime=']) {
+        assert.equal((await get(f, metricsPath([id], extra))).status, 200, extra);
+      }
+    });
+  });
+
+  it('allows 10 metrics calls per scaled minute, then 429s naming its own limit; longer URLs than 8 KB get 414', async () => {
+    await withFake({ data: DATA, rateLimits: { timeScale: 60 } }, async (f) => {
+      const path = metricsPath([DATA.campaigns[0]!.id]);
+      for (let n = 0; n < 10; n++) assert.equal((await get(f, path)).status, 200, `call ${n + 1}`);
+      const refused = await get(f, path);
+      assert.equal(refused.status, 429);
+      assert.equal(
+        refused.text,
+        '{"msg":"Exceeded rate limit of 10.0 per minute for endpoint: /api/campaigns/metrics, project: 2158 ","code":"RateLimitExceeded","params":{}}',
+      );
+      assert.equal((await get(f, '/api/campaigns')).status, 200, 'the campaigns list has its own limit');
+    });
+    await withFake({ data: DATA }, async (f) => {
+      const ids = Array.from({ length: 450 }, (_, i) => 2_197_800 + i);
+      assert.equal((await get(f, metricsPath(ids))).status, 414);
+      assert.equal((await get(f, metricsPath(ids.slice(0, 400)))).status, 200);
+    });
+  });
+});

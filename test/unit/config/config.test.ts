@@ -86,3 +86,20 @@ describe('config: streams', () => {
     }
   });
 });
+
+describe('config: metrics_attribution_days', () => {
+  it('defaults to 15, takes fractions and 0 from the file, the environment or a flag, and refuses a negative', () => {
+    assert.equal(validateConfig([{ api_key: 'k123' }]).metricsAttributionDays, 15);
+    assert.equal(validateConfig([{ api_key: 'k123', metrics_attribution_days: 0 }]).metricsAttributionDays, 0);
+    const env = configFromEnv({ ITERABLE_METRICS_ATTRIBUTION_DAYS: '30' });
+    assert.equal(validateConfig([{ api_key: 'k123', metrics_attribution_days: 7 }, env]).metricsAttributionDays, 30);
+    assert.equal(validateConfig([{ api_key: 'k123' }, env, { metrics_attribution_days: '2.5' }]).metricsAttributionDays, 2.5);
+    const warnings: string[] = [];
+    validateConfig([{ api_key: 'k123', metrics_attribution_days: 3 }], { warn: (m) => warnings.push(m) });
+    assert.deepEqual(warnings, [], 'a known key');
+    assert.throws(
+      () => validateConfig([{ api_key: 'k123', metrics_attribution_days: -1 }]),
+      (e: unknown) => e instanceof ConfigError && /metrics_attribution_days must be a number ≥ 0/.test(e.message),
+    );
+  });
+});
