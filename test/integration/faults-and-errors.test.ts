@@ -155,7 +155,7 @@ describe('CLI errors: exit codes and messages', () => {
       const discovered = await runCli(['--config', config, '--discover'], cliEnv(), { bin: 'tap-iterable' });
       assert.equal(discovered.code, 0, discovered.stderr);
       const catalog = JSON.parse(discovered.stdout) as { streams: Array<{ tap_stream_id: string; schema: { properties: Record<string, unknown> }; metadata: Array<{ breadcrumb: string[]; metadata: Record<string, unknown> }> }> };
-      assert.equal(catalog.streams.length, 60);
+      assert.equal(catalog.streams.length, 61);
       assert.ok(catalog.streams.find((s) => s.tap_stream_id === 'users')!.schema.properties.LTV, 'custom user fields in the catalog');
       for (const s of catalog.streams) s.metadata[0]!.metadata.selected = ['lists', 'message_types'].includes(s.tap_stream_id);
       await writeFile(join(dir, 'catalog.json'), JSON.stringify(catalog));

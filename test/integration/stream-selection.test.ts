@@ -35,7 +35,10 @@ const EVENT_STREAMS: Record<string, string> = {
 };
 const ALL_EXPORT_STREAMS: Record<string, string> = { ...EXPORT_STREAMS, ...EVENT_STREAMS };
 
-/** A small project with rows of every export type, so syncing all 60 streams stays quick. */
+/** Every stream beyond the seed ones: the export types, and campaign metrics (contract §4a). */
+const OPT_IN_STREAMS = [...Object.keys(EVENT_STREAMS), 'campaign_metrics'];
+
+/** A small project with rows of every export type, so syncing all 61 streams stays quick. */
 function smallData(seed: number): FakeData {
   const events = Object.fromEntries(
     [...Object.values(EXPORT_STREAMS).filter((t) => t !== 'user'), ...ENGAGEMENT_DATA_TYPES].map((type) => [type, 7]),
@@ -70,11 +73,14 @@ interface CatalogEntry {
 }
 
 describe('stream selection: the 16 seed streams by default, every export type on request', () => {
-  it('discover lists all 60 streams with the contract names, keys and methods, and selects only the 16 seed streams', async () => {
+  it('discover lists all 61 streams with the contract names, keys and methods, and selects only the 16 seed streams', async () => {
     const result = await runCli(['discover'], cliEnv());
     assert.equal(result.code, 0, result.stderr);
     const streams = (JSON.parse(result.stdout) as { streams: CatalogEntry[] }).streams;
-    assert.deepEqual(streams.map((s) => s.tap_stream_id).sort(), [...SEED_STREAMS, ...Object.keys(EVENT_STREAMS)].sort());
+    assert.deepEqual(streams.map((s) => s.tap_stream_id).sort(), [...SEED_STREAMS, ...OPT_IN_STREAMS].sort());
+    const metrics = streams.find((s) => s.tap_stream_id === 'campaign_metrics')!;
+    assert.deepEqual([metrics.key_properties, metrics.replication_method, metrics.replication_key], [['id'], 'INCREMENTAL', 'updatedAt']);
+    assert.deepEqual(metrics.schema.properties.total_email_sends?.type, ['null', 'number']);
     const selected = streams.filter((s) => s.metadata.find((m) => m.breadcrumb.length === 0)!.metadata.selected === true);
     assert.deepEqual(selected.map((s) => s.tap_stream_id).sort(), SEED_STREAMS);
     for (const s of streams.filter((e) => e.tap_stream_id in EVENT_STREAMS)) {
@@ -111,7 +117,7 @@ describe('stream selection: the 16 seed streams by default, every export type on
 
       const all = await runCli(['tap', '--config', await configWith('all')], cliEnv(), { timeoutMs: 240_000 });
       assert.equal(all.code, 0, all.stderr);
-      assert.deepEqual(schemasOf(all.stdout), [...SEED_STREAMS, ...Object.keys(EVENT_STREAMS)].sort());
+      assert.deepEqual(schemasOf(all.stdout), [...SEED_STREAMS, ...OPT_IN_STREAMS].sort());
       // Every record matches its stream's SCHEMA (types and date-time formats).
       const ajv = new Ajv({ strict: false, allErrors: true });
       addFormatsModule.default(ajv);
@@ -172,7 +178,7 @@ describe('stream selection: the 16 seed streams by default, every export type on
         }
         assert.equal(mostRunning, 16, all.stderr.slice(0, 3000));
         const tables = await snapshot(destination);
-        const expected = expectedCounts(fake.data, ALL_EXPORT_STREAMS);
+        const expected: Record<string, number> = { ...expectedCounts(fake.data, ALL_EXPORT_STREAMS), campaign_metrics: fake.data.campaigns.length };
         assert.deepEqual(streamTables(tables.keys()), Object.keys(expected).sort());
         for (const [table, n] of Object.entries(expected)) {
           assert.ok(n > 0, `${table}: the fake has rows`);
@@ -206,7 +212,7 @@ describe('stream selection: the 16 seed streams by default, every export type on
         assert.equal((await columnTypes(destination, 'embedded_impression')).displayDuration, double);
         // Anonymous sessions carry no email and still land, each once.
         const anonymous = await rowsOf(destination, `select count(*) as n from ${qualified(destination, 'unknown_session')} where email is null`);
-        assert.equal(Number(anonymous[0]!.n), expected.unknown_session);
+        assert.equal(Number(anonymous[0]!.n), expected.unknown_session!);
       } finally {
         await fake.close();
       }

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { buildCatalog, selectedInCatalog } from '../../../src/streams/catalog.js';
 import type { JsonSchema } from '../../../src/core/types.js';
 import { DEFAULT_STREAMS, STREAMS } from '../../../src/streams/stream-table.js';
-import { fakeRows, generateFakeData } from '../../../src/fake-iterable/server.js';
+import { CAMPAIGN_METRIC_COLUMNS, fakeRows, generateFakeData } from '../../../src/fake-iterable/server.js';
 
 const CONTRACT: Record<string, [string, string[], string | undefined]> = {
   campaigns: ['INCREMENTAL', ['id'], 'updatedAt'],
@@ -44,11 +44,14 @@ webPushSendSkip rcsSend rcsSendSkip emailSubscribe emailUnSubscribe purchase cus
 embeddedSendSkip embeddedClick embeddedReceived embeddedImpression embeddedSession unknownSession journeyExit whatsAppBounce
 whatsAppClick whatsAppReceived whatsAppSeen whatsAppSend whatsAppSendSkip whatsAppUsageInfo`.split(/\s+/);
 
+/** Contract §4a's campaign metrics: keyed by the campaign id, bookmarked on the campaign's updatedAt. */
+const CAMPAIGN_METRICS: [string, string[], string] = ['INCREMENTAL', ['id'], 'updatedAt'];
+
 describe('stream table', () => {
-  it('declares the 16 seed streams as defaults, and every other export type as an opt-in event stream', () => {
+  it('declares the 16 seed streams as defaults, and every other export type and campaign_metrics as opt-in streams', () => {
     assert.deepEqual(DEFAULT_STREAMS.map((s) => s.name).sort(), Object.keys(CONTRACT).sort());
-    assert.deepEqual(STREAMS.filter((s) => !s.isDefault).map((s) => s.name), EVENT_STREAMS_4A);
-    assert.equal(STREAMS.length, 60);
+    assert.deepEqual(STREAMS.filter((s) => !s.isDefault).map((s) => s.name), [...EVENT_STREAMS_4A, 'campaign_metrics']);
+    assert.equal(STREAMS.length, 61);
     for (const name of EVENT_STREAMS_4A) CONTRACT[name] = ['INCREMENTAL', ['_event_id'], 'createdAt'];
     const exported = STREAMS.flatMap((s) => (s.read.kind === 'export-windows' ? [s.read.dataTypeName] : []));
     assert.deepEqual(exported.sort(), [...OPENAPI_DATA_TYPES].sort(), 'one stream per OpenAPI dataTypeName');
@@ -61,9 +64,9 @@ describe('stream table', () => {
 
   it('declares every stream with the method, keys and replication key of the contract', () => {
     for (const name of EVENT_STREAMS_4A) CONTRACT[name] = ['INCREMENTAL', ['_event_id'], 'createdAt'];
-    assert.deepEqual(STREAMS.map((s) => s.name).sort(), Object.keys(CONTRACT).sort());
+    assert.deepEqual(STREAMS.map((s) => s.name).sort(), [...Object.keys(CONTRACT), 'campaign_metrics'].sort());
     for (const s of STREAMS) {
-      const [method, keys, replicationKey] = CONTRACT[s.name]!;
+      const [method, keys, replicationKey] = s.name === 'campaign_metrics' ? CAMPAIGN_METRICS : CONTRACT[s.name]!;
       assert.equal(s.method, method, s.name);
       assert.deepEqual([...s.keyProperties], keys, s.name);
       assert.equal(s.replicationKey, replicationKey, s.name);
@@ -108,6 +111,16 @@ describe('stream table', () => {
       assert.ok(rows.length > 0, stream.name);
       const missing = new Set(rows.flatMap((row) => undeclared(row, stream.schema, stream.name)));
       assert.deepEqual([...missing], [], `${stream.name}: fields sent but not declared`);
+    }
+  });
+
+  it('declares a number for every metrics column the fake sends, named by snake-casing its header', () => {
+    const schema = STREAMS.find((s) => s.name === 'campaign_metrics')!.schema;
+    assert.deepEqual(schema.properties!.id, { type: 'integer' });
+    assert.equal(schema.properties!.updatedAt!.format, 'date-time');
+    for (const header of CAMPAIGN_METRIC_COLUMNS) {
+      const column = header.toLowerCase().replace(/[^a-z0-9]+/g, '_').replace(/^_|_$/g, '');
+      assert.deepEqual(schema.properties![column], { type: ['null', 'number'] }, `${header} → ${column}`);
     }
   });
 });
