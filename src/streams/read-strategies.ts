@@ -322,10 +322,14 @@ async function* readCampaignMetrics(ctx: ReadContext): AsyncGenerator<ReadEvent>
   const updatedAtById = new Map<number, string>();
   for await (const page of pagedList(ctx, '/api/campaigns', {}, 'campaigns', 'campaigns')) {
     for (const c of page) {
-      if (typeof c.id !== 'number' || !Number.isSafeInteger(c.id)) continue;
+      const id = typeof c.id === 'string' && /^\d{1,15}$/.test(c.id) ? Number(c.id) : c.id;
+      if (typeof id !== 'number' || !Number.isSafeInteger(id)) {
+        logger.warn(`${stream.name}: campaign ${JSON.stringify(c.id)} of GET /api/campaigns has no whole-number id; its metrics cannot be asked for`);
+        continue;
+      }
       const updatedAtMs = instantMs(c.updatedAt);
-      if (updatedAtMs !== null) updatedAtById.set(c.id, new Date(updatedAtMs).toISOString());
-      campaigns.push({ id: c.id, updatedAtMs, endedAtMs: instantMs(c.endedAt) });
+      if (updatedAtMs !== null) updatedAtById.set(id, new Date(updatedAtMs).toISOString());
+      campaigns.push({ id, updatedAtMs, endedAtMs: instantMs(c.endedAt) });
     }
   }
   // The bookmark is the start of the run that last read the metrics: every campaign updated

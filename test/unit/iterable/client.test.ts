@@ -356,3 +356,21 @@ describe('IterableClient.close', () => {
     await assert.rejects(client.getJson('/api/lists', {}, 'lists'), /the client is closed/);
   });
 });
+
+describe('IterableClient.getText', () => {
+  it('returns a text body whole, sends repeated parameters and a text Accept, and retries a 429', async () => {
+    const csv = 'id,"Revenue / M (Push, In-App)"\n1,0.0\n2,1.5';
+    const server = await serve((_req, res, index) => {
+      if (index === 0) return sendJson(res, 429, { msg: 'Exceeded rate limit', code: 'RateLimitExceeded', params: {} });
+      res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
+      res.end(csv);
+    });
+    const client = makeClient(server);
+    const text = await client.getText('/api/campaigns/metrics', { campaignId: ['1', '2'] }, 'campaignMetrics');
+    assert.equal(text, csv);
+    assert.equal(server.requests.length, 2, 'the 429, then the retry');
+    assert.equal(server.requests[1]!.url, '/api/campaigns/metrics?campaignId=1&campaignId=2');
+    assert.match(String(server.requests[1]!.headers.accept), /^text\/plain/);
+    assert.equal(server.requests[1]!.headers['api-key'], API_KEY);
+  });
+});
