@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { ConfigError, registerSecret } from '../errors.js';
-import { parseInstant } from '../time/instants.js';
+import { parseInstant } from '../core/instants.js';
 import { locateJsonError } from './json-error-position.js';
 
 /** The validated configuration of one run (contract §3). */

@@ -1,71 +1,11 @@
-/**
- * Date-time parsing and formatting for the formats Iterable and its users write:
- * Iterable's export format `2024-05-01 12:00:00 +00:00` (optionally with millis), epoch
- * milliseconds, ISO 8601 dates and date-times, `MM/DD/YYYY` (the Qlik/Stitch form), and Singer
- * bookmarks with microseconds (`2024-05-01T00:00:00.000000Z`).
- */
+import { offsetMs, utcMs } from '../core/instants.js';
 
+/**
+ * Iterable's time formats: export rows carry `2024-05-01 12:00:00 +00:00` (optionally with
+ * millis); request parameters take `yyyy-MM-dd HH:mm:ss`.
+ */
 const ITERABLE_EXPORT_TIME =
   /^(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))? ([+-])(\d{2}):?(\d{2})$/;
-const ISO_DATE_TIME =
-  /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?\s*(Z|[+-]\d{2}:?\d{2})?)?$/i;
-const US_DATE = /^(\d{1,2})\/(\d{1,2})\/(\d{4})$/;
-
-function utcMs(
-  year: string,
-  month: string,
-  day: string,
-  hour = '0',
-  minute = '0',
-  second = '0',
-  fraction = '',
-): number | null {
-  const y = Number(year);
-  const mo = Number(month);
-  const d = Number(day);
-  const h = Number(hour);
-  const mi = Number(minute);
-  const s = Number(second);
-  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 60) return null;
-  const ms = fraction ? Math.floor(Number(`0.${fraction}`) * 1000 + 1e-6) : 0;
-  const value = Date.UTC(y, mo - 1, d, h, mi, s, ms);
-  const check = new Date(value);
-  // Rejects 2024-02-30 and friends, which Date.UTC would silently roll over.
-  if (check.getUTCFullYear() !== y || check.getUTCMonth() !== mo - 1 || check.getUTCDate() !== d) return null;
-  return value;
-}
-
-function offsetMs(zone: string | undefined): number {
-  if (!zone || zone.toUpperCase() === 'Z') return 0;
-  const m = /^([+-])(\d{2}):?(\d{2})$/.exec(zone);
-  if (!m) return 0;
-  const minutes = Number(m[2]) * 60 + Number(m[3]);
-  return (m[1] === '-' ? -1 : 1) * minutes * 60_000;
-}
-
-/**
- * Parses a user-supplied instant: ISO 8601 date or date-time (UTC unless an offset is given),
- * `MM/DD/YYYY`, or Iterable's export format. Returns null when the text is none of these.
- */
-export function parseInstant(text: string): Date | null {
-  const value = text.trim();
-  let m = US_DATE.exec(value);
-  if (m) {
-    const ms = utcMs(m[3]!, m[1]!, m[2]!);
-    return ms === null ? null : new Date(ms);
-  }
-  m = ITERABLE_EXPORT_TIME.exec(value);
-  if (m) {
-    const ms = utcMs(m[1]!, m[2]!, m[3]!, m[4], m[5], m[6], m[7] ?? '');
-    return ms === null ? null : new Date(ms - offsetMs(`${m[8]}${m[9]}${m[10]}`));
-  }
-  m = ISO_DATE_TIME.exec(value);
-  if (m) {
-    const ms = utcMs(m[1]!, m[2]!, m[3]!, m[4] ?? '0', m[5] ?? '0', m[6] ?? '0', m[7] ?? '');
-    return ms === null ? null : new Date(ms - offsetMs(m[8]));
-  }
-  return null;
-}
 
 /**
  * Converts Iterable's export time (`2024-05-01 12:00:00 +00:00`, `… 12:00:00.250 +00:00`) to
@@ -119,15 +59,4 @@ function twoDigits(text: string, i: number): number {
 /** Formats an instant as Iterable's request format, `yyyy-MM-dd HH:mm:ss` in UTC. */
 export function formatIterableTime(date: Date): string {
   return date.toISOString().slice(0, 19).replace('T', ' ');
-}
-
-/** Formats a bookmark the way singer-python does: `2024-05-01T00:00:00.000000Z`. */
-export function formatBookmark(date: Date): string {
-  return `${date.toISOString().slice(0, 23)}000Z`;
-}
-
-/** Epoch milliseconds → ISO 8601 UTC, or null when out of range. */
-export function epochMsToIso(value: number): string | null {
-  if (!Number.isFinite(value) || Math.abs(value) > 8.64e15) return null;
-  return new Date(value).toISOString();
 }
