@@ -30,6 +30,11 @@ export interface StreamDefinition {
   keyDeterminesReplicationKey?: boolean;
   read: ReadStrategy;
   schema: JsonSchema;
+  /**
+   * Where the schema comes from: `static`, the declared schema alone; `user-fields`, the declared
+   * schema plus the project's custom fields from `GET /api/users/getFields`. Default `static`.
+   */
+  schemaSource: 'static' | 'user-fields';
   /** Whether a read-only key may read it (exports and getUsers need a server-side key). */
   readOnlyKeyAllowed: boolean;
   /** One of the 16 seed streams, which run (and are `selected` in the catalog) unless others are named. Default true. */
@@ -98,6 +103,7 @@ const ENTRIES: StreamEntry[] = [
     replicationKey: 'profileUpdatedAt',
     readOnlyKeyAllowed: false,
     read: { kind: 'export-windows', dataTypeName: 'user' },
+    schemaSource: 'user-fields',
   },
   // Contract §4a: every other export type, opted into with --streams, one line each.
   { name: 'hosted_unsubscribe_click', ...optIn('hostedUnsubscribeClick') },
@@ -146,7 +152,7 @@ const ENTRIES: StreamEntry[] = [
   { name: 'whatsapp_usage_info', ...optIn('whatsAppUsageInfo') },
 ];
 
-const DEFAULTS = { method: 'INCREMENTAL', keyProperties: ['id'], readOnlyKeyAllowed: true, isDefault: true } as const;
+const DEFAULTS = { method: 'INCREMENTAL', keyProperties: ['id'], readOnlyKeyAllowed: true, isDefault: true, schemaSource: 'static' } as const;
 
 /** Every stream: the 16 of contract §4 in alphabetical order, then the export types of §4a. */
 export const STREAMS: readonly StreamDefinition[] = ENTRIES.map((entry) => ({
