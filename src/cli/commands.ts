@@ -26,7 +26,7 @@ import { checkSummaryPath, RunHistory, summaryJson, writeSummaryJson, type Finis
 import { readFile } from 'node:fs/promises';
 
 /** Request counts by endpoint, with metadata table and key names folded into placeholders. */
-export function requestsByEndpoint(byPath: ReadonlyMap<string, number>): Map<string, number> {
+function requestsByEndpoint(byPath: ReadonlyMap<string, number>): Map<string, number> {
   const out = new Map<string, number>();
   for (const [path, n] of byPath) {
     const endpoint = path

@@ -49,10 +49,10 @@ const REGION_HOSTS = {
   eu: 'https://api.eu.iterable.com',
 } as const;
 
-export const DEFAULT_DESTINATION = 'duckdb:iterable.duckdb';
-export const DEFAULT_WINDOW_DAYS = 30;
-export const DEFAULT_LOOKBACK_MINUTES = 60;
-export const DEFAULT_MAX_WINDOW_RETRY_MINUTES = 5;
+const DEFAULT_DESTINATION = 'duckdb:iterable.duckdb';
+const DEFAULT_WINDOW_DAYS = 30;
+const DEFAULT_LOOKBACK_MINUTES = 60;
+const DEFAULT_MAX_WINDOW_RETRY_MINUTES = 5;
 
 /** Reads a JSON config file; errors name the file and what is wrong with it. */
 export async function readConfigFile(path: string): Promise<RawConfig> {

@@ -1,6 +1,6 @@
 import type { Row, RowWindow } from '../core/rows.js';
 import type { JsonRecord, JsonSchema, Logger, RejectedRecord } from '../core/types.js';
-import { AuthError, ConfigError, FatalApiError, RetryableApiError, StreamFailedError } from '../errors.js';
+import { ConfigError, FatalApiError, RetryableApiError, StreamFailedError } from '../errors.js';
 import type { RequestOptions } from '../iterable/client.js';
 import { FailureBudget } from '../iterable/failure-budget.js';
 import type { EndpointFamily, Query } from '../iterable/types.js';
@@ -69,7 +69,7 @@ export interface ReadContext {
 }
 
 /** Default of `ReadContext.maxWindowRetryMs`: 5 minutes. */
-export const DEFAULT_MAX_WINDOW_RETRY_MS = 5 * 60_000;
+const DEFAULT_MAX_WINDOW_RETRY_MS = 5 * 60_000;
 
 /** Runs the stream's read strategy. */
 export function readStream(ctx: ReadContext): AsyncGenerator<ReadEvent> {
@@ -429,9 +429,4 @@ async function* readExportWindows(ctx: ReadContext, dataTypeName: string): Async
     budget = new FailureBudget(maxWindowRetryMs);
     firstFailedLabel = undefined;
   }
-}
-
-/** Whether an error means the key may not read this stream. */
-export function isPermissionError(error: unknown): error is AuthError {
-  return error instanceof AuthError;
 }

@@ -35,8 +35,6 @@ export interface StreamDefinition {
    * schema plus the project's custom fields from `GET /api/users/getFields`. Default `static`.
    */
   schemaSource: 'static' | 'user-fields';
-  /** Whether a read-only key may read it (exports and getUsers need a server-side key). */
-  readOnlyKeyAllowed: boolean;
   /** One of the 16 seed streams, which run (and are `selected` in the catalog) unless others are named. Default true. */
   isDefault: boolean;
 }
@@ -45,14 +43,13 @@ type StreamName = keyof typeof STREAM_SCHEMAS;
 
 type StreamEntry = Pick<StreamDefinition, 'read'> & Partial<Omit<StreamDefinition, 'read' | 'name' | 'schema'>> & { name: StreamName };
 
-const fullTable = { method: 'FULL_TABLE', keyProperties: ['id'], readOnlyKeyAllowed: true } as const;
+const fullTable = { method: 'FULL_TABLE', keyProperties: ['id'] } as const;
 const event = (dataTypeName: string) =>
   ({
     method: 'INCREMENTAL',
     keyProperties: ['_event_id'],
     replicationKey: 'createdAt',
     keyDeterminesReplicationKey: true,
-    readOnlyKeyAllowed: false,
     read: { kind: 'export-windows', dataTypeName },
   }) as const;
 /** An event stream of contract §4a: read only when named (`--streams`, the `streams` key, or `all`). */
@@ -79,7 +76,6 @@ const ENTRIES: StreamEntry[] = [
     name: 'list_users',
     ...fullTable,
     keyProperties: ['email', 'listId'],
-    readOnlyKeyAllowed: false,
     read: { kind: 'list-members' },
   },
   { name: 'lists', ...fullTable, read: { kind: 'list-endpoint', path: '/api/lists', recordsKey: 'lists', family: 'lists' } },
@@ -101,7 +97,6 @@ const ENTRIES: StreamEntry[] = [
     method: 'INCREMENTAL',
     keyProperties: ['email'],
     replicationKey: 'profileUpdatedAt',
-    readOnlyKeyAllowed: false,
     read: { kind: 'export-windows', dataTypeName: 'user' },
     schemaSource: 'user-fields',
   },
@@ -152,7 +147,7 @@ const ENTRIES: StreamEntry[] = [
   { name: 'whatsapp_usage_info', ...optIn('whatsAppUsageInfo') },
 ];
 
-const DEFAULTS = { method: 'INCREMENTAL', keyProperties: ['id'], readOnlyKeyAllowed: true, isDefault: true, schemaSource: 'static' } as const;
+const DEFAULTS = { method: 'INCREMENTAL', keyProperties: ['id'], isDefault: true, schemaSource: 'static' } as const;
 
 /** Every stream: the 16 of contract §4 in alphabetical order, then the export types of §4a. */
 export const STREAMS: readonly StreamDefinition[] = ENTRIES.map((entry) => ({
@@ -169,8 +164,3 @@ export const DEFAULT_STREAMS: readonly StreamDefinition[] = STREAMS.filter((s) =
 
 /** Names of {@link DEFAULT_STREAMS}. */
 export const DEFAULT_STREAM_NAMES: readonly string[] = DEFAULT_STREAMS.map((s) => s.name);
-
-/** The definition of a stream by name, or undefined. */
-export function findStream(name: string): StreamDefinition | undefined {
-  return STREAMS.find((s) => s.name === name);
-}
