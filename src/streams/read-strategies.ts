@@ -59,7 +59,10 @@ export interface ReadContext {
   batchSize?: number;
   /** Smallest window tried after failures, in ms. Default 15 minutes. */
   minWindowMs?: number;
-  /** Failed window reads in a row before the stream gives up. Default 6. */
+  /**
+   * Failed reads in a row of one export window (across halvings) or of one list's members before
+   * the stream gives up. Default {@link DEFAULT_MAX_WINDOW_FAILURES}.
+   */
   maxWindowFailures?: number;
   /**
    * How long one export window may keep failing (retries, rate-limit waits and smaller re-reads
@@ -70,6 +73,9 @@ export interface ReadContext {
 
 /** Default of `ReadContext.maxWindowRetryMs`: 5 minutes. */
 const DEFAULT_MAX_WINDOW_RETRY_MS = 5 * 60_000;
+
+/** Default of `ReadContext.maxWindowFailures`: 6 failed reads in a row. */
+const DEFAULT_MAX_WINDOW_FAILURES = 6;
 
 /** Runs the stream's read strategy. */
 export function readStream(ctx: ReadContext): AsyncGenerator<ReadEvent> {
@@ -182,7 +188,7 @@ async function* readListMembers(ctx: ReadContext): AsyncGenerator<ReadEvent> {
         break;
       } catch (error) {
         // A re-read list only repeats (email, listId) keys, which the load deduplicates.
-        if (error instanceof RetryableApiError && attempt < (ctx.maxWindowFailures ?? 6)) {
+        if (error instanceof RetryableApiError && attempt < (ctx.maxWindowFailures ?? DEFAULT_MAX_WINDOW_FAILURES)) {
           ctx.logger.warn(`list_users: list ${String(listId)} cut mid-body, reading it again`, { attempt });
           continue;
         }
@@ -266,7 +272,7 @@ async function* readExportWindows(ctx: ReadContext, dataTypeName: string): Async
   const policy = {
     maxWindowMs,
     minWindowMs: Math.max(SECOND_MS, ctx.minWindowMs ?? 15 * 60_000),
-    maxConsecutiveFailures: ctx.maxWindowFailures ?? 6,
+    maxConsecutiveFailures: ctx.maxWindowFailures ?? DEFAULT_MAX_WINDOW_FAILURES,
   };
   yield { kind: 'plan', unitsTotal: Math.ceil((endMs - startMs) / maxWindowMs) };
 

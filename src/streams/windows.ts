@@ -42,9 +42,9 @@ export function exportStartMs(options: {
 export interface AdaptivePolicy {
   /** The configured window, in ms (`api_window_in_days`); windows never grow past it. */
   maxWindowMs: number;
-  /** The smallest window tried after failures, in ms. Default 15 minutes. */
+  /** The smallest window tried after failures, in ms (`ReadContext.minWindowMs`, default 15 minutes). */
   minWindowMs: number;
-  /** Failed attempts in a row (across halvings) before the stream gives up. Default 8. */
+  /** Failed reads in a row (across halvings) before the stream gives up (`ReadContext.maxWindowFailures`, default 6). */
   maxConsecutiveFailures: number;
 }
 
