@@ -29,11 +29,12 @@ export function utcMs(
   const s = Number(second);
   if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 60) return null;
   const ms = fraction ? Math.floor(Number(`0.${fraction}`) * 1000 + 1e-6) : 0;
-  const value = Date.UTC(y, mo - 1, d, h, mi, s, ms);
-  const check = new Date(value);
-  // Rejects 2024-02-30 and friends, which Date.UTC would silently roll over.
+  const check = new Date(0);
+  check.setUTCFullYear(y, mo - 1, d); // not Date.UTC, which maps years 0–99 to 1900–1999
+  check.setUTCHours(h, mi, s, ms);
+  // Rejects 2024-02-30 and friends, which would silently roll over.
   if (check.getUTCFullYear() !== y || check.getUTCMonth() !== mo - 1 || check.getUTCDate() !== d) return null;
-  return value;
+  return check.getTime();
 }
 
 /** Milliseconds east of UTC of a zone written `Z`, `+02:00` or `-0500`; 0 when absent. */

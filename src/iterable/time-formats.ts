@@ -1,4 +1,5 @@
 import { offsetMs, utcMs } from '../core/instants.js';
+import { hasDateTimeDigits, isDigit, isRealDateTime } from '../core/rows.js';
 
 /**
  * Iterable's time formats: export rows carry `2024-05-01 12:00:00 +00:00` (optionally with
@@ -21,39 +22,20 @@ export function iterableTimeToIso(text: string): string | null {
   if (len < 25 || len > 36 || text.charCodeAt(4) !== 45 /* - */ || text.charCodeAt(10) !== 32 /* space */) return null;
   const m = ITERABLE_EXPORT_TIME.exec(text);
   if (!m) return null;
-  const day = Number(m[3]);
-  if (m[8] === '+' && m[9] === '00' && m[10] === '00' && day <= 28 && Number(m[2]) <= 12 && Number(m[4]) < 24 && Number(m[5]) < 60 && Number(m[6]) < 60 && m[2] !== '00' && day > 0) {
-    const fraction = m[7] === undefined ? '000' : m[7].length >= 3 ? m[7].slice(0, 3) : m[7].padEnd(3, '0');
-    return `${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6]}.${fraction}Z`;
-  }
   const ms = utcMs(m[1]!, m[2]!, m[3]!, m[4], m[5], m[6], m[7] ?? '');
   if (ms === null) return null;
   return new Date(ms - offsetMs(`${m[8]}${m[9]}${m[10]}`)).toISOString();
 }
 
 /**
- * `yyyy-MM-dd HH:mm:ss +00:00` (26 characters) or `yyyy-MM-dd HH:mm:ss.SSS +00:00` (30), month
- * 01–12, day 01–28, hour 00–23, minutes and seconds 00–59: no calendar or zone work needed.
+ * `yyyy-MM-dd HH:mm:ss +00:00` (26 characters) or `yyyy-MM-dd HH:mm:ss.SSS +00:00` (30) with a
+ * real date and time: no zone work needed.
  */
 function isPlainUtcExportTime(text: string, len: number): boolean {
-  for (const i of EXPORT_TIME_DIGITS) if (!isDigitAt(text, i)) return false;
-  if (len === 30 && (text.charCodeAt(19) !== 46 /* . */ || !isDigitAt(text, 20) || !isDigitAt(text, 21) || !isDigitAt(text, 22))) return false;
   if (!text.endsWith(' +00:00') || text.charCodeAt(4) !== 45 || text.charCodeAt(7) !== 45 || text.charCodeAt(10) !== 32) return false;
   if (text.charCodeAt(13) !== 58 || text.charCodeAt(16) !== 58) return false;
-  const month = twoDigits(text, 5);
-  const day = twoDigits(text, 8);
-  return month >= 1 && month <= 12 && day >= 1 && day <= 28 && twoDigits(text, 11) < 24 && twoDigits(text, 14) < 60 && twoDigits(text, 17) < 60;
-}
-
-const EXPORT_TIME_DIGITS = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18];
-
-function isDigitAt(text: string, i: number): boolean {
-  const code = text.charCodeAt(i);
-  return code >= 48 && code <= 57;
-}
-
-function twoDigits(text: string, i: number): number {
-  return (text.charCodeAt(i) - 48) * 10 + (text.charCodeAt(i + 1) - 48);
+  if (len === 30 && (text.charCodeAt(19) !== 46 /* . */ || !isDigit(text.charCodeAt(20)) || !isDigit(text.charCodeAt(21)) || !isDigit(text.charCodeAt(22)))) return false;
+  return hasDateTimeDigits(text) && isRealDateTime(text);
 }
 
 /** Formats an instant as Iterable's request format, `yyyy-MM-dd HH:mm:ss` in UTC. */

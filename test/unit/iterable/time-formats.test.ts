@@ -17,6 +17,17 @@ describe("Iterable's time formats", () => {
     assert.equal(iterableTimeToIso('hello world, this is not a date'), null);
   });
 
+  it('converts the same instant whichever path the text takes (fast UTC path, other fractions, offsets), years 0001–0099 too', () => {
+    for (const [text, iso] of [
+      ['0099-10-20 17:15:06 +00:00', '0099-10-20T17:15:06.000Z'],
+      ['0099-10-20 17:15:06.1 +00:00', '0099-10-20T17:15:06.100Z'],
+      ['0099-10-20 17:15:06 -05:00', '0099-10-20T22:15:06.000Z'],
+      ['2024-01-31 23:59:59.123456 +00:00', '2024-01-31T23:59:59.123Z'],
+    ]) {
+      assert.equal(iterableTimeToIso(text!), iso, text);
+    }
+  });
+
   it('formats request times the way Iterable expects', () => {
     assert.equal(formatIterableTime(new Date('2024-05-01T12:34:56.789Z')), '2024-05-01 12:34:56');
   });
