@@ -24,13 +24,8 @@ import {
   type AttemptFailure,
   type RetryPolicyOptions,
 } from './retry-policy.js';
-import type {
-  ClientStats,
-  EndpointFamily,
-  IterableClientOptions,
-  Logger,
-  Query,
-} from './types.js';
+import type { Logger } from '../core/types.js';
+import type { ClientStats, EndpointFamily, IterableClientOptions, Query } from './types.js';
 import { userAgent } from './user-agent.js';
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 60_000;

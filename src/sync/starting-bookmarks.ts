@@ -1,5 +1,5 @@
 import { StateError } from '../errors.js';
-import type { Logger } from '../iterable/types.js';
+import type { Logger } from '../core/types.js';
 import type { SingerState, StreamBookmark } from '../state/singer-state.js';
 import type { StreamDefinition } from '../streams/stream-table.js';
 import { parseInstant } from '../core/instants.js';
