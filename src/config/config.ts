@@ -207,7 +207,13 @@ function streamList(value: unknown): readonly string[] | 'all' | undefined {
   if (names === undefined) {
     throw new ConfigError(`streams must be "all" or a list of stream names (got ${JSON.stringify(value)}); for example "streams": ["email_send", "push_send"]`);
   }
-  const trimmed = names.map((n) => n.trim()).filter(Boolean);
-  if (trimmed.length === 0) throw new ConfigError('streams names no stream; leave it out for the 16 seed streams, or use "all" or a list such as ["email_send", "push_send"]');
+  const parsed = streamNames(names);
+  if (parsed.length === 0) throw new ConfigError('streams names no stream; leave it out for the 16 seed streams, or use "all" or a list such as ["email_send", "push_send"]');
+  return parsed;
+}
+
+/** Stream names as written (`a, b` split on commas, or a list), trimmed, blanks dropped; `all` alone means every stream. */
+export function streamNames(names: string | readonly string[]): readonly string[] | 'all' {
+  const trimmed = (typeof names === 'string' ? names.split(',') : names).map((n) => n.trim()).filter(Boolean);
   return trimmed.length === 1 && trimmed[0]!.toLowerCase() === 'all' ? 'all' : trimmed;
 }
