@@ -14,7 +14,7 @@ import { seedBookmarks } from '../sync/seed-bookmarks.js';
 import { assertWindowPlanWithinLimit } from '../sync/window-plan-limit.js';
 import { checkApiKey } from '../iterable/key-check.js';
 import { readUntilMs } from '../streams/windows.js';
-import { formatIterableTime } from '../time/instants.js';
+import { formatIterableTime } from '../iterable/time-formats.js';
 import { EXIT } from './exit-codes.js';
 import type { StderrLogger } from '../log/stderr-logger.js';
 import { removeOwnTempDirs } from '../destinations/sql/temp-dirs.js';
@@ -26,7 +26,7 @@ import { checkSummaryPath, RunHistory, summaryJson, writeSummaryJson, type Finis
 import { readFile } from 'node:fs/promises';
 
 /** Request counts by endpoint, with metadata table and key names folded into placeholders. */
-export function requestsByEndpoint(byPath: ReadonlyMap<string, number>): Map<string, number> {
+function requestsByEndpoint(byPath: ReadonlyMap<string, number>): Map<string, number> {
   const out = new Map<string, number>();
   for (const [path, n] of byPath) {
     const endpoint = path

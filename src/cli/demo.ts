@@ -10,10 +10,10 @@ import type { StderrLogger } from '../log/stderr-logger.js';
 import { formatQueryResult } from './query.js';
 import { simulatorData } from './simulate.js';
 
-export const DEMO_DESTINATION = 'duckdb:demo.duckdb';
+const DEMO_DESTINATION = 'duckdb:demo.duckdb';
 
 /** The query the demo prints with its result (valid in DuckDB and PostgreSQL). */
-export const DEMO_QUERY =
+const DEMO_QUERY =
   'select c.name as campaign, count(*) as sends, count(distinct s.email) as recipients\n' +
   '  from email_send s join campaigns c on c.id = s."campaignId"\n' +
   '  group by c.name order by sends desc, campaign limit 5';

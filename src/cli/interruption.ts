@@ -1,6 +1,6 @@
 import { setMaxListeners } from 'node:events';
 import { InterruptedError } from '../errors.js';
-import type { Logger } from '../iterable/types.js';
+import type { Logger } from '../core/types.js';
 import type { StreamBookmark } from '../state/singer-state.js';
 import type { StreamResult } from '../sync/run-sync.js';
 

@@ -106,7 +106,7 @@ function seconds(ms: number): string {
 }
 
 /** Describes a rate-limit wait for a log line (no TTY). */
-export function describeRateLimitWait(stream: string, wait: RateLimitWait): string {
+function describeRateLimitWait(stream: string, wait: RateLimitWait): string {
   const per = wait.limit.periodMs === 60_000 ? 'minute' : wait.limit.periodMs === 1000 ? 'second' : `${wait.limit.periodMs / 1000}s`;
   const left = wait.expectedMs !== null ? `about ${seconds(wait.expectedMs)} to go` : 'until a request in flight is answered';
   const ahead = wait.aheadCount > 0 ? `, ${wait.aheadCount} request(s) ahead` : '';

@@ -1,4 +1,4 @@
-import { configFromEnv, readConfigFile, validateConfig, type Config, type RawConfig } from '../config/config.js';
+import { configFromEnv, readConfigFile, streamNames, validateConfig, type Config, type RawConfig } from '../config/config.js';
 import type { Destination } from '../destinations/destination.js';
 import { openDestination } from '../destinations/destination-factory.js';
 import { SingerDestination } from '../destinations/singer/singer-destination.js';
@@ -51,8 +51,8 @@ export async function loadConfig(
  */
 export function selectStreams(list: string | readonly string[] | 'all' | undefined): StreamDefinition[] {
   if (list === undefined) return [...DEFAULT_STREAMS];
-  const names = (typeof list === 'string' ? list.split(',') : list).map((s) => s.trim()).filter(Boolean);
-  if (names.length === 1 && names[0]!.toLowerCase() === 'all') return [...STREAMS];
+  const names = streamNames(list);
+  if (names === 'all') return [...STREAMS];
   const unknown = names.filter((n) => !STREAM_NAMES.includes(n));
   if (unknown.length > 0) {
     throw new ConfigError(`unknown stream(s) ${unknown.join(', ')}; valid streams: ${STREAM_NAMES.join(', ')}`);

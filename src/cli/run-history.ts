@@ -9,14 +9,14 @@ import type { StreamResult } from '../sync/run-sync.js';
 import { describeError, exitCodeForError, exitCodeForResults } from './exit-codes.js';
 
 /** How a run ended, from its streams: all complete, some failed (partial), or all failed. */
-export function runOutcome(results: readonly StreamResult[]): Exclude<RunOutcome, 'running'> {
+function runOutcome(results: readonly StreamResult[]): Exclude<RunOutcome, 'running'> {
   const failed = results.filter((r) => r.status === 'failed').length;
   if (failed === 0) return 'complete';
   return failed === results.length ? 'failed' : 'partial';
 }
 
 /** A stream's result as the run history stores it. */
-export function runStreamRecord(result: StreamResult): RunStreamRecord {
+function runStreamRecord(result: StreamResult): RunStreamRecord {
   return {
     stream: result.stream,
     status: result.status,

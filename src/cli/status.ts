@@ -184,7 +184,7 @@ function instant(date: Date): string {
 }
 
 /** `45 s`, `12 min`, `5 h 3 min`, `3 d 4 h`; negative (a bookmark ahead of now) as `-12 min`. */
-export function humanDuration(ms: number): string {
+function humanDuration(ms: number): string {
   if (ms < 0) return `-${humanDuration(-ms)}`;
   const s = Math.round(ms / 1000);
   if (s < 90) return `${s} s`;

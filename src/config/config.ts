@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { ConfigError, registerSecret } from '../errors.js';
+import { parseInstant } from '../core/instants.js';
 import { DEFAULT_METRICS_ATTRIBUTION_DAYS } from '../streams/campaign-metrics.js';
-import { parseInstant } from '../time/instants.js';
 import { locateJsonError } from './json-error-position.js';
 
 /** The validated configuration of one run (contract §3). */
@@ -53,10 +53,10 @@ const REGION_HOSTS = {
   eu: 'https://api.eu.iterable.com',
 } as const;
 
-export const DEFAULT_DESTINATION = 'duckdb:iterable.duckdb';
-export const DEFAULT_WINDOW_DAYS = 30;
-export const DEFAULT_LOOKBACK_MINUTES = 60;
-export const DEFAULT_MAX_WINDOW_RETRY_MINUTES = 5;
+const DEFAULT_DESTINATION = 'duckdb:iterable.duckdb';
+const DEFAULT_WINDOW_DAYS = 30;
+const DEFAULT_LOOKBACK_MINUTES = 60;
+const DEFAULT_MAX_WINDOW_RETRY_MINUTES = 5;
 
 /** Reads a JSON config file; errors name the file and what is wrong with it. */
 export async function readConfigFile(path: string): Promise<RawConfig> {
@@ -214,7 +214,13 @@ function streamList(value: unknown): readonly string[] | 'all' | undefined {
   if (names === undefined) {
     throw new ConfigError(`streams must be "all" or a list of stream names (got ${JSON.stringify(value)}); for example "streams": ["email_send", "push_send"]`);
   }
-  const trimmed = names.map((n) => n.trim()).filter(Boolean);
-  if (trimmed.length === 0) throw new ConfigError('streams names no stream; leave it out for the 16 seed streams, or use "all" or a list such as ["email_send", "push_send"]');
+  const parsed = streamNames(names);
+  if (parsed.length === 0) throw new ConfigError('streams names no stream; leave it out for the 16 seed streams, or use "all" or a list such as ["email_send", "push_send"]');
+  return parsed;
+}
+
+/** Stream names as written (`a, b` split on commas, or a list), trimmed, blanks dropped; `all` alone means every stream. */
+export function streamNames(names: string | readonly string[]): readonly string[] | 'all' {
+  const trimmed = (typeof names === 'string' ? names.split(',') : names).map((n) => n.trim()).filter(Boolean);
   return trimmed.length === 1 && trimmed[0]!.toLowerCase() === 'all' ? 'all' : trimmed;
 }

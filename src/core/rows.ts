@@ -59,8 +59,13 @@ export function isCanonicalUtcInstant(text: string): boolean {
     if (text.charCodeAt(19) !== 46 /* . */ || length === 21) return false;
     for (let i = 20; i < length - 1; i++) if (!isDigit(text.charCodeAt(i))) return false;
   }
+  return hasDateTimeDigits(text) && isRealDateTime(text);
+}
+
+/** Digits at every digit position of `YYYY-MM-DD?HH:MM:SS` at the start of `text`. */
+export function hasDateTimeDigits(text: string): boolean {
   for (const i of DIGIT_POSITIONS) if (!isDigit(text.charCodeAt(i))) return false;
-  return isRealDateTime(text);
+  return true;
 }
 
 /** The digits of `YYYY-MM-DDTHH:MM:SS` at the start of `text` are a real date and time, year 0001 or later. */
@@ -77,7 +82,8 @@ export function isRealDateTime(text: string): boolean {
 const DIGIT_POSITIONS = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18];
 const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 
-function isDigit(code: number): boolean {
+/** Whether a char code is an ASCII digit. */
+export function isDigit(code: number): boolean {
   return code >= 48 && code <= 57;
 }
 

@@ -76,7 +76,7 @@ export interface FakeDataOptions {
 }
 
 /** Stored rows per event type when `events` does not say (special rows come on top). */
-export const DEFAULT_EVENT_COUNTS: Readonly<Record<Exclude<ConnectorDataType, 'user'>, number>> = {
+const DEFAULT_EVENT_COUNTS: Readonly<Record<Exclude<ConnectorDataType, 'user'>, number>> = {
   emailSend: 3000,
   emailOpen: 1200,
   emailClick: 400,
@@ -88,7 +88,7 @@ export const DEFAULT_EVENT_COUNTS: Readonly<Record<Exclude<ConnectorDataType, 'u
 };
 
 /** Stored rows of each push, in-app, SMS, purchase, custom event... type when `events` does not say (one boundary row on top). */
-export const DEFAULT_ENGAGEMENT_COUNT = 25;
+const DEFAULT_ENGAGEMENT_COUNT = 25;
 
 const DAY_MS = 86_400_000;
 const STAFF = ['integration-test@example.com', 'marketing@example.com', 'ops@example.com'] as const;

@@ -43,7 +43,7 @@ export interface RowContext {
 }
 
 /** A deterministic `contentId` for a template (Iterable gives every template version one). */
-export function contentIdOf(templateId: number): number {
+function contentIdOf(templateId: number): number {
   return 12_000_000 + (templateId % 1_000_000) * 3;
 }
 

@@ -111,18 +111,6 @@ export function hexPattern(template: string): HexPattern {
 const HEX_DIGITS = Buffer.from('0123456789abcdef', 'latin1');
 const HEX32_PATTERN = hexPattern('x'.repeat(32));
 
-const HEX_BYTES = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, '0'));
-
-/** 8 lower-case hex digits of a 32-bit value (table-driven: this runs millions of times). */
-export function hex8(value: number): string {
-  return (
-    (HEX_BYTES[(value >>> 24) & 255] as string) +
-    (HEX_BYTES[(value >>> 16) & 255] as string) +
-    (HEX_BYTES[(value >>> 8) & 255] as string) +
-    (HEX_BYTES[value & 255] as string)
-  );
-}
-
 function gcd(a: number, b: number): number {
   while (b !== 0) [a, b] = [b, a % b];
   return a;

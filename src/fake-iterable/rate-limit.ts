@@ -1,20 +1,12 @@
 /**
  * Iterable's documented rate limits (spec §2) as a small pure sliding-window limiter. The fake
- * keeps one per server; time is passed in, so tests need no clock.
+ * keeps one per server; time is passed in, so tests need no clock. The numbers are the fake's
+ * own, on purpose: they are what the client's pacing (`iterable/rate-limits.ts`) is tested against.
  */
+import type { EndpointFamily } from '../iterable/types.js';
 
-/** Endpoint families that share one limit, named after the connector's `EndpointFamily`. */
-export type RateLimitFamily =
-  | 'export'
-  | 'listUsers'
-  | 'campaigns'
-  | 'campaignMetrics'
-  | 'channels'
-  | 'lists'
-  | 'messageTypes'
-  | 'templates'
-  | 'userFields'
-  | 'metadata';
+/** Endpoint families that share one limit: the connector's. */
+export type RateLimitFamily = EndpointFamily;
 
 export interface RateLimit {
   requests: number;

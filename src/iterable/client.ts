@@ -1,5 +1,5 @@
 import { setMaxListeners } from 'node:events';
-import { PassThrough, type Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { requestContext } from './request-context.js';
 import { Agent, EnvHttpProxyAgent, request, type Dispatcher } from 'undici';
 
@@ -24,13 +24,8 @@ import {
   type AttemptFailure,
   type RetryPolicyOptions,
 } from './retry-policy.js';
-import type {
-  ClientStats,
-  EndpointFamily,
-  IterableClientOptions,
-  Logger,
-  Query,
-} from './types.js';
+import type { Logger } from '../core/types.js';
+import type { ClientStats, EndpointFamily, IterableClientOptions, Query } from './types.js';
 import { userAgent } from './user-agent.js';
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 60_000;
@@ -56,17 +51,6 @@ const PERMISSION_HINT =
 const PROXY_ENV_VARS = ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy'] as const;
 
 const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };
-
-/** A 2xx response whose body the caller reads itself (e.g. to spool an export to a file). */
-export interface StreamedBody {
-  /**
-   * The raw bytes. If the body breaks off, the stream is destroyed with a RetryableApiError
-   * ("response body cut after N bytes (...)"). Destroy it to stop early; that frees the connection.
-   */
-  body: Readable;
-  request: RequestDescription;
-  contentType: string | undefined;
-}
 
 /** Reads a 2xx response inside one attempt; a plain (non-Connector) error counts as a cut body. */
 type Consume<R> = (response: Dispatcher.ResponseData, request: RequestDescription) => Promise<R>;
@@ -255,37 +239,6 @@ export class IterableClient {
     } finally {
       reader.destroy();
     }
-  }
-
-  /**
-   * GETs `path` and hands back the raw body once a 2xx status arrived (retries cover only the
-   * status and headers). For callers that spool bytes, e.g. an export straight to a file.
-   */
-  async streamBody(path: string, query: Query, family: EndpointFamily, options: RequestOptions = {}): Promise<StreamedBody> {
-    const url = this.buildUrl(path, query);
-    const { response, description } = await this.execute(
-      url,
-      family,
-      STREAM_ACCEPT,
-      options,
-      async (response, description) => ({ response, description }),
-    );
-    const source = response.body;
-    const body = new PassThrough();
-    let byteCount = 0;
-    source.on('data', (chunk: Buffer) => {
-      byteCount += chunk.length;
-    });
-    source.on('error', (error) => {
-      const stop = this.signal?.aborted ? this.signal : this.keyRefused.signal;
-      body.destroy(stop.aborted ? (stop.reason as Error) : bodyCutError(description, error, `${byteCount} bytes`, this.timeouts));
-    });
-    body.on('close', () => {
-      if (!source.readableEnded) source.destroy();
-    });
-    source.pipe(body);
-    const contentType = headerValue(response.headers['content-type']);
-    return { body, request: description, contentType };
   }
 
   /** Closes the connection pool; waits for requests in flight. */

@@ -146,7 +146,7 @@ export function parseRetryAfter(value: string | undefined | null, nowMs = Date.n
 }
 
 /** Code given to undici's HTTPParserError, whose own `code` is undefined in undici 7. */
-export const HTTP_PARSER_ERROR_CODE = 'HPE_PARSER_ERROR';
+const HTTP_PARSER_ERROR_CODE = 'HPE_PARSER_ERROR';
 
 /**
  * The error code of a network failure: `err.code`, or that of its `cause` or inner errors.

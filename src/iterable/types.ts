@@ -19,9 +19,6 @@ export type EndpointFamily =
   | 'templates'
   | 'userFields';
 
-/** Loggers are shared by every layer (see `core/types.ts`). */
-export type { Logger };
-
 /** Counters the client keeps for summaries and benchmarks. */
 export interface ClientStats {
   /** Requests sent, by path without query (`/api/export/data.json`). */

@@ -1,5 +1,5 @@
 import { StateError } from '../errors.js';
-import { parseInstant } from '../time/instants.js';
+import { parseInstant } from '../core/instants.js';
 import type { StreamBookmark } from './singer-state.js';
 
 /**
@@ -23,4 +23,9 @@ export function checkBookmark(value: unknown, stream: string, where: string, fix
     bookmark[key] = instant;
   }
   return bookmark;
+}
+
+/** Formats a bookmark the way singer-python does: `2024-05-01T00:00:00.000000Z`. */
+export function formatBookmark(date: Date): string {
+  return `${date.toISOString().slice(0, 23)}000Z`;
 }

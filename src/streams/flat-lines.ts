@@ -8,7 +8,8 @@
  * document is exactly the record the long way builds, which the tests check on generated lines.
  */
 import { FlatDocument, isCanonicalUtcInstant, type FlatShape, type ValueKind } from '../core/rows.js';
-import { iterableTimeToIso, parseInstant } from '../time/instants.js';
+import { parseInstant } from '../core/instants.js';
+import { iterableTimeToIso } from '../iterable/time-formats.js';
 import type { ExportLineRules } from './export-lines.js';
 import { lineEventId } from './records.js';
 

@@ -1,12 +1,14 @@
 import type { Row, RowWindow } from '../core/rows.js';
 import type { JsonRecord, JsonSchema, Logger, RejectedRecord } from '../core/types.js';
-import { AuthError, ConfigError, FatalApiError, RetryableApiError, StreamFailedError } from '../errors.js';
+import { ConfigError, FatalApiError, RetryableApiError, StreamFailedError } from '../errors.js';
 import type { RequestOptions } from '../iterable/client.js';
 import { FailureBudget } from '../iterable/failure-budget.js';
 import type { EndpointFamily, Query } from '../iterable/types.js';
-import { DEFAULT_PAGE_SIZE } from '../iterable/rate-limits.js';
+import { markerPaging, pageNumberPaging, readPages, recordsOf } from '../iterable/pager.js';
 import type { StreamBookmark } from '../state/singer-state.js';
-import { formatBookmark, formatIterableTime, parseInstant } from '../time/instants.js';
+import { parseInstant } from '../core/instants.js';
+import { formatIterableTime } from '../iterable/time-formats.js';
+import { formatBookmark } from '../state/bookmark.js';
 import {
   batchCampaignIds,
   CAMPAIGN_METRICS_PATH,
@@ -67,7 +69,10 @@ export interface ReadContext {
   batchSize?: number;
   /** Smallest window tried after failures, in ms. Default 15 minutes. */
   minWindowMs?: number;
-  /** Failed window reads in a row before the stream gives up. Default 6. */
+  /**
+   * Failed reads in a row of one export window (across halvings) or of one list's members before
+   * the stream gives up. Default {@link DEFAULT_MAX_WINDOW_FAILURES}.
+   */
   maxWindowFailures?: number;
   /**
    * How long one export window may keep failing (retries, rate-limit waits and smaller re-reads
@@ -79,7 +84,10 @@ export interface ReadContext {
 }
 
 /** Default of `ReadContext.maxWindowRetryMs`: 5 minutes. */
-export const DEFAULT_MAX_WINDOW_RETRY_MS = 5 * 60_000;
+const DEFAULT_MAX_WINDOW_RETRY_MS = 5 * 60_000;
+
+/** Default of `ReadContext.maxWindowFailures`: 6 failed reads in a row. */
+const DEFAULT_MAX_WINDOW_FAILURES = 6;
 
 /** Runs the stream's read strategy. */
 export function readStream(ctx: ReadContext): AsyncGenerator<ReadEvent> {
@@ -88,7 +96,7 @@ export function readStream(ctx: ReadContext): AsyncGenerator<ReadEvent> {
     case 'list-endpoint':
       return readListEndpoint(ctx, read.path, read.recordsKey, read.family);
     case 'paged-list':
-      return readIncrementalList(ctx, pagedList(ctx, read.path, {}, read.recordsKey, read.family));
+      return readIncrementalList(ctx, readPages(ctx.client, read.path, read.family, read.recordsKey, pageNumberPaging({})));
     case 'template-fanout':
       return readIncrementalList(ctx, templateFanout(ctx));
     case 'list-members':
@@ -104,22 +112,6 @@ export function readStream(ctx: ReadContext): AsyncGenerator<ReadEvent> {
 
 function batchSizeOf(ctx: ReadContext): number {
   return ctx.batchSize ?? 2000;
-}
-
-function recordsOf(body: unknown, key: string, path: string): JsonRecord[] {
-  const value = (body as Record<string, unknown> | null)?.[key];
-  if (!Array.isArray(value)) {
-    throw new FatalApiError(`GET ${path}: expected a JSON object with a "${key}" array, got ${describe(body)}`, {
-      method: 'GET',
-      path,
-    });
-  }
-  return value as JsonRecord[];
-}
-
-function describe(body: unknown): string {
-  const text = JSON.stringify(body) ?? String(body);
-  return text.length > 120 ? `${text.slice(0, 120)}…` : text;
 }
 
 async function* readListEndpoint(
@@ -139,46 +131,6 @@ function* inBatches(records: JsonRecord[], size: number): Generator<ReadEvent> {
   for (let i = 0; i < records.length; i += size) yield { kind: 'records', records: records.slice(i, i + size) };
 }
 
-/**
- * Pages through a list endpoint with page/pageSize, following `nextPageUrl` (same origin only,
- * enforced by the client) and refusing a repeated page so paging can never loop. A legacy
- * unpaginated answer (no count, no next page) ends the walk.
- */
-async function* pagedList(
-  ctx: ReadContext,
-  path: string,
-  query: Query,
-  recordsKey: string,
-  family: EndpointFamily,
-): AsyncGenerator<JsonRecord[]> {
-  const seenUrls = new Set<string>();
-  let page = 1;
-  let seen = 0;
-  let body = await ctx.client.getJson<Record<string, unknown>>(path, { ...query, page, pageSize: DEFAULT_PAGE_SIZE }, family);
-  for (;;) {
-    const records = recordsOf(body, recordsKey, path);
-    seen += records.length;
-    yield records;
-    const next = body.nextPageUrl;
-    const total = Object.entries(body).find(([k, v]) => /^total\w*Count$/.test(k) && typeof v === 'number')?.[1] as
-      | number
-      | undefined;
-    if (typeof next === 'string' && next !== '') {
-      if (seenUrls.has(next)) {
-        throw new FatalApiError(`GET ${path}: nextPageUrl repeats ${next}; stopping to avoid a loop`, { method: 'GET', path });
-      }
-      seenUrls.add(next);
-      if (records.length === 0) break;
-      body = await ctx.client.getJsonUrl<Record<string, unknown>>(next, family);
-    } else if (total !== undefined && seen < total && records.length > 0) {
-      page += 1;
-      body = await ctx.client.getJson<Record<string, unknown>>(path, { ...query, page, pageSize: DEFAULT_PAGE_SIZE }, family);
-    } else {
-      break;
-    }
-  }
-}
-
 const TEMPLATE_TYPES = ['Base', 'Blast', 'Triggered', 'Workflow'] as const;
 const MESSAGE_MEDIUMS = ['Email', 'Push', 'InApp', 'SMS'] as const;
 
@@ -186,7 +138,8 @@ const MESSAGE_MEDIUMS = ['Email', 'Push', 'InApp', 'SMS'] as const;
 async function* templateFanout(ctx: ReadContext): AsyncGenerator<JsonRecord[]> {
   for (const templateType of TEMPLATE_TYPES) {
     for (const messageMedium of MESSAGE_MEDIUMS) {
-      for await (const page of pagedList(ctx, '/api/templates', { templateType, messageMedium }, 'templates', 'templates')) {
+      const paging = pageNumberPaging({ templateType, messageMedium });
+      for await (const page of readPages(ctx.client, '/api/templates', 'templates', 'templates', paging)) {
         yield page.map((t) => ({ ...t, templateType: t.templateType ?? templateType, messageMedium: t.messageMedium ?? messageMedium }));
       }
     }
@@ -249,7 +202,7 @@ async function* readListMembers(ctx: ReadContext): AsyncGenerator<ReadEvent> {
         break;
       } catch (error) {
         // A re-read list only repeats (email, listId) keys, which the load deduplicates.
-        if (error instanceof RetryableApiError && attempt < (ctx.maxWindowFailures ?? 6)) {
+        if (error instanceof RetryableApiError && attempt < (ctx.maxWindowFailures ?? DEFAULT_MAX_WINDOW_FAILURES)) {
           ctx.logger.warn(`list_users: list ${String(listId)} cut mid-body, reading it again`, { attempt });
           continue;
         }
@@ -274,12 +227,9 @@ async function* readMetadata(ctx: ReadContext): AsyncGenerator<ReadEvent> {
   for (const tableEntry of tables) {
     const table = String(tableEntry.name);
     const tablePath = `/api/metadata/${encodeURIComponent(table)}`;
-    const markers = new Set<string>();
-    let marker: string | undefined;
-    do {
-      const page = await ctx.client.getJson<Record<string, unknown>>(tablePath, { nextMarker: marker }, 'metadata');
+    for await (const keyEntries of readPages(ctx.client, tablePath, 'metadata', 'results', markerPaging())) {
       const batch: JsonRecord[] = [];
-      for (const keyEntry of recordsOf(page, 'results', tablePath)) {
+      for (const keyEntry of keyEntries) {
         const key = String(keyEntry.key);
         try {
           const value = await ctx.client.getJson<JsonRecord>(`${tablePath}/${encodeURIComponent(key)}`, {}, 'metadata');
@@ -293,18 +243,7 @@ async function* readMetadata(ctx: ReadContext): AsyncGenerator<ReadEvent> {
         }
       }
       yield { kind: 'records', records: batch };
-      const next = page.nextMarker;
-      marker = typeof next === 'string' && next !== '' ? next : undefined;
-      if (marker !== undefined) {
-        if (markers.has(marker)) {
-          throw new FatalApiError(`GET ${tablePath}: nextMarker ${marker} repeats; stopping to avoid a loop`, {
-            method: 'GET',
-            path: tablePath,
-          });
-        }
-        markers.add(marker);
-      }
-    } while (marker !== undefined);
+    }
     yield { kind: 'unit-done', label: `table ${table}` };
   }
   yield { kind: 'checkpoint', bookmark: null };
@@ -320,7 +259,7 @@ async function* readCampaignMetrics(ctx: ReadContext): AsyncGenerator<ReadEvent>
   const replicationKey = stream.replicationKey ?? 'updatedAt';
   const campaigns: CampaignForMetrics[] = [];
   const updatedAtById = new Map<number, string>();
-  for await (const page of pagedList(ctx, '/api/campaigns', {}, 'campaigns', 'campaigns')) {
+  for await (const page of readPages(ctx.client, '/api/campaigns', 'campaigns', 'campaigns', pageNumberPaging({}))) {
     for (const c of page) {
       const id = typeof c.id === 'string' && /^\d{1,15}$/.test(c.id) ? Number(c.id) : c.id;
       if (typeof id !== 'number' || !Number.isSafeInteger(id)) {
@@ -426,7 +365,7 @@ async function* readExportWindows(ctx: ReadContext, dataTypeName: string): Async
   const policy = {
     maxWindowMs,
     minWindowMs: Math.max(SECOND_MS, ctx.minWindowMs ?? 15 * 60_000),
-    maxConsecutiveFailures: ctx.maxWindowFailures ?? 6,
+    maxConsecutiveFailures: ctx.maxWindowFailures ?? DEFAULT_MAX_WINDOW_FAILURES,
   };
   yield { kind: 'plan', unitsTotal: Math.ceil((endMs - startMs) / maxWindowMs) };
 
@@ -520,9 +459,4 @@ async function* readExportWindows(ctx: ReadContext, dataTypeName: string): Async
     budget = new FailureBudget(maxWindowRetryMs);
     firstFailedLabel = undefined;
   }
-}
-
-/** Whether an error means the key may not read this stream. */
-export function isPermissionError(error: unknown): error is AuthError {
-  return error instanceof AuthError;
 }

@@ -1,6 +1,7 @@
 import { hash } from 'node:crypto';
 import type { JsonRecord } from '../core/types.js';
-import { epochMsToIso, iterableTimeToIso, parseInstant } from '../time/instants.js';
+import { epochMsToIso, parseInstant } from '../core/instants.js';
+import { iterableTimeToIso } from '../iterable/time-formats.js';
 
 /**
  * The deterministic id of an export event: a hash of the export line exactly as Iterable sent

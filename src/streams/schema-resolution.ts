@@ -12,22 +12,22 @@ export interface ResolvedSchema {
 }
 
 /**
- * The stream's schema; for `users`, extended with the project's custom fields from
- * `GET /api/users/getFields` when the key may read it (declared fields keep their schema).
+ * The stream's schema; for a `user-fields` stream (users), extended with the project's custom
+ * fields from `GET /api/users/getFields` when the key may read it (declared fields keep their schema).
  */
 export async function resolveStreamSchema(
   stream: StreamDefinition,
   client: IterableReader,
   logger: Logger,
 ): Promise<ResolvedSchema> {
-  if (stream.name !== 'users') return { schema: stream.schema, dateFields: new Set() };
+  if (stream.schemaSource !== 'user-fields') return { schema: stream.schema, dateFields: new Set() };
   let fields: Record<string, string>;
   try {
     const body = await client.getJson<{ fields?: Record<string, string> }>('/api/users/getFields', {}, 'userFields');
     fields = body.fields ?? {};
   } catch (error) {
     if (!(error instanceof AuthError)) throw error;
-    logger.warn('users: this key may not read /api/users/getFields; custom fields will be typed from their values');
+    logger.warn(`${stream.name}: this key may not read /api/users/getFields; custom fields will be typed from their values`);
     return { schema: stream.schema, dateFields: new Set() };
   }
   const properties: Record<string, JsonSchema> = { ...stream.schema.properties };

@@ -32,8 +32,11 @@ export interface StreamDefinition {
   keyDeterminesReplicationKey?: boolean;
   read: ReadStrategy;
   schema: JsonSchema;
-  /** Whether a read-only key may read it (exports and getUsers need a server-side key). */
-  readOnlyKeyAllowed: boolean;
+  /**
+   * Where the schema comes from: `static`, the declared schema alone; `user-fields`, the declared
+   * schema plus the project's custom fields from `GET /api/users/getFields`. Default `static`.
+   */
+  schemaSource: 'static' | 'user-fields';
   /** One of the 16 seed streams, which run (and are `selected` in the catalog) unless others are named. Default true. */
   isDefault: boolean;
 }
@@ -42,14 +45,13 @@ type StreamName = keyof typeof STREAM_SCHEMAS;
 
 type StreamEntry = Pick<StreamDefinition, 'read'> & Partial<Omit<StreamDefinition, 'read' | 'name' | 'schema'>> & { name: StreamName };
 
-const fullTable = { method: 'FULL_TABLE', keyProperties: ['id'], readOnlyKeyAllowed: true } as const;
+const fullTable = { method: 'FULL_TABLE', keyProperties: ['id'] } as const;
 const event = (dataTypeName: string) =>
   ({
     method: 'INCREMENTAL',
     keyProperties: ['_event_id'],
     replicationKey: 'createdAt',
     keyDeterminesReplicationKey: true,
-    readOnlyKeyAllowed: false,
     read: { kind: 'export-windows', dataTypeName },
   }) as const;
 /** An event stream of contract §4a: read only when named (`--streams`, the `streams` key, or `all`). */
@@ -76,7 +78,6 @@ const ENTRIES: StreamEntry[] = [
     name: 'list_users',
     ...fullTable,
     keyProperties: ['email', 'listId'],
-    readOnlyKeyAllowed: false,
     read: { kind: 'list-members' },
   },
   { name: 'lists', ...fullTable, read: { kind: 'list-endpoint', path: '/api/lists', recordsKey: 'lists', family: 'lists' } },
@@ -98,8 +99,8 @@ const ENTRIES: StreamEntry[] = [
     method: 'INCREMENTAL',
     keyProperties: ['email'],
     replicationKey: 'profileUpdatedAt',
-    readOnlyKeyAllowed: false,
     read: { kind: 'export-windows', dataTypeName: 'user' },
+    schemaSource: 'user-fields',
   },
   // Contract §4a: every other export type, opted into with --streams, one line each.
   { name: 'hosted_unsubscribe_click', ...optIn('hostedUnsubscribeClick') },
@@ -150,7 +151,7 @@ const ENTRIES: StreamEntry[] = [
   { name: 'campaign_metrics', replicationKey: 'updatedAt', isDefault: false, read: { kind: 'campaign-metrics' } },
 ];
 
-const DEFAULTS = { method: 'INCREMENTAL', keyProperties: ['id'], readOnlyKeyAllowed: true, isDefault: true } as const;
+const DEFAULTS = { method: 'INCREMENTAL', keyProperties: ['id'], isDefault: true, schemaSource: 'static' } as const;
 
 /** Every stream: the 16 of contract §4 in alphabetical order, then the export types and campaign metrics of §4a. */
 export const STREAMS: readonly StreamDefinition[] = ENTRIES.map((entry) => ({
@@ -167,8 +168,3 @@ export const DEFAULT_STREAMS: readonly StreamDefinition[] = STREAMS.filter((s) =
 
 /** Names of {@link DEFAULT_STREAMS}. */
 export const DEFAULT_STREAM_NAMES: readonly string[] = DEFAULT_STREAMS.map((s) => s.name);
-
-/** The definition of a stream by name, or undefined. */
-export function findStream(name: string): StreamDefinition | undefined {
-  return STREAMS.find((s) => s.name === name);
-}

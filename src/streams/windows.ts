@@ -38,24 +38,13 @@ export function exportStartMs(options: {
   return Math.min(start, endMs);
 }
 
-/**
- * Splits `[startMs, endMs)` into consecutive half-open windows of `windowMs` (the last one
- * shorter): no gap, no overlap, the last ends exactly at `endMs`.
- */
-export function buildWindows(startMs: number, endMs: number, windowMs: number): TimeWindow[] {
-  if (!(windowMs > 0)) throw new RangeError(`window length must be > 0 ms (got ${windowMs})`);
-  const windows: TimeWindow[] = [];
-  for (let s = startMs; s < endMs; s += windowMs) windows.push({ startMs: s, endMs: Math.min(s + windowMs, endMs) });
-  return windows;
-}
-
 /** Tuning of adaptive windows. */
 export interface AdaptivePolicy {
   /** The configured window, in ms (`api_window_in_days`); windows never grow past it. */
   maxWindowMs: number;
-  /** The smallest window tried after failures, in ms. Default 15 minutes. */
+  /** The smallest window tried after failures, in ms (`ReadContext.minWindowMs`, default 15 minutes). */
   minWindowMs: number;
-  /** Failed attempts in a row (across halvings) before the stream gives up. Default 8. */
+  /** Failed reads in a row (across halvings) before the stream gives up (`ReadContext.maxWindowFailures`, default 6). */
   maxConsecutiveFailures: number;
 }
 

@@ -93,7 +93,7 @@ export interface SyncOptions {
  * DuckDB out of its memory limit ("Out of Memory Error ... 79.0 MiB used") in one run in two
  * (measured on the load path before the window rebuild).
  */
-export const MAX_CONCURRENT_STREAMS = 16;
+const MAX_CONCURRENT_STREAMS = 16;
 
 /**
  * Replicates the streams into the destination. Streams run concurrently so that quick streams
@@ -239,10 +239,5 @@ async function syncStream(
     result.durationMs = Date.now() - started;
   }
   return result;
-}
-
-/** True when a failed stream failed because Iterable refused the key or its permissions. */
-export function failedOnAuth(result: StreamResult): boolean {
-  return result.status === 'failed' && result.error instanceof AuthError;
 }
 

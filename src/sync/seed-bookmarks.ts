@@ -1,9 +1,9 @@
 import type { Destination } from '../destinations/destination.js';
 import { StateError } from '../errors.js';
-import type { Logger } from '../iterable/types.js';
+import type { Logger } from '../core/types.js';
 import type { SingerState, StreamBookmark } from '../state/singer-state.js';
 import { STREAM_NAMES, type StreamDefinition } from '../streams/stream-table.js';
-import { parseInstant } from '../time/instants.js';
+import { parseInstant } from '../core/instants.js';
 
 /** A stream whose bookmark `seedBookmarks` stored, and the value it stored. */
 export interface SeededBookmark {

@@ -1,8 +1,9 @@
 import { StateError } from '../errors.js';
-import type { Logger } from '../iterable/types.js';
+import type { Logger } from '../core/types.js';
 import type { SingerState, StreamBookmark } from '../state/singer-state.js';
 import type { StreamDefinition } from '../streams/stream-table.js';
-import { formatBookmark, parseInstant } from '../time/instants.js';
+import { parseInstant } from '../core/instants.js';
+import { formatBookmark } from '../state/bookmark.js';
 
 /**
  * The bookmark each incremental stream starts from (undefined: none, read from start_date).

@@ -10,7 +10,7 @@ import { MS_PER_DAY } from '../streams/windows.js';
  * setting stays far below it (30-day windows over ten years: 122; one-day windows since
  * Iterable exists: under 5,000).
  */
-export const MAX_EXPORT_WINDOWS_PER_STREAM = 10_000;
+const MAX_EXPORT_WINDOWS_PER_STREAM = 10_000;
 
 /**
  * Refuses an `api_window_in_days` so small that reading from `start_date` to `runStart` (what a

@@ -1,6 +1,6 @@
 import type { Writable } from 'node:stream';
 import { FlatDocument, type Row } from '../../core/rows.js';
-import type { JsonRecord, RejectedRecord } from '../../core/types.js';
+import type { RejectedRecord } from '../../core/types.js';
 import type { CommitResult, Destination, LoadMode, TableLoad, TableSpec } from '../destination.js';
 import { emptyState, type SingerState, type StreamBookmark } from '../../state/singer-state.js';
 

@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 
+import { generateFakeData, startFakeIterable } from '../../../src/fake-iterable/server.js';
+import { ITERABLE_RATE_LIMITS } from '../../../src/fake-iterable/rate-limit.js';
 import { IterableClient } from '../../../src/iterable/client.js';
+import type { EndpointFamily } from '../../../src/iterable/types.js';
 import { sendJson, startTestServer, type TestServer } from './http-test-server.js';
 
 const API_KEY = 'itbl-pacing-key-00112233445566';
@@ -112,5 +115,44 @@ describe('IterableClient pacing', () => {
       assert.ok(request.atMs - refusedAtMs >= WINDOW_MS - 10, `a request went ${request.atMs - refusedAtMs} ms after the 429`);
     }
     assert.equal(client.stats.retries, 1);
+  });
+});
+
+describe("IterableClient pacing against the fake's own model of Iterable's limits", () => {
+  it('sends twice the limit of every endpoint family at once, and Iterable never says 429', async () => {
+    // The fake keeps its own table of Iterable's documented limits (fake-iterable/rate-limit.ts):
+    // a client limit above the documented one shows here as a 429.
+    const timeScale = 60;
+    const fake = await startFakeIterable({ rateLimits: { timeScale }, data: generateFakeData({ seed: 5 }) });
+    const client = new IterableClient({ apiKey: 'test-server-key', baseUrl: fake.url, rateLimitTimeScale: timeScale, maxAttempts: 1 });
+    const listId = String(fake.data.lists[0]!.id);
+    const drain = async (lines: AsyncGenerator<string>) => {
+      for await (const _line of lines) {
+        // read to the end
+      }
+    };
+    const call: Record<Exclude<EndpointFamily, 'metadata'>, () => Promise<unknown>> = {
+      export: () =>
+        drain(client.streamLines('/api/export/data.json', { dataTypeName: 'emailSend', startDateTime: '2024-01-01 00:00:00', endDateTime: '2024-01-01 00:00:01' }, 'export')),
+      listUsers: () => drain(client.streamLines('/api/lists/getUsers', { listId }, 'listUsers')),
+      campaigns: () => client.getJson('/api/campaigns', {}, 'campaigns'),
+      campaignMetrics: () => client.getText('/api/campaigns/metrics', { campaignId: String(fake.data.campaigns[0]!.id) }, 'campaignMetrics'),
+      channels: () => client.getJson('/api/channels', {}, 'channels'),
+      lists: () => client.getJson('/api/lists', {}, 'lists'),
+      messageTypes: () => client.getJson('/api/messageTypes', {}, 'messageTypes'),
+      templates: () => client.getJson('/api/templates', {}, 'templates'),
+      userFields: () => client.getJson('/api/users/getFields', {}, 'userFields'),
+    };
+    try {
+      for (const [family, send] of Object.entries(call)) {
+        const limit = ITERABLE_RATE_LIMITS[family as keyof typeof call]!;
+        await Promise.all(Array.from({ length: 2 * limit.requests + 1 }, send));
+      }
+      const refused = fake.requests.filter((r) => r.status === 429).map((r) => r.path);
+      assert.deepEqual(refused, []);
+    } finally {
+      await client.close();
+      await fake.close();
+    }
   });
 });

@@ -239,37 +239,3 @@ describe('IterableClient.streamLines', () => {
     assert.ok(writtenDuringPause < 4 * 1024 * 1024, `the server wrote ${writtenDuringPause} bytes while the consumer was paused`);
   });
 });
-
-describe('IterableClient.streamBody', () => {
-  it('hands back the raw bytes of a 2xx body', async () => {
-    const server = await serve((_req, res) => writeChunks(res, [Buffer.from('{"a":1}\n'), Buffer.from('{"a":2}\n')]));
-    const client = makeClient(server.origin);
-    const { body, request, contentType } = await client.streamBody(EXPORT_PATH, EXPORT_QUERY, 'export');
-    const chunks: Buffer[] = [];
-    for await (const chunk of body) chunks.push(chunk as Buffer);
-    assert.equal(Buffer.concat(chunks).toString(), '{"a":1}\n{"a":2}\n');
-    assert.equal(request.status, 200);
-    assert.equal(contentType, 'application/x-json-stream');
-  });
-
-  it('destroys the stream with a RetryableApiError when the body is cut', async () => {
-    const server = await serve(async (_req, res) => {
-      await writeChunks(res, [Buffer.from('{"a":1}\n{"a"')], false);
-      res.socket?.destroy();
-    });
-    const client = makeClient(server.origin);
-    const { body } = await client.streamBody(EXPORT_PATH, EXPORT_QUERY, 'export');
-    const error = await (async () => {
-      try {
-        for await (const _chunk of body) {
-          // drain
-        }
-      } catch (caught) {
-        return caught;
-      }
-      return undefined;
-    })();
-    assert.ok(error instanceof RetryableApiError, String(error));
-    assert.match(error.message, /response body cut after 12 bytes \(socket closed\)$/);
-  });
-});

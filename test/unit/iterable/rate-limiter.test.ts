@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
 import { RateLimiter, type RateLimiterOptions } from '../../../src/iterable/rate-limiter.js';
-import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, RATE_LIMITS } from '../../../src/iterable/rate-limits.js';
+import { RATE_LIMITS } from '../../../src/iterable/rate-limits.js';
 import type { EndpointFamily } from '../../../src/iterable/types.js';
 import { FakeClock, settle } from './fake-clock.js';
 
@@ -41,23 +41,6 @@ async function instant(limiter: RateLimiter, family: EndpointFamily): Promise<nu
   limiter.release(family);
   return waitedMs;
 }
-
-describe('rate limits', () => {
-  it('states Iterable documented limits per family', () => {
-    assert.deepEqual(RATE_LIMITS.export, { requests: 4, periodMs: 60_000 });
-    assert.deepEqual(RATE_LIMITS.listUsers, { requests: 5, periodMs: 60_000 });
-    for (const family of ['campaigns', 'channels', 'lists', 'messageTypes', 'templates'] as const) {
-      assert.deepEqual(RATE_LIMITS[family], { requests: 100, periodMs: 1000 }, family);
-    }
-    assert.deepEqual(RATE_LIMITS.userFields, { requests: 3, periodMs: 1000 });
-    assert.deepEqual(RATE_LIMITS.metadata, { requests: 10, periodMs: 1000 });
-  });
-
-  it('asks for the largest page Iterable allows', () => {
-    assert.equal(MAX_PAGE_SIZE, 1000);
-    assert.equal(DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE);
-  });
-});
 
 describe('RateLimiter', () => {
   it('lets the first N requests through without waiting', async () => {

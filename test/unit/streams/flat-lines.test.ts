@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { FlatDocument, type ValueKind } from '../../../src/core/rows.js';
 import { ExportLineParser, type ExportLineRules } from '../../../src/streams/export-lines.js';
 import { FlatLineScanner, isCanonicalJson } from '../../../src/streams/flat-lines.js';
-import { iterableTimeToIso } from '../../../src/time/instants.js';
+import { iterableTimeToIso } from '../../../src/iterable/time-formats.js';
 
 /** A deterministic generator (mulberry32). */
 function random(seed: number): () => number {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { advanceCursor, buildWindows, exportStartMs, nextWindow, readUntilMs, type AdaptiveCursor } from '../../../src/streams/windows.js';
+import { advanceCursor, exportStartMs, nextWindow, readUntilMs, type AdaptiveCursor } from '../../../src/streams/windows.js';
 
 const DAY = 86_400_000;
 
@@ -8,7 +8,13 @@ describe('export windows', () => {
   it('covers [start, end) with half-open windows: no gap, no overlap, the last ends at the run start', () => {
     const start = Date.UTC(2024, 0, 1);
     const end = Date.UTC(2024, 2, 5, 13, 7, 11);
-    const windows = buildWindows(start, end, 30 * DAY);
+    const policy = { maxWindowMs: 30 * DAY, minWindowMs: DAY, maxConsecutiveFailures: 5 };
+    const windows = [];
+    let cursor: AdaptiveCursor = { startMs: start, windowMs: policy.maxWindowMs, consecutiveFailures: 0 };
+    for (let w = nextWindow(cursor, end); w; w = nextWindow(cursor, end)) {
+      windows.push(w);
+      cursor = advanceCursor(cursor, w, 'success', policy).cursor;
+    }
     assert.equal(windows[0]!.startMs, start);
     assert.equal(windows.at(-1)!.endMs, end);
     for (let i = 1; i < windows.length; i++) assert.equal(windows[i]!.startMs, windows[i - 1]!.endMs);
