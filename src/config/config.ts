@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { ConfigError, registerSecret } from '../errors.js';
+import { DEFAULT_PROJECT_TYPE, parseProjectType, PROJECT_TYPES, type ProjectType } from '../streams/project-types.js';
 import { parseInstant } from '../time/instants.js';
 import { locateJsonError } from './json-error-position.js';
 
@@ -24,6 +25,8 @@ export interface Config {
   maxWindowRetryMinutes: number;
   /** Streams to run (`streams` key or `--streams`): names as given, or `all`; undefined = the 16 seed streams. */
   streams?: readonly string[] | 'all';
+  /** How the project identifies users (`project_type`): keys of `users` and `list_users`. Default `email`. */
+  projectType: ProjectType;
 }
 
 /** Configuration values as given (file, environment, flags), before validation. */
@@ -39,6 +42,7 @@ const KNOWN_KEYS = new Set([
   'lookback_minutes',
   'max_window_retry_minutes',
   'streams',
+  'project_type',
 ]);
 
 /** Keys the Python tap-iterable and Meltano add to configs; accepted silently. */
@@ -94,6 +98,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv): RawConfig {
     ['ITERABLE_BASE_URL', 'base_url'],
     ['ITERABLE_DESTINATION', 'destination'],
     ['ITERABLE_MAX_WINDOW_RETRY_MINUTES', 'max_window_retry_minutes'],
+    ['ITERABLE_PROJECT_TYPE', 'project_type'],
   ];
   for (const [name, key] of map) {
     const value = env[name];
@@ -183,6 +188,7 @@ export function validateConfig(
 
   const destination = String(raw.destination ?? DEFAULT_DESTINATION).trim() || DEFAULT_DESTINATION;
   const streams = streamList(raw.streams);
+  const projectType = projectTypeOf(raw.project_type);
 
   return {
     apiKey: trimmedKey,
@@ -193,6 +199,7 @@ export function validateConfig(
     destination,
     lookbackMinutes,
     maxWindowRetryMinutes,
+    projectType,
     ...(streams !== undefined ? { streams } : {}),
   };
 }
@@ -210,4 +217,17 @@ function streamList(value: unknown): readonly string[] | 'all' | undefined {
   const trimmed = names.map((n) => n.trim()).filter(Boolean);
   if (trimmed.length === 0) throw new ConfigError('streams names no stream; leave it out for the 16 seed streams, or use "all" or a list such as ["email_send", "push_send"]');
   return trimmed.length === 1 && trimmed[0]!.toLowerCase() === 'all' ? 'all' : trimmed;
+}
+
+/** The `project_type` key: `email`, `userId` or `hybrid` (any case); absent or empty = `email`. */
+function projectTypeOf(value: unknown): ProjectType {
+  if (value === undefined || value === null || value === '') return DEFAULT_PROJECT_TYPE;
+  const parsed = typeof value === 'string' ? parseProjectType(value) : undefined;
+  if (parsed === undefined) {
+    throw new ConfigError(
+      `project_type must be ${PROJECT_TYPES.map((t) => `"${t}"`).join(', ')} (got ${JSON.stringify(value)}): ` +
+        'how the Iterable project identifies users (Project Settings: email-based, userID-based or hybrid); `iterable-sync check` tells',
+    );
+  }
+  return parsed;
 }
