@@ -255,8 +255,8 @@ export function failedOnAuth(result: StreamResult): boolean {
 function projectTypeKeyError(stream: StreamDefinition, error: SchemaError): SchemaError {
   const projectType = stream.projectType ?? 'email';
   return new SchemaError(
-    `project_type ${projectType} keys ${stream.name} by (${stream.keyProperties.join(', ')}), but ${error.message}; ` +
-      'if project_type changed, set it back, or start this stream over as said',
+    `${error.message}. project_type ${projectType} keys ${stream.name} by (${stream.keyProperties.join(', ')}): ` +
+      'if project_type changed since the table was made, set it back, or drop the table as said',
     { cause: error },
   );
 }
