@@ -12,7 +12,7 @@ import { freshDestination, rowCounts } from './db-snapshot.js';
 const KEY = 'test-server-key';
 const START = '2023-12-01';
 /** The seed streams that depend on the project type, and one event stream. */
-const STREAMS = 'users,list_users,email_send,lists';
+const STREAMS = 'users,list_users,email_send,push_send,lists';
 
 async function query(url: string, sql: (schema: string) => string): Promise<Record<string, unknown>[]> {
   const db = url.startsWith('duckdb:') ? new DuckDBDestination({ path: url.slice('duckdb:'.length) }) : new PostgresDestination({ url });
@@ -75,6 +75,14 @@ for (const kind of ['duckdb', 'postgres'] as const) {
         const sends = await query(destination, (s) => `select count(*) as n, count("userId") as with_user_id from "${s}".email_send`);
         assert.equal(Number(sends[0]!.n), [...fakeRows(data, 'emailSend')].length);
         assert.equal(Number(sends[0]!.with_user_id), Number(sends[0]!.n));
+        // Other events may name a user by userId alone: none is lost.
+        const pushes = [...fakeRows(data, 'pushSend')];
+        assert.ok(pushes.some((p) => p.email === undefined));
+        const pushRows = await query(destination, (s) => `select count(*) as n, count(email) as with_email, count("userId") as with_user_id from "${s}".push_send`);
+        assert.deepEqual(
+          [Number(pushRows[0]!.n), Number(pushRows[0]!.with_email), Number(pushRows[0]!.with_user_id)],
+          [pushes.length, pushes.filter((p) => p.email !== undefined).length, pushes.length],
+        );
         const counts = await rowCounts(destination);
         assert.equal(counts.lists, data.lists.length);
       } finally {
