@@ -8,6 +8,8 @@ import type { SingerState } from '../state/singer-state.js';
 import { buildCatalog, selectedInCatalog, type Catalog } from '../streams/catalog.js';
 import { resolveStreamSchema } from '../streams/schema-resolution.js';
 import { STREAMS, STREAM_NAMES, type StreamDefinition } from '../streams/stream-table.js';
+import { streamsForProjectType } from '../streams/project-types.js';
+import { projectTypeReport } from './project-type-report.js';
 import { selectStreams } from './run-context.js';
 import { runSync, type StreamResult } from '../sync/run-sync.js';
 import { seedBookmarks } from '../sync/seed-bookmarks.js';
@@ -52,6 +54,7 @@ export async function commandCheck(config: Config, logger: Logger, out: (text: s
       throw error;
     }
     out(`API key works: ${config.baseUrl} (region ${config.region})\n`);
+    out(await projectTypeReport(client, config.projectType, logger));
     const now = new Date();
     const canExport = await probe(() =>
       drain(
@@ -118,7 +121,7 @@ async function resolvedCatalog(config: Config, streams: readonly StreamDefinitio
 
 /** `discover`: the Singer catalog on stdout. */
 export async function commandDiscover(config: Config, logger: Logger, out: (text: string) => void): Promise<number> {
-  const catalog = await resolvedCatalog(config, STREAMS, logger);
+  const catalog = await resolvedCatalog(config, streamsForProjectType(STREAMS, config.projectType), logger);
   out(`${JSON.stringify(catalog, null, 2)}\n`);
   return EXIT.ok;
 }
@@ -173,7 +176,9 @@ export async function commandSync(
     },
   });
   try {
-    return await syncUntilDoneOrInterrupted(config, streams, options, interrupt.signal, () => interrupt.received);
+    // The keys of users and list_users follow project_type (contract §4a).
+    const resolved = streamsForProjectType(streams, config.projectType);
+    return await syncUntilDoneOrInterrupted(config, resolved, options, interrupt.signal, () => interrupt.received);
   } finally {
     interrupt.dispose();
   }

@@ -58,12 +58,12 @@ const program = new Command()
     logger.format = resolveLogFormat(root.opts<{ logFormat?: string }>().logFormat, process.env);
   });
 
-withOptions(program.command('check').description('check the API key and list the streams it can read'), 'config', 'region', 'baseUrl').action(
+withOptions(program.command('check').description('check the API key and list the streams it can read'), 'config', 'region', 'baseUrl', 'projectType').action(
   (flags: CommonFlags) =>
     run(async () => commandCheck(await loadConfig(flags, logger), logger, out)),
 );
 
-withOptions(program.command('discover').description('print the Singer catalog of every stream'), 'config', 'region', 'baseUrl').action((flags: CommonFlags) =>
+withOptions(program.command('discover').description('print the Singer catalog of every stream'), 'config', 'region', 'baseUrl', 'projectType').action((flags: CommonFlags) =>
   run(async () => commandDiscover(await loadConfig(flags, logger, { requireApiKey: false }), logger, out)),
 );
 
@@ -139,6 +139,7 @@ program
   .addOption(new Option('--port <port>', 'port to listen on').default('8080'))
   .option('--host <host>', 'address to listen on', '127.0.0.1')
   .option('--events <count>', 'email sends to generate (other event types in proportion)', '2000')
+  .option('--project-type <type>', 'how the simulated project identifies users: email, userId or hybrid', 'email')
   .action((flags: SimulateFlags) => run(async () => commandSimulate(simulateOptions(flags), logger, out)));
 
 program

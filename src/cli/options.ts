@@ -7,7 +7,7 @@ import { InvalidArgumentError, Option, type Command } from 'commander';
  * must not silently change what a run reads.
  */
 export const OPTIONS = {
-  config: () => valued('--config <file>', 'JSON config file (api_key, start_date, api_window_in_days, region, base_url, destination, lookback_minutes, streams, metrics_attribution_days)'),
+  config: () => valued('--config <file>', 'JSON config file (api_key, start_date, api_window_in_days, region, base_url, destination, lookback_minutes, streams, metrics_attribution_days, project_type)'),
   startDate: () => valued('--start-date <date>', 'first instant to replicate: 2024-01-31, 2024-01-31T00:00:00Z or 01/31/2024'),
   windowDays: () => valued('--window-days <days>', 'length of one export window in days (fractions allowed)'),
   lookbackMinutes: () => valued('--lookback-minutes <minutes>', 're-read this much before a bookmark'),
@@ -18,6 +18,7 @@ export const OPTIONS = {
   streams: (description: string) => new Option('--streams <names>', description).argParser(parseStreamList),
   catalog: () => valued('--catalog <file>', 'Singer catalog; streams with "selected": true are read'),
   state: (description: string) => valued('--state <file>', description),
+  projectType: () => valued('--project-type <type>', 'email, userId or hybrid: how the project identifies users (default email)'),
   maxWindowRetryMinutes: () =>
     valued('--max-window-retry-minutes <minutes>', 'give a stream up when one export window keeps failing this long (default 5)'),
   metricsAttributionDays: () =>
@@ -26,7 +27,7 @@ export const OPTIONS = {
 
 /** The options that every command reading Iterable takes (sync, tap): config and the API's settings. */
 export function withCommonOptions(command: Command): Command {
-  return withOptions(command, 'config', 'startDate', 'windowDays', 'lookbackMinutes', 'region', 'baseUrl');
+  return withOptions(command, 'config', 'startDate', 'windowDays', 'lookbackMinutes', 'region', 'baseUrl', 'projectType');
 }
 
 /** Adds some of the shared options (those without a per-command description) to a command. */

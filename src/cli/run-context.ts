@@ -20,6 +20,7 @@ export interface CommonFlags {
   metricsAttributionDays?: string;
   baseUrl?: string;
   region?: string;
+  projectType?: string;
 }
 
 /** Loads and validates configuration: config file, then environment, then flags. */
@@ -39,6 +40,7 @@ export async function loadConfig(
   if (flags.baseUrl !== undefined) fromFlags.base_url = flags.baseUrl;
   if (flags.region !== undefined) fromFlags.region = flags.region;
   if (flags.streams !== undefined) fromFlags.streams = flags.streams;
+  if (flags.projectType !== undefined) fromFlags.project_type = flags.projectType;
   return validateConfig([fromFile, configFromEnv(process.env), fromFlags], {
     requireApiKey: options.requireApiKey,
     warn: (message) => logger.warn(message),

@@ -3,12 +3,15 @@ import { startFakeIterable } from '../fake-iterable/server.js';
 import { ConfigError } from '../errors.js';
 import type { Logger } from '../core/types.js';
 import { EXIT } from './exit-codes.js';
+import { parseProjectType, PROJECT_TYPES, type ProjectType } from '../streams/project-types.js';
 
 /** `simulate`'s flags as given on the command line. */
 export interface SimulateFlags {
   port: string;
   host: string;
   events: string;
+  /** `--project-type`: email (default), userId or hybrid. */
+  projectType?: string;
 }
 
 /**
@@ -16,11 +19,11 @@ export interface SimulateFlags {
  * data, accepting any key and imposing no rate limits, until interrupted.
  */
 export async function commandSimulate(
-  options: { port: number; host: string; eventsPerType: number },
+  options: { port: number; host: string; eventsPerType: number; projectType?: ProjectType },
   logger: Logger,
   out: (text: string) => void,
 ): Promise<number> {
-  const data = simulatorData(options.eventsPerType);
+  const data = simulatorData(options.eventsPerType, options.projectType);
   const { port, host } = options;
   const server = await startFakeIterable({ port, host, keys: 'any', data }).catch((error: unknown) => {
     throw listenError(error, host, port);
@@ -43,10 +46,11 @@ export async function commandSimulate(
  * The simulator's generated project: `eventsPerType` email sends, the other email event types in
  * proportion, and a twentieth as many of each push, in-app, SMS, purchase, custom event... type.
  */
-export function simulatorData(eventsPerType: number): FakeData {
+export function simulatorData(eventsPerType: number, projectType: ProjectType = 'email'): FakeData {
   const n = Math.max(1, Math.floor(eventsPerType));
   const engagement = Object.fromEntries(ENGAGEMENT_DATA_TYPES.map((type) => [type, Math.ceil(n / 20)]));
   return generateFakeData({
+    projectType,
     events: {
       ...engagement,
       emailSend: n,
@@ -62,9 +66,14 @@ export function simulatorData(eventsPerType: number): FakeData {
 }
 
 /** Validates `simulate`'s flags: a port from 0 (any free one) to 65535, a positive event count. */
-export function simulateOptions(flags: SimulateFlags): { port: number; host: string; eventsPerType: number } {
+export function simulateOptions(flags: SimulateFlags): { port: number; host: string; eventsPerType: number; projectType: ProjectType } {
   if (flags.host.trim() === '') throw new ConfigError('--host needs a value, e.g. --host 127.0.0.1 (the default) or --host 0.0.0.0');
+  const projectType = parseProjectType(flags.projectType ?? 'email');
+  if (projectType === undefined) {
+    throw new ConfigError(`--project-type must be ${PROJECT_TYPES.join(', ')} (got ${JSON.stringify(flags.projectType)}); for example --project-type userId`);
+  }
   return {
+    projectType,
     port: parseWholeNumber(flags.port, '--port', 0, 65_535, '8080, or 0 for any free port'),
     host: flags.host.trim(),
     eventsPerType: parseWholeNumber(flags.events, '--events', 1, 10_000_000, '2000'),

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { ConfigError, registerSecret } from '../errors.js';
 import { parseInstant } from '../core/instants.js';
 import { DEFAULT_METRICS_ATTRIBUTION_DAYS } from '../streams/campaign-metrics.js';
+import { DEFAULT_PROJECT_TYPE, parseProjectType, PROJECT_TYPES, type ProjectType } from '../streams/project-types.js';
 import { locateJsonError } from './json-error-position.js';
 
 /** The validated configuration of one run (contract §3). */
@@ -27,6 +28,8 @@ export interface Config {
   metricsAttributionDays: number;
   /** Streams to run (`streams` key or `--streams`): names as given, or `all`; undefined = the 16 seed streams. */
   streams?: readonly string[] | 'all';
+  /** How the project identifies users (`project_type`): keys of `users` and `list_users`. Default `email`. */
+  projectType: ProjectType;
 }
 
 /** Configuration values as given (file, environment, flags), before validation. */
@@ -43,6 +46,7 @@ const KNOWN_KEYS = new Set([
   'max_window_retry_minutes',
   'metrics_attribution_days',
   'streams',
+  'project_type',
 ]);
 
 /** Keys the Python tap-iterable and Meltano add to configs; accepted silently. */
@@ -99,6 +103,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv): RawConfig {
     ['ITERABLE_DESTINATION', 'destination'],
     ['ITERABLE_MAX_WINDOW_RETRY_MINUTES', 'max_window_retry_minutes'],
     ['ITERABLE_METRICS_ATTRIBUTION_DAYS', 'metrics_attribution_days'],
+    ['ITERABLE_PROJECT_TYPE', 'project_type'],
   ];
   for (const [name, key] of map) {
     const value = env[name];
@@ -189,6 +194,7 @@ export function validateConfig(
 
   const destination = String(raw.destination ?? DEFAULT_DESTINATION).trim() || DEFAULT_DESTINATION;
   const streams = streamList(raw.streams);
+  const projectType = projectTypeOf(raw.project_type);
 
   return {
     apiKey: trimmedKey,
@@ -200,6 +206,7 @@ export function validateConfig(
     lookbackMinutes,
     maxWindowRetryMinutes,
     metricsAttributionDays,
+    projectType,
     ...(streams !== undefined ? { streams } : {}),
   };
 }
@@ -223,4 +230,17 @@ function streamList(value: unknown): readonly string[] | 'all' | undefined {
 export function streamNames(names: string | readonly string[]): readonly string[] | 'all' {
   const trimmed = (typeof names === 'string' ? names.split(',') : names).map((n) => n.trim()).filter(Boolean);
   return trimmed.length === 1 && trimmed[0]!.toLowerCase() === 'all' ? 'all' : trimmed;
+}
+
+/** The `project_type` key: `email`, `userId` or `hybrid` (any case); absent or empty = `email`. */
+function projectTypeOf(value: unknown): ProjectType {
+  if (value === undefined || value === null || value === '') return DEFAULT_PROJECT_TYPE;
+  const parsed = typeof value === 'string' ? parseProjectType(value) : undefined;
+  if (parsed === undefined) {
+    throw new ConfigError(
+      `project_type must be ${PROJECT_TYPES.map((t) => `"${t}"`).join(', ')} (got ${JSON.stringify(value)}): ` +
+        'how the Iterable project identifies users (Project Settings: email-based, userID-based or hybrid); `iterable-sync check` tells',
+    );
+  }
+  return parsed;
 }

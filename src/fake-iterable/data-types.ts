@@ -175,4 +175,6 @@ export interface FakeData {
   userFields: Record<string, string>;
   /** Export rows per documented data type name; absent types export nothing. */
   events: Partial<Record<ExportDataType, EventSource>>;
+  /** How the project identifies users (see `FakeDataOptions.projectType`); absent = `email`. */
+  projectType?: 'email' | 'userId' | 'hybrid';
 }

@@ -33,6 +33,8 @@ import {
   sendSkipRow,
   subscribeRow,
   unsubscribeRow,
+  memberKeyOf,
+  projectIdentity,
   userIdentity,
   userRow,
   USER_FIELDS,
@@ -56,6 +58,13 @@ export interface FakeDataOptions {
   end?: Date;
   /** Default 2158 (the project id in Iterable's recorded error bodies). */
   projectId?: number;
+  /**
+   * How the project identifies users (contract §4a): `email` (default; every user has an email),
+   * `userId` (every user has a userId, some no email) or `hybrid` (an email, a userId or both).
+   * Outside email projects users carry `itblUserId` and `userListIds`, email events name the
+   * recipient's userId too, and the other events may name a user by userId alone.
+   */
+  projectType?: 'email' | 'userId' | 'hybrid';
   /** Users (one `user` export row each). Default 200. */
   users?: number;
   /** Campaigns, each with its own template. Default 40. */
@@ -364,19 +373,20 @@ export function generateFakeData(options: FakeDataOptions = {}): FakeData {
   // Users and list membership.
   const userRng = section(seed, 'users');
   const userCount = options.users ?? 200;
-  const identities = Array.from({ length: userCount }, (_, n) => userIdentity(userRng, n));
+  const projectType = options.projectType ?? 'email';
+  const identities = Array.from({ length: userCount }, (_, n) => projectIdentity(projectType, userIdentity(userRng, n), n));
   const listMembers = new Map<number, string[]>();
   const memberLists = new Map<string, number[]>();
   for (const list of lists) {
     const isEmpty = list.name === 'Empty import list';
     const share = list.listType === 'Suppression' ? 0.03 : list.listType === 'Dynamic' ? 0.5 : 0.25;
-    const members = isEmpty ? [] : identities.filter(() => userRng.chance(share)).map((u) => u.email);
+    const members = isEmpty ? [] : identities.filter(() => userRng.chance(share)).map(memberKeyOf);
     listMembers.set(list.id, members);
     if (list.listType === 'Suppression') continue;
-    for (const email of members) memberLists.set(email, [...(memberLists.get(email) ?? []), list.id]);
+    for (const member of members) memberLists.set(member, [...(memberLists.get(member) ?? []), list.id]);
   }
   const userIds = new Map<string, string>();
-  for (const u of identities) if (u.userId !== undefined) userIds.set(u.email, u.userId);
+  for (const u of identities) if (u.userId !== undefined) userIds.set(memberKeyOf(u), u.userId);
   const users: ExportRow[] = identities.map((identity, n) => {
     // Some profiles were updated exactly on a window boundary.
     const boundary = n < boundaries.length * 2 && n % 2 === 1 ? boundaries[(n - 1) / 2] : undefined;
@@ -386,7 +396,8 @@ export function generateFakeData(options: FakeDataOptions = {}): FakeData {
       identity,
       profileUpdatedAt,
       signupDate: formatExportTime(Math.floor((updatedMs - userRng.between(0, 700) * DAY_MS) / 1000) * 1000),
-      emailListIds: memberLists.get(identity.email) ?? [],
+      emailListIds: memberLists.get(memberKeyOf(identity)) ?? [],
+      listIdsField: projectType === 'email' ? 'emailListIds' : 'userListIds',
       unsubscribedChannelIds: userRng.chance(0.05) ? [39581] : [],
       unsubscribedMessageTypeIds: userRng.chance(0.05) ? [51020] : [],
     });
@@ -404,10 +415,13 @@ export function generateFakeData(options: FakeDataOptions = {}): FakeData {
     templates,
     userFields: { ...USER_FIELDS },
     events: {},
+    ...(projectType !== 'email' ? { projectType } : {}),
   };
 
   const refs = campaignRefs(data);
-  const emails = users.length > 0 ? users.map((u) => String(u.email)) : ['nobody@example.com'];
+  // Email events go to users with an email (all of them in an email project).
+  const withEmail = users.filter((u) => typeof u.email === 'string');
+  const emails = withEmail.length > 0 ? withEmail.map((u) => String(u.email)) : ['nobody@example.com'];
   const rngFor = (type: string) => section(seed, `events:${type}`);
 
   // emailSend, with look-alike pairs and boundary instants.
@@ -471,8 +485,8 @@ export function generateFakeData(options: FakeDataOptions = {}): FakeData {
     emailSendSkip: Array.from({ length: counts.emailSendSkip }, () =>
       sendSkipRow(skipRng, skipRng.pick(emails), skipRng.pick(refs), randomTime(skipRng, startMs, endMs), skipRng.hex32()),
     ),
-    emailSubscribe: users.length === 0 ? [] : Array.from({ length: counts.emailSubscribe }, () => {
-      const user = subscribeRng.pick(users);
+    emailSubscribe: withEmail.length === 0 ? [] : Array.from({ length: counts.emailSubscribe }, () => {
+      const user = subscribeRng.pick(withEmail);
       const listId = subscribeLists.length > 0 ? subscribeRng.pick(subscribeLists).id : (lists[0]?.id ?? 1);
       return subscribeRow(subscribeRng, user, listId, randomTime(subscribeRng, startMs, endMs));
     }),
@@ -481,6 +495,16 @@ export function generateFakeData(options: FakeDataOptions = {}): FakeData {
     ),
     user: users,
   };
+
+  if (projectType !== 'email') {
+    // userId-based and hybrid projects name the recipient's userId next to the email [I].
+    const userIdByEmail = new Map<string, string>();
+    for (const u of identities) if (u.email !== undefined && u.userId !== undefined) userIdByEmail.set(u.email, u.userId);
+    for (const type of CONNECTOR_DATA_TYPES) {
+      if (type === 'user') continue;
+      stored[type] = stored[type].map((row) => withUserId(row, userIdByEmail));
+    }
+  }
 
   // Each type has its own generator (rngFor), so adding types never changes the rows of others.
   const engagement = {} as Record<EngagementDataType, ExportRow[]>;
@@ -508,4 +532,16 @@ export function generateFakeData(options: FakeDataOptions = {}): FakeData {
     data.events[type] = source;
   }
   return data;
+}
+
+/** An email event row with the recipient's userId after the email (rows that have one keep theirs). */
+function withUserId(row: ExportRow, userIdByEmail: ReadonlyMap<string, string>): ExportRow {
+  const userId = typeof row.email === 'string' ? userIdByEmail.get(row.email) : undefined;
+  if (userId === undefined || row.userId !== undefined) return row;
+  const out: ExportRow = {};
+  for (const [key, value] of Object.entries(row)) {
+    out[key] = value;
+    if (key === 'email') out.userId = userId;
+  }
+  return out;
 }

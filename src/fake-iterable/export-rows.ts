@@ -30,8 +30,12 @@ import { formatExportTime, parseExportTime } from './time-format.js';
 import { ENGAGEMENT_ROW_BUILDERS, phoneOf } from './engagement-rows.js';
 
 /** A user row's email and userId, as an event names its user. */
-export function userOf(user: ExportRow): { email: string; userId?: string } {
-  return typeof user.userId === 'string' ? { email: String(user.email), userId: user.userId } : { email: String(user.email) };
+export function userOf(user: ExportRow): { email?: string; userId?: string } {
+  const who: { email?: string; userId?: string } = {};
+  // Users of userId-based and hybrid projects may have no email (or no userId).
+  if (typeof user.email === 'string') who.email = user.email;
+  if (typeof user.userId === 'string') who.userId = user.userId;
+  return who;
 }
 
 /** The facts events need about the project: its email campaigns, users, lists and channels. */

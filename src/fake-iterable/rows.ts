@@ -221,8 +221,33 @@ const SIGNUP_SOURCES = ['Import', 'API', 'ListAPI', 'WebForm'] as const;
 
 /** A user's identity, picked once and reused by user rows and subscription events. */
 export interface UserIdentity {
-  email: string;
+  /** Absent for some users of userId-based and hybrid projects. */
+  email?: string;
   userId?: string;
+  /** Iterable's internal id of users in userId-based and hybrid projects. */
+  itblUserId?: string;
+}
+
+/** The line getUsers prints for a user without `preferUserId`: the email, or the userId of a user without one [I]. */
+export function memberKeyOf(identity: UserIdentity): string {
+  return identity.email ?? (identity.userId as string);
+}
+
+/**
+ * The identity of user number `n` in a project of this type, from its email-project identity.
+ * userId-based: every user has a userId, one in three no email. Hybrid: at least one of the two,
+ * one in five email only and one in five userId only. Both: an `itblUserId` on every user, and
+ * no extra random draws, so the email project's data never changes.
+ */
+export function projectIdentity(projectType: 'email' | 'userId' | 'hybrid', base: UserIdentity, n: number): UserIdentity {
+  if (projectType === 'email') return base;
+  const userId = base.userId ?? `user${100000 + n}`;
+  // A 24-hex-digit id (the format of Iterable's internal ids is not documented) [I].
+  const itblUserId = `${(0x5f000000 + n).toString(16)}${(n * 2654435761 >>> 0).toString(16).padStart(8, '0')}${(n + 1).toString(16).padStart(8, '0')}`;
+  if (projectType === 'userId') return n % 3 === 1 ? { userId, itblUserId } : { email: base.email, userId, itblUserId };
+  if (n % 5 === 1) return { email: base.email, itblUserId };
+  if (n % 5 === 2) return { userId, itblUserId };
+  return { email: base.email, userId, itblUserId };
 }
 
 /** A plausible, unique email address for user number `n`. */
@@ -243,6 +268,8 @@ export interface UserRowInput {
   emailListIds: number[];
   unsubscribedChannelIds: number[];
   unsubscribedMessageTypeIds: number[];
+  /** userId-based and hybrid projects list static lists in `userListIds`, email projects in `emailListIds`. */
+  listIdsField?: 'emailListIds' | 'userListIds';
 }
 
 /**
@@ -252,13 +279,14 @@ export interface UserRowInput {
 export function userRow(rng: Rng, input: UserRowInput): ExportRow {
   const { identity } = input;
   const first = rng.pick(FIRST_NAMES);
-  const row: ExportRow = { emailListIds: input.emailListIds, lastName: rng.pick(LAST_NAMES) };
+  const row: ExportRow = { [input.listIdsField ?? 'emailListIds']: input.emailListIds, lastName: rng.pick(LAST_NAMES) };
   if (identity.userId !== undefined) row.userId = identity.userId;
-  row.email = identity.email;
+  if (identity.email !== undefined) row.email = identity.email;
+  if (identity.itblUserId !== undefined) row.itblUserId = identity.itblUserId;
   row.unsubscribedChannelIds = input.unsubscribedChannelIds;
   row.firstName = first;
   row.signupDate = input.signupDate;
-  row['itblInternal.emailDomain'] = identity.email.slice(identity.email.indexOf('@') + 1);
+  if (identity.email !== undefined) row['itblInternal.emailDomain'] = identity.email.slice(identity.email.indexOf('@') + 1);
   row['itblInternal.documentCreatedAt'] = input.signupDate;
   row['itblInternal.documentUpdatedAt'] = input.profileUpdatedAt;
   row.profileUpdatedAt = input.profileUpdatedAt;

@@ -522,7 +522,28 @@ const ROUTES: Route[] = [
     handle: (ex, ctx) => ex.json(200, { fields: ctx.data.userFields }),
   },
   { path: '/api/export/data.json', family: 'export', isReadOnlyAllowed: false, handle: handleExport },
+  // GDPR lists (3 requests a second each, paced here with getFields [I]). Each works only in the
+  // project types that forget users by that identifier, and answers an error in the others.
+  { path: '/api/users/forgotten', family: 'userFields', isReadOnlyAllowed: false, handle: (ex, ctx) => handleForgotten(ex, ctx, 'email') },
+  { path: '/api/users/forgottenUserIds', family: 'userFields', isReadOnlyAllowed: false, handle: (ex, ctx) => handleForgotten(ex, ctx, 'userId') },
 ];
+
+/**
+ * `GET /api/users/forgotten` (hashed emails: email-based and hybrid projects) and
+ * `/api/users/forgottenUserIds` (hashed userIds: userID-based and hybrid projects); the other
+ * project type gets an error [D SWAG: "For userID-based projects, it returns an error"; the
+ * status and body are not documented: 400 BadParams, SWAG's only listed error besides 401, [I]].
+ */
+function handleForgotten(ex: Exchange, ctx: ServerContext, by: 'email' | 'userId'): Promise<void> {
+  const projectType = ctx.data.projectType ?? 'email';
+  if (by === 'email' && projectType === 'userId') {
+    return ex.badParams('This endpoint is not available for userID-based projects; use /api/users/forgottenUserIds');
+  }
+  if (by === 'userId' && projectType === 'email') {
+    return ex.badParams('This endpoint is not available for email-based projects; use /api/users/forgotten');
+  }
+  return by === 'email' ? ex.json(200, { hashedEmails: [] }) : ex.json(200, { hashedUserIds: [] });
+}
 
 function findRoute(path: string): { route: Route; params: string[] } | undefined {
   for (const route of ROUTES) {

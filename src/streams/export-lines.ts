@@ -1,6 +1,7 @@
 import type { Row } from '../core/rows.js';
 import type { JsonRecord, RejectedRecord } from '../core/types.js';
 import { FlatLineScanner } from './flat-lines.js';
+import { fillUserKey, type UserIdField } from './project-types.js';
 import { eventId, normalizeExportRecord } from './records.js';
 
 /** How the lines of one export stream become records. */
@@ -11,6 +12,11 @@ export interface ExportLineRules {
   readonly keyFields: readonly string[];
   /** Custom `date` fields whose values are normalised to ISO 8601 (users). */
   readonly dateFields: readonly string[];
+  /**
+   * The stream is keyed on this user identifier (users): a record without it takes the fallback
+   * key of `fillUserKey` instead of being rejected, so that no user is lost for lacking it.
+   */
+  readonly userKeyField?: UserIdField;
 }
 
 /**
@@ -41,6 +47,7 @@ export class ExportLineParser {
     }
     if (value === null || typeof value !== 'object' || Array.isArray(value)) return 'not a JSON object';
     const record = value as JsonRecord;
+    if (this.rules.userKeyField !== undefined) fillUserKey(record, this.rules.userKeyField);
     for (const key of this.rules.keyFields) {
       const field = record[key];
       if (field === undefined || field === null || field === '') return `no ${key}, which is this stream's key`;

@@ -20,6 +20,7 @@ import {
 } from './campaign-metrics.js';
 import { ExportLineParser, parseExportLines } from './export-lines.js';
 import { normalizeEpochFields } from './records.js';
+import { fillUserKey, listMemberRecord, USER_IDENTITY } from './project-types.js';
 import { dateTimeFields } from './schemas.js';
 import type { ReadStrategy, StreamDefinition } from './stream-table.js';
 import { advanceCursor, exportStartMs, MS_PER_DAY, nextWindow, type AdaptiveCursor, type TimeWindow } from './windows.js';
@@ -184,15 +185,22 @@ async function* readListMembers(ctx: ReadContext): AsyncGenerator<ReadEvent> {
   yield { kind: 'plan', unitsTotal: lists.length };
   const updatedAt = ctx.runStart.toISOString();
   const batchSize = batchSizeOf(ctx);
+  const projectType = ctx.stream.projectType ?? 'email';
+  const identity = USER_IDENTITY[projectType];
+  const query: Query = identity.preferUserId ? { preferUserId: 'true' } : {};
   for (const list of lists) {
     const listId = list.id;
     for (let attempt = 1; ; attempt++) {
       try {
         let batch: JsonRecord[] = [];
-        for await (const line of ctx.client.streamLines('/api/lists/getUsers', { listId: String(listId) }, 'listUsers')) {
-          const email = line.trim();
-          if (!email) continue;
-          batch.push({ email, listId, updatedAt });
+        for await (const line of ctx.client.streamLines('/api/lists/getUsers', { listId: String(listId), ...query }, 'listUsers')) {
+          const member = line.trim();
+          if (!member) continue;
+          const record = listMemberRecord(member, projectType);
+          fillUserKey(record, identity.keyField);
+          record.listId = listId;
+          record.updatedAt = updatedAt;
+          batch.push(record);
           if (batch.length >= batchSize) {
             yield { kind: 'records', records: batch };
             batch = [];
@@ -201,7 +209,7 @@ async function* readListMembers(ctx: ReadContext): AsyncGenerator<ReadEvent> {
         if (batch.length > 0) yield { kind: 'records', records: batch };
         break;
       } catch (error) {
-        // A re-read list only repeats (email, listId) keys, which the load deduplicates.
+        // A re-read list only repeats (member, listId) keys, which the load deduplicates.
         if (error instanceof RetryableApiError && attempt < (ctx.maxWindowFailures ?? DEFAULT_MAX_WINDOW_FAILURES)) {
           ctx.logger.warn(`list_users: list ${String(listId)} cut mid-body, reading it again`, { attempt });
           continue;
@@ -373,6 +381,7 @@ async function* readExportWindows(ctx: ReadContext, dataTypeName: string): Async
     isEvent: stream.keyProperties.includes('_event_id'),
     keyFields: stream.keyProperties.filter((k) => k !== '_event_id'),
     dateFields: [...(ctx.dateFields ?? [])],
+    ...(stream.keyPropertiesFor !== undefined ? { userKeyField: USER_IDENTITY[stream.projectType ?? 'email'].keyField } : {}),
   });
   const batchSize = batchSizeOf(ctx);
   const maxWindowRetryMs = ctx.maxWindowRetryMs ?? DEFAULT_MAX_WINDOW_RETRY_MS;

@@ -1,5 +1,6 @@
 import type { JsonSchema } from '../core/types.js';
 import type { EndpointFamily } from '../iterable/types.js';
+import { USER_IDENTITY, type ProjectType } from './project-types.js';
 import { STREAM_SCHEMAS } from './schemas.js';
 
 /** How a stream's records are read; each kind is one strategy in `read-strategies.ts`. */
@@ -26,6 +27,13 @@ export interface StreamDefinition {
   name: string;
   keyProperties: readonly string[];
   method: ReplicationMethod;
+  /**
+   * The key properties in a project of each type (contract §4a), for the streams keyed on a user;
+   * `keyProperties` holds those of an email project. See `forProjectType`.
+   */
+  keyPropertiesFor?: (projectType: ProjectType) => readonly string[];
+  /** The project type the stream was resolved for (`forProjectType`); undefined = email. */
+  projectType?: ProjectType;
   /** Field the bookmark follows (INCREMENTAL streams only). */
   replicationKey?: string;
   /** Every record of a key has the same `replicationKey` value (events: the key hashes the whole record). */
@@ -78,6 +86,7 @@ const ENTRIES: StreamEntry[] = [
     name: 'list_users',
     ...fullTable,
     keyProperties: ['email', 'listId'],
+    keyPropertiesFor: (projectType) => [USER_IDENTITY[projectType].keyField, 'listId'],
     read: { kind: 'list-members' },
   },
   { name: 'lists', ...fullTable, read: { kind: 'list-endpoint', path: '/api/lists', recordsKey: 'lists', family: 'lists' } },
@@ -98,6 +107,7 @@ const ENTRIES: StreamEntry[] = [
     name: 'users',
     method: 'INCREMENTAL',
     keyProperties: ['email'],
+    keyPropertiesFor: (projectType) => [USER_IDENTITY[projectType].keyField],
     replicationKey: 'profileUpdatedAt',
     read: { kind: 'export-windows', dataTypeName: 'user' },
     schemaSource: 'user-fields',

@@ -1,6 +1,6 @@
 import type { Logger } from '../core/types.js';
 import type { Destination, TableLoad } from '../destinations/destination.js';
-import { AuthError, ConnectorError, InterruptedError } from '../errors.js';
+import { AuthError, ConnectorError, InterruptedError, SchemaError } from '../errors.js';
 import type { RateLimitWait } from '../iterable/rate-limiter.js';
 import { runWithRequestContext, type RequestContext } from '../iterable/request-context.js';
 import { runWithLogContext } from '../log/log-context.js';
@@ -151,15 +151,19 @@ async function syncStream(
   try {
     signal?.throwIfAborted();
     const resolved = await resolveStreamSchema(stream, options.client, logger);
-    load = await options.destination.beginLoad(
-      {
-        name: stream.name,
-        keyProperties: stream.keyProperties,
-        replicationKey: stream.replicationKey,
-        schema: resolved.schema,
-      },
-      stream.method === 'FULL_TABLE' ? 'replace' : 'upsert',
-    );
+    load = await options.destination
+      .beginLoad(
+        {
+          name: stream.name,
+          keyProperties: stream.keyProperties,
+          replicationKey: stream.replicationKey,
+          schema: resolved.schema,
+        },
+        stream.method === 'FULL_TABLE' ? 'replace' : 'upsert',
+      )
+      .catch((error: unknown) => {
+        throw stream.keyPropertiesFor !== undefined && error instanceof SchemaError ? projectTypeKeyError(stream, error) : error;
+      });
     const events = readStream({
       client: options.client,
       stream,
@@ -241,3 +245,15 @@ async function syncStream(
   return result;
 }
 
+/**
+ * A table keyed otherwise than the stream under this `project_type`: most likely project_type
+ * changed since the table was made. Never load it with another key (that would mix two keys).
+ */
+function projectTypeKeyError(stream: StreamDefinition, error: SchemaError): SchemaError {
+  const projectType = stream.projectType ?? 'email';
+  return new SchemaError(
+    `${error.message}. project_type ${projectType} keys ${stream.name} by (${stream.keyProperties.join(', ')}): ` +
+      'if project_type changed since the table was made, set it back, or drop the table as said',
+    { cause: error },
+  );
+}

@@ -751,3 +751,72 @@ describe('fake Iterable: campaign metrics', () => {
     });
   });
 });
+
+describe('project types (userId-based and hybrid projects)', () => {
+  const byType = {
+    email: generateFakeData({ seed: 7, users: 60 }),
+    userId: generateFakeData({ seed: 7, users: 60, projectType: 'userId' }),
+    hybrid: generateFakeData({ seed: 7, users: 60, projectType: 'hybrid' }),
+  } as const;
+
+  it('generates users as a project of each type holds them', () => {
+    const users = (type: keyof typeof byType) => [...fakeRows(byType[type], 'user')];
+    assert.ok(users('email').every((u) => typeof u.email === 'string' && u.itblUserId === undefined && Array.isArray(u.emailListIds)));
+    const userIdUsers = users('userId');
+    assert.ok(userIdUsers.every((u) => typeof u.userId === 'string' && typeof u.itblUserId === 'string' && Array.isArray(u.userListIds)));
+    assert.ok(userIdUsers.some((u) => u.email === undefined), 'some users have no email');
+    assert.equal(new Set(userIdUsers.map((u) => u.userId)).size, userIdUsers.length, 'userIds are unique');
+    const hybridUsers = users('hybrid');
+    assert.ok(hybridUsers.every((u) => u.email !== undefined || u.userId !== undefined), 'an email, a userId or both');
+    assert.ok(hybridUsers.some((u) => u.email === undefined) && hybridUsers.some((u) => u.userId === undefined));
+  });
+
+  it('leaves the email project exactly as before (same seed, same rows)', () => {
+    assert.deepEqual([...fakeRows(byType.email, 'emailSend')].slice(0, 50), [...fakeRows(generateFakeData({ seed: 7, users: 60, projectType: 'email' }), 'emailSend')].slice(0, 50));
+    assert.equal(byType.email.projectType, undefined);
+  });
+
+  it('sends email events to users with an email, naming their userId, and other events by userId alone', () => {
+    const sends = [...fakeRows(byType.userId, 'emailSend')];
+    assert.ok(sends.every((r) => typeof r.email === 'string' && typeof r.userId === 'string'));
+    const pushes = [...fakeRows(byType.userId, 'pushSend')];
+    assert.ok(pushes.every((r) => typeof r.userId === 'string'));
+    assert.ok(pushes.some((r) => r.email === undefined), 'pushes to users without an email');
+    assert.ok([...fakeRows(byType.email, 'emailSend')].every((r) => r.userId === undefined), 'email projects unchanged');
+  });
+
+  it('getUsers prints userIds with preferUserId=true, and the email where a user has one without it', async () => {
+    const data = byType.userId;
+    const fake = await startFakeIterable({ data });
+    try {
+      const list = data.lists.find((l) => (data.listMembers.get(l.id) ?? []).length > 5)!;
+      const members = data.listMembers.get(list.id)!;
+      const preferred = (await get(fake, `/api/lists/getUsers?listId=${list.id}&preferUserId=true`)).text.split('\n').filter(Boolean);
+      assert.deepEqual(preferred, members.map((m) => data.userIds.get(m)));
+      assert.ok(preferred.every((line) => /^user\d+$/.test(line)));
+      const plain = (await get(fake, `/api/lists/getUsers?listId=${list.id}`)).text.split('\n').filter(Boolean);
+      assert.deepEqual(plain, members);
+      assert.ok(plain.some((line) => line.includes('@')) && plain.some((line) => !line.includes('@')), 'emails, and userIds of users without one');
+    } finally {
+      await fake.close();
+    }
+  });
+
+  it('answers the GDPR lists by project type, as the OpenAPI document says', async () => {
+    const expected = { email: [200, 400], userId: [400, 200], hybrid: [200, 200] } as const;
+    for (const [type, [byEmail, byUserId]] of Object.entries(expected)) {
+      const fake = await startFakeIterable({ data: byType[type as keyof typeof byType] });
+      try {
+        const emails = await get(fake, '/api/users/forgotten');
+        const userIds = await get(fake, '/api/users/forgottenUserIds');
+        assert.deepEqual([emails.status, userIds.status], [byEmail, byUserId], type);
+        if (byEmail === 200) assert.deepEqual(JSON.parse(emails.text), { hashedEmails: [] });
+        if (byUserId === 200) assert.deepEqual(JSON.parse(userIds.text), { hashedUserIds: [] });
+        if (byEmail === 400) assert.equal(JSON.parse(emails.text).code, 'BadParams');
+        assert.equal((await get(fake, '/api/users/forgotten', { 'Api-Key': READONLY_KEY })).status, 401, 'not for read-only keys');
+      } finally {
+        await fake.close();
+      }
+    }
+  });
+});

@@ -77,7 +77,9 @@ export async function prepareTable(session: SqlSession, dialect: SqlDialect, spe
       const createdForKey =
         keyedByLoader &&
         notNull.join('\u0000') === [...keyColumns.map((c) => c.column), SYNCED_AT_COLUMN].join('\u0000');
-      hasPrimaryKey = await checkPrimaryKey(session, dialect, spec.name, keyColumns, createdForKey);
+      // Keyed by the loader, the table's key is its NOT NULL columns but `_synced_at`.
+      const loaderKey = keyedByLoader ? notNull.filter((c) => c !== SYNCED_AT_COLUMN) : [];
+      hasPrimaryKey = await checkPrimaryKey(session, dialect, spec.name, keyColumns, createdForKey, loaderKey);
       if (!existing.has(SYNCED_AT_COLUMN)) {
         statements.push(`ALTER TABLE ${table} ADD COLUMN ${quoteIdentifier(SYNCED_AT_COLUMN)} ${dialect.typeName('timestamptz')}`);
       }
@@ -114,15 +116,18 @@ async function checkPrimaryKey(
   name: string,
   keyColumns: readonly LoadColumn[],
   mayLackKey: boolean,
+  loaderKey: readonly string[] = [],
 ): Promise<boolean> {
   const rows = await session.query(dialect.primaryKeySql(name));
   const actual = rows.map((row) => String(row.column_name));
   const expected = keyColumns.map((c) => c.column);
   if (actual.length === 0 && mayLackKey) return false;
   if (actual.join('\u0000') !== expected.join('\u0000')) {
-    const list = (names: string[]) => (names.length > 0 ? `(${names.join(', ')})` : 'no primary key');
+    const list = (names: readonly string[]) => (names.length > 0 ? `(${names.join(', ')})` : 'no primary key');
+    const has =
+      actual.length > 0 ? `primary key ${list(actual)}` : loaderKey.length > 0 ? `key ${list(loaderKey)} (its NOT NULL columns)` : 'no primary key';
     throw new SchemaError(
-      `table ${dialect.table(name)} has ${actual.length > 0 ? `primary key ${list(actual)}` : 'no primary key'}, ` +
+      `table ${dialect.table(name)} has ${has}, ` +
         `but stream "${name}" is keyed on ${list(expected)}; drop the table (the next sync re-reads the stream ` +
         `after \`iterable-sync reset --streams ${name}\`) or load into another destination`,
     );

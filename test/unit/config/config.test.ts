@@ -103,3 +103,26 @@ describe('config: metrics_attribution_days', () => {
     );
   });
 });
+
+describe('config: project_type', () => {
+  it('defaults to email; takes the file key, ITERABLE_PROJECT_TYPE or the flag, in any case', () => {
+    assert.equal(validateConfig([{ api_key: 'k' }]).projectType, 'email');
+    assert.equal(validateConfig([{ api_key: 'k', project_type: 'userId' }]).projectType, 'userId');
+    const env = configFromEnv({ ITERABLE_PROJECT_TYPE: 'HYBRID' });
+    assert.equal(validateConfig([{ api_key: 'k', project_type: 'userId' }, env]).projectType, 'hybrid');
+    assert.equal(validateConfig([{ api_key: 'k' }, env, { project_type: 'userid' }]).projectType, 'userId');
+    const warnings: string[] = [];
+    validateConfig([{ api_key: 'k', project_type: 'email' }], { warn: (m) => warnings.push(m) });
+    assert.deepEqual(warnings, [], 'a known key');
+  });
+
+  it('refuses any other value with the three that work', () => {
+    for (const project_type of ['user_id', 'phone', 3, ['email']]) {
+      assert.throws(
+        () => validateConfig([{ api_key: 'k', project_type }]),
+        (e: unknown) => e instanceof ConfigError && /project_type must be "email", "userId", "hybrid"/.test(e.message),
+        JSON.stringify(project_type),
+      );
+    }
+  });
+});
