@@ -11,23 +11,27 @@ export interface ResolvedSchema {
   dateFields: ReadonlySet<string>;
 }
 
+/** Streams whose rows carry the project's own profile fields: users, and subscribe events, which bring the subscriber's profile along. */
+const PROFILE_STREAMS: ReadonlySet<string> = new Set(['users', 'email_subscribe']);
+
 /**
- * The stream's schema; for `users`, extended with the project's custom fields from
- * `GET /api/users/getFields` when the key may read it (declared fields keep their schema).
+ * The stream's schema; for `users` and `email_subscribe`, extended with the project's custom
+ * fields from `GET /api/users/getFields` when the key may read it (declared fields keep their
+ * schema).
  */
 export async function resolveStreamSchema(
   stream: StreamDefinition,
   client: IterableReader,
   logger: Logger,
 ): Promise<ResolvedSchema> {
-  if (stream.name !== 'users') return { schema: stream.schema, dateFields: new Set() };
+  if (!PROFILE_STREAMS.has(stream.name)) return { schema: stream.schema, dateFields: new Set() };
   let fields: Record<string, string>;
   try {
     const body = await client.getJson<{ fields?: Record<string, string> }>('/api/users/getFields', {}, 'userFields');
     fields = body.fields ?? {};
   } catch (error) {
     if (!(error instanceof AuthError)) throw error;
-    logger.warn('users: this key may not read /api/users/getFields; custom fields will be typed from their values');
+    logger.warn(`${stream.name}: this key may not read /api/users/getFields; custom fields will be typed from their values`);
     return { schema: stream.schema, dateFields: new Set() };
   }
   const properties: Record<string, JsonSchema> = { ...stream.schema.properties };
@@ -39,8 +43,14 @@ export async function resolveStreamSchema(
     const parent = name.includes('.') ? fields[name.slice(0, name.indexOf('.'))] : undefined;
     // Exports flatten objects into dotted keys, and lists of objects into parallel arrays
     // (`shoppingCartItems.price: [9.99]`), so a child of an object field may be a scalar or a
-    // list: keep it as JSON rather than rescuing every list.
-    properties[name] = parent?.toLowerCase() === 'object' ? {} : schemaForIterableFieldType(type);
+    // list: declare both, which keeps it as JSON rather than rescuing every list.
+    properties[name] = parent?.toLowerCase() === 'object' ? scalarOrList(schemaForIterableFieldType(type)) : schemaForIterableFieldType(type);
   }
   return { schema: { ...stream.schema, properties }, dateFields };
+}
+
+/** A property that holds a value of `scalar`'s type, or a list of them. */
+function scalarOrList(scalar: JsonSchema): JsonSchema {
+  const types = Array.isArray(scalar.type) ? scalar.type : scalar.type !== undefined ? [scalar.type] : [];
+  return { type: [...new Set([...types, 'array'])], items: scalar };
 }

@@ -34,6 +34,8 @@ export interface StreamDefinition {
   readOnlyKeyAllowed: boolean;
   /** One of the 16 seed streams, which run (and are `selected` in the catalog) unless others are named. Default true. */
   isDefault: boolean;
+  /** The stream whose records this one is read through (catalog `parent-tap-stream-id`). */
+  parentStream?: string;
 }
 
 type StreamName = keyof typeof STREAM_SCHEMAS;
@@ -76,6 +78,7 @@ const ENTRIES: StreamEntry[] = [
     keyProperties: ['email', 'listId'],
     readOnlyKeyAllowed: false,
     read: { kind: 'list-members' },
+    parentStream: 'lists',
   },
   { name: 'lists', ...fullTable, read: { kind: 'list-endpoint', path: '/api/lists', recordsKey: 'lists', family: 'lists' } },
   {
