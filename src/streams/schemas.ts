@@ -37,9 +37,6 @@ const eventIdentity = {
 /** The message an engagement event refers to (spec §3.10: top-level ids on every messaging event). */
 const messageRef = {
   ...eventIdentity,
-  email: str,
-  userId: str,
-  createdAt: time,
   campaignId: int,
   templateId: int,
   messageId: str,
