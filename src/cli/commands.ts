@@ -14,6 +14,7 @@ import { selectStreams } from './run-context.js';
 import { runSync, type StreamResult } from '../sync/run-sync.js';
 import { seedBookmarks } from '../sync/seed-bookmarks.js';
 import { assertWindowPlanWithinLimit } from '../sync/window-plan-limit.js';
+import { describeExportCost, estimateExportCost, exportCostStreams } from '../sync/export-cost.js';
 import { checkApiKey } from '../iterable/key-check.js';
 import { readUntilMs } from '../streams/windows.js';
 import { formatIterableTime } from '../iterable/time-formats.js';
@@ -39,8 +40,17 @@ function requestsByEndpoint(byPath: ReadonlyMap<string, number>): Map<string, nu
   return out;
 }
 
-/** `check`: one cheap call to see whether the key works, then probes of what it may read. */
-export async function commandCheck(config: Config, logger: Logger, out: (text: string) => void): Promise<number> {
+/**
+ * `check`: first, what a first sync of the selected streams costs in export calls (no call made);
+ * then one cheap call to see whether the key works, then probes of what it may read.
+ */
+export async function commandCheck(
+  config: Config,
+  logger: Logger,
+  out: (text: string) => void,
+  streams: readonly StreamDefinition[] = selectStreams(config.streams),
+): Promise<number> {
+  out(`${firstSyncCost(config, streams)}\n`);
   const client = createClient(config, logger);
   try {
     try {
@@ -84,6 +94,21 @@ export async function commandCheck(config: Config, logger: Logger, out: (text: s
   } finally {
     await client.close();
   }
+}
+
+/** The export budget of a first sync (from start_date) of the streams, as one line. */
+function firstSyncCost(config: Config, streams: readonly StreamDefinition[]): string {
+  const exportStreams = exportCostStreams(streams);
+  if (exportStreams.length === 0) return 'A first sync of the selected streams makes no export call.';
+  if (config.startDate === null) return 'Set start_date (or --start-date) to see how many export calls a first sync of the selected streams needs.';
+  const cost = estimateExportCost({
+    streams: exportStreams,
+    startDateMs: config.startDate.getTime(),
+    lookbackMinutes: config.lookbackMinutes,
+    windowDays: config.windowDays,
+    runStartMs: Date.now(),
+  });
+  return `Export budget of a first sync from ${config.startDate.toISOString()} in ${config.windowDays}-day windows: ${describeExportCost(cost)}.`;
 }
 
 async function drain(lines: AsyncGenerator<string>, max = Number.POSITIVE_INFINITY): Promise<void> {

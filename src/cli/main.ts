@@ -58,9 +58,17 @@ const program = new Command()
     logger.format = resolveLogFormat(root.opts<{ logFormat?: string }>().logFormat, process.env);
   });
 
-withOptions(program.command('check').description('check the API key and list the streams it can read'), 'config', 'region', 'baseUrl', 'projectType').action(
-  (flags: CommonFlags) =>
-    run(async () => commandCheck(await loadConfig(flags, logger), logger, out)),
+withOptions(
+  program
+    .command('check')
+    .description('show the export calls a first sync of the selected streams needs, check the API key and list the streams it can read')
+    .addOption(OPTIONS.streams('comma-separated streams, or all, whose first sync to estimate (default: the 16 seed streams)')),
+  'config', 'startDate', 'windowDays', 'region', 'baseUrl', 'projectType',
+).action((flags: CommonFlags) =>
+  run(async () => {
+    const config = await loadConfig(flags, logger);
+    return commandCheck(config, logger, out, selectStreams(config.streams));
+  }),
 );
 
 withOptions(program.command('discover').description('print the Singer catalog of every stream'), 'config', 'region', 'baseUrl', 'projectType').action((flags: CommonFlags) =>

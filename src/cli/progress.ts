@@ -12,8 +12,12 @@ export interface StreamRow {
   rowsPerSecond: number;
   /** Milliseconds spent waiting for rate-limit slots (finished waits). */
   rateLimitWaitMs: number;
-  /** A rate-limit wait going on now: the family, and about how long it still lasts (null: unknown). */
-  waiting: { family: string; remainingMs: number | null } | null;
+  /**
+   * A rate-limit wait going on now: the family, about how long it still lasts (null: unknown),
+   * and the stream's place among the streams waiting for that family's budget (1: next), which
+   * serves them first come, first served.
+   */
+  waiting: { family: string; remainingMs: number | null; position: number; queued: number } | null;
 }
 
 /** Progress of a sync on stderr. */
@@ -70,7 +74,7 @@ function formatRow(row: StreamRow): string {
   let note = '';
   if (row.status === 'running' && row.waiting) {
     const left = row.waiting.remainingMs !== null ? ` ~${seconds(row.waiting.remainingMs)}` : '';
-    note = `waiting: ${row.waiting.family} limit${left}`;
+    note = `${row.waiting.family} queue ${row.waiting.position}/${row.waiting.queued}${left}`;
   } else if (row.rateLimitWaitMs >= 1000) {
     note = `rate-limit wait ${seconds(row.rateLimitWaitMs)}`;
   }
@@ -120,7 +124,8 @@ interface StreamState {
   rows: number;
   status: StreamRow['status'];
   waits: { readonly rateLimitWaitMs: number };
-  waiting: { family: string; untilMs: number | null } | null;
+  /** `sinceMs`: when the waiting request joined the family's queue. */
+  waiting: { family: string; untilMs: number | null; sinceMs: number } | null;
 }
 
 /**
@@ -149,8 +154,24 @@ export function createProgress(options: {
   let drawnLines = 0;
   let timer: NodeJS.Timeout | undefined;
 
+  /** The streams waiting for each family's budget, in the order the limiter serves them (first come, first served). */
+  function queues(): Map<string, StreamState[]> {
+    const byFamily = new Map<string, StreamState[]>();
+    for (const s of streams.values()) {
+      if (s.status !== 'running' || s.waiting === null) continue;
+      byFamily.set(s.waiting.family, [...(byFamily.get(s.waiting.family) ?? []), s]);
+    }
+    for (const queue of byFamily.values()) queue.sort((a, b) => a.waiting!.sinceMs - b.waiting!.sinceMs);
+    return byFamily;
+  }
+
   function snapshot(): StreamRow[] {
     const nowMs = now();
+    const waitingFor = queues();
+    const place = (s: StreamState) => {
+      const queue = waitingFor.get(s.waiting!.family)!;
+      return { position: queue.indexOf(s) + 1, queued: queue.length };
+    };
     return [...streams].map(([stream, s]) => ({
       stream,
       status: s.status,
@@ -159,7 +180,10 @@ export function createProgress(options: {
       rows: s.rows,
       rowsPerSecond: s.rows / Math.max(0.001, (nowMs - s.startedAtMs) / 1000),
       rateLimitWaitMs: s.waits.rateLimitWaitMs,
-      waiting: s.waiting && { family: s.waiting.family, remainingMs: s.waiting.untilMs === null ? null : Math.max(0, s.waiting.untilMs - nowMs) },
+      waiting:
+        s.waiting && s.status === 'running'
+          ? { family: s.waiting.family, remainingMs: s.waiting.untilMs === null ? null : Math.max(0, s.waiting.untilMs - nowMs), ...place(s) }
+          : null,
     }));
   }
 
@@ -205,7 +229,8 @@ export function createProgress(options: {
       s.waiting = null;
     },
     rateLimitWait(stream, wait) {
-      get(stream).waiting = { family: wait.family, untilMs: wait.expectedMs === null ? null : now() + wait.expectedMs };
+      const nowMs = now();
+      get(stream).waiting = { family: wait.family, untilMs: wait.expectedMs === null ? null : nowMs + wait.expectedMs, sinceMs: nowMs - wait.waitedMs };
       if (!live) {
         info(describeRateLimitWait(stream, wait), {
           event: 'rate_limit_wait',

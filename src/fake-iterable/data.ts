@@ -353,6 +353,26 @@ function makeMetadata(rng: Rng, productKeys: number, startMs: number): FakeMetad
   ];
 }
 
+/**
+ * Every fourth event row carries Iterable's `itblInternal` bookkeeping as a nested object, first,
+ * as in `userEvents` rows (spec §3.12): the document's creation (the event's `createdAt`) and
+ * last update (up to two seconds later), in the export format. A function of the row and its
+ * index only, so no other row changes.
+ */
+function withBookkeeping(row: ExportRow, n: number): ExportRow {
+  if (n % 4 !== 2 || typeof row.createdAt !== 'string') return row;
+  const createdMs = parseExportTime(row.createdAt);
+  if (createdMs === undefined) return row;
+  const updated = formatExportTime(Math.floor(createdMs / 1000) * 1000 + (n % 3) * 1000);
+  return { itblInternal: { documentCreatedAt: row.createdAt, documentUpdatedAt: updated }, ...row };
+}
+
+/** A message (an event with a `messageId`) of a campaign that a journey (workflow) sends carries the journey's `workflowId`. */
+function withJourney(row: ExportRow, journeys: ReadonlyMap<number, number>): ExportRow {
+  const workflowId = typeof row.campaignId === 'number' && row.messageId !== undefined ? journeys.get(row.campaignId) : undefined;
+  return workflowId === undefined || row.workflowId !== undefined ? row : { ...row, workflowId };
+}
+
 /** Generates a complete, deterministic fake project. */
 export function generateFakeData(options: FakeDataOptions = {}): FakeData {
   const seed = options.seed ?? 1;
@@ -523,13 +543,14 @@ export function generateFakeData(options: FakeDataOptions = {}): FakeData {
     engagement[type] = rows;
   }
 
+  const journeys = new Map(campaigns.filter((c) => c.workflowId !== undefined).map((c) => [c.id, c.workflowId as number]));
   for (const type of [...CONNECTOR_DATA_TYPES, ...ENGAGEMENT_DATA_TYPES]) {
     const generatedCount = options.generated?.[type];
     const source: EventSource =
       generatedCount !== undefined
         ? { count: generatedCount, start: new Date(startMs), end: new Date(endMs), seed: mix32(seed ^ hashString(type)) }
         : type in stored ? stored[type as ConnectorDataType] : engagement[type as EngagementDataType];
-    data.events[type] = source;
+    data.events[type] = Array.isArray(source) && type !== 'user' ? source.map((row, n) => withBookkeeping(withJourney(row, journeys), n)) : source;
   }
   return data;
 }

@@ -104,8 +104,16 @@ function send(rng: Rng, subject: EventSubject, createdAt: string): ExportRow {
   return row;
 }
 
+/** A send that was skipped: the ids a send would have had (as on `emailSendSkip`), and why. */
 function skip(rng: Rng, subject: EventSubject, createdAt: string): ExportRow {
-  return { ...message(subject, createdAt), messageTypeId: subject.campaign.messageTypeId, reason: rng.pick(SKIP_REASONS) };
+  const { campaign } = subject;
+  return {
+    ...message(subject, createdAt),
+    messageTypeId: campaign.messageTypeId,
+    channelId: campaign.channelId,
+    contentId: campaign.contentId,
+    reason: rng.pick(SKIP_REASONS),
+  };
 }
 
 function deviceInfo(rng: Rng): ExportRow {

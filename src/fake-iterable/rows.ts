@@ -376,6 +376,7 @@ export function subscribeRow(rng: Rng, user: ExportRow, listId: number, createdA
   row.channelIds = [];
   if (user.someDate !== undefined) row.someDate = user.someDate;
   if (user.isVip !== undefined) row.isVip = user.isVip;
+  for (const field of ['phoneNumber', 'city', 'country', 'locale', 'timeZone'] as const) if (user[field] !== undefined) row[field] = user[field];
   if (user.profileUpdatedAt !== undefined) row.profileUpdatedAt = user.profileUpdatedAt;
   row.createdAt = createdAt;
   row.signupSource = rng.pick(SIGNUP_SOURCES);

@@ -38,6 +38,8 @@ export function buildCatalog(streams: ReadonlyArray<{ stream: StreamDefinition; 
               'valid-replication-keys': stream.replicationKey ? [stream.replicationKey] : [],
               inclusion: 'available',
               selected: stream.isDefault,
+              // As tap-iterable marks list_users: its rows are read list by list.
+              ...(stream.parentStream ? { 'parent-tap-stream-id': stream.parentStream } : {}),
             },
           },
           ...Object.keys(schema.properties ?? {}).map((field) => ({

@@ -23,7 +23,7 @@ import { normalizeEpochFields } from './records.js';
 import { fillUserKey, listMemberRecord, USER_IDENTITY } from './project-types.js';
 import { dateTimeFields } from './schemas.js';
 import type { ReadStrategy, StreamDefinition } from './stream-table.js';
-import { advanceCursor, exportStartMs, MS_PER_DAY, nextWindow, type AdaptiveCursor, type TimeWindow } from './windows.js';
+import { advanceCursor, MS_PER_DAY, nextWindow, planExportWindows, type AdaptiveCursor, type TimeWindow } from './windows.js';
 
 /** The calls a read strategy makes; the IterableClient provides them. */
 export interface IterableReader {
@@ -354,28 +354,27 @@ const SECOND_MS = 1000;
 async function* readExportWindows(ctx: ReadContext, dataTypeName: string): AsyncGenerator<ReadEvent> {
   const { stream } = ctx;
   const replicationKey = stream.replicationKey ?? 'createdAt';
-  // Iterable's date parameters have whole seconds; every boundary is on a second.
-  const endMs = Math.floor(ctx.runStart.getTime() / SECOND_MS) * SECOND_MS;
   const bookmark = bookmarkInstant(ctx);
-  const startMsRaw = exportStartMs({
+  // Every boundary is on a second (Iterable's date parameters have whole seconds).
+  const plan = planExportWindows({
     bookmarkMs: bookmark?.getTime() ?? null,
     startDateMs: ctx.startDate?.getTime() ?? null,
     lookbackMinutes: ctx.lookbackMinutes,
-    endMs,
+    runStartMs: ctx.runStart.getTime(),
+    windowDays: ctx.windowDays,
   });
-  if (startMsRaw === null) {
+  if (plan === null) {
     throw new ConfigError(
       `${stream.name} has no bookmark and no start_date: set start_date (e.g. "start_date": "2024-01-01") in the config or pass --start-date`,
     );
   }
-  const startMs = Math.floor(startMsRaw / SECOND_MS) * SECOND_MS;
-  const maxWindowMs = Math.max(SECOND_MS, Math.round((ctx.windowDays * MS_PER_DAY) / SECOND_MS) * SECOND_MS);
+  const { startMs, endMs, windowMs: maxWindowMs } = plan;
   const policy = {
     maxWindowMs,
     minWindowMs: Math.max(SECOND_MS, ctx.minWindowMs ?? 15 * 60_000),
     maxConsecutiveFailures: ctx.maxWindowFailures ?? DEFAULT_MAX_WINDOW_FAILURES,
   };
-  yield { kind: 'plan', unitsTotal: Math.ceil((endMs - startMs) / maxWindowMs) };
+  yield { kind: 'plan', unitsTotal: plan.windows };
 
   const parser = new ExportLineParser({
     isEvent: stream.keyProperties.includes('_event_id'),

@@ -12,8 +12,9 @@ export interface ResolvedSchema {
 }
 
 /**
- * The stream's schema; for a `user-fields` stream (users), extended with the project's custom
- * fields from `GET /api/users/getFields` when the key may read it (declared fields keep their schema).
+ * The stream's schema; for a `user-fields` stream (users, and email_subscribe, whose rows bring
+ * the subscriber's profile along), extended with the project's custom fields from
+ * `GET /api/users/getFields` when the key may read it (declared fields keep their schema).
  */
 export async function resolveStreamSchema(
   stream: StreamDefinition,
@@ -39,8 +40,14 @@ export async function resolveStreamSchema(
     const parent = name.includes('.') ? fields[name.slice(0, name.indexOf('.'))] : undefined;
     // Exports flatten objects into dotted keys, and lists of objects into parallel arrays
     // (`shoppingCartItems.price: [9.99]`), so a child of an object field may be a scalar or a
-    // list: keep it as JSON rather than rescuing every list.
-    properties[name] = parent?.toLowerCase() === 'object' ? {} : schemaForIterableFieldType(type);
+    // list: declare both, which keeps it as JSON rather than rescuing every list.
+    properties[name] = parent?.toLowerCase() === 'object' ? scalarOrList(schemaForIterableFieldType(type)) : schemaForIterableFieldType(type);
   }
   return { schema: { ...stream.schema, properties }, dateFields };
+}
+
+/** A property that holds a value of `scalar`'s type, or a list of them. */
+function scalarOrList(scalar: JsonSchema): JsonSchema {
+  const types = Array.isArray(scalar.type) ? scalar.type : scalar.type !== undefined ? [scalar.type] : [];
+  return { type: [...new Set([...types, 'array'])], items: scalar };
 }

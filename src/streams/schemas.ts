@@ -10,19 +10,34 @@ const time: JsonSchema = { type: ['null', 'string'], format: 'date-time' };
 const obj: JsonSchema = { type: ['null', 'object'] };
 const intArray: JsonSchema = { type: ['null', 'array'], items: { type: ['null', 'integer'] } };
 const strArray: JsonSchema = { type: ['null', 'array'], items: { type: ['null', 'string'] } };
-/** Anything JSON (transactionalData may be an object, array or a string that did not parse). */
-const anyJson: JsonSchema = {};
+/** Trigger data: the JSON a `transactionalData` string held (an object, or an array), or the text when it was not JSON. */
+const triggerData: JsonSchema = { type: ['null', 'object', 'array', 'string'] };
+/** A value of a getFields type we do not know: any JSON value. */
+const anyJsonValue: JsonSchema = { type: ['null', 'string', 'number', 'boolean', 'object', 'array'] };
 
 function objectSchema(properties: Record<string, JsonSchema>): JsonSchema {
   return { type: ['null', 'object'], properties, additionalProperties: true };
 }
 
-/** The message an engagement event refers to (spec §3.10: top-level ids on every messaging event). */
-const messageRef = {
+/**
+ * Iterable's bookkeeping, which any event row may carry as a nested object (seen in `userEvents`
+ * rows, spec §3.12). Its dates come in the export format and are emitted as ISO 8601, like the
+ * rest of the row.
+ */
+const itblInternal = objectSchema({ documentCreatedAt: time, documentUpdatedAt: time });
+
+/** What every export event carries whatever its type: its id, who, when, and Iterable's bookkeeping. */
+const eventIdentity = {
   _event_id: { type: 'string' },
   email: str,
   userId: str,
   createdAt: time,
+  itblInternal,
+} satisfies Record<string, JsonSchema>;
+
+/** The message an engagement event refers to (spec §3.10: top-level ids on every messaging event). */
+const messageRef = {
+  ...eventIdentity,
   campaignId: int,
   templateId: int,
   messageId: str,
@@ -44,9 +59,24 @@ const geo = {
   userAgentDevice: str,
 } satisfies Record<string, JsonSchema>;
 
+/**
+ * The standard profile fields of a user (spec §3.10 lists those Iterable documents). `users` rows
+ * carry them, and so do `emailSubscribe` rows, which bring the subscriber's profile along.
+ */
+const profile = {
+  firstName: str,
+  lastName: str,
+  phoneNumber: str,
+  city: str,
+  region: str,
+  country: str,
+  locale: str,
+  timeZone: str,
+} satisfies Record<string, JsonSchema>;
+
 /** Counters and trigger data every send carries (as on `emailSend`). */
 const sendExtras = {
-  transactionalData: anyJson,
+  transactionalData: triggerData,
   catalogCollectionCount: int,
   catalogLookupCount: int,
   productRecommendationCount: int,
@@ -68,6 +98,11 @@ const commerceItems: JsonSchema = {
 const impressions: JsonSchema = {
   type: ['null', 'array'],
   items: objectSchema({ messageId: str, placementId: int, silentInbox: bool, displayCount: int, displayDuration: num }),
+};
+/** A user's devices, as Iterable's user profile holds them (OpenAPI `Device`). */
+const devices: JsonSchema = {
+  type: ['null', 'array'],
+  items: objectSchema({ token: str, platform: str, applicationName: str, endpointEnabled: bool, platformEndpoint: str, dataFields: obj }),
 };
 const phone = { toPhoneNumber: str, fromPhoneNumber: str } satisfies Record<string, JsonSchema>;
 const skip = { reason: str } satisfies Record<string, JsonSchema>;
@@ -146,7 +181,8 @@ export const STREAM_SCHEMAS = {
     key: { type: 'string' },
     size: int,
     lastModified: time,
-    value: anyJson,
+    // A metadata value is the JSON object stored under the key; its shape is the project's own.
+    value: obj,
   }),
   templates: objectSchema({
     templateId: { type: 'integer' },
@@ -170,12 +206,15 @@ export const STREAM_SCHEMAS = {
     catalogCollectionCount: int,
     catalogLookupCount: int,
     productRecommendationCount: int,
-    transactionalData: anyJson,
+    transactionalData: triggerData,
     espName: str,
   }),
-  email_send_skip: objectSchema({ ...eventBase, reason: str, transactionalData: anyJson }),
+  email_send_skip: objectSchema({ ...eventBase, reason: str, transactionalData: triggerData }),
+  // The subscriber's profile rides along (spec §3.10); the project's own profile fields are added
+  // from getFields (schema-resolution.ts).
   email_subscribe: objectSchema({
     ...eventBase,
+    ...profile,
     emailListIds: intArray,
     emailListId: int,
     channelIds: intArray,
@@ -204,16 +243,9 @@ export const STREAM_SCHEMAS = {
     unsubscribedChannelIds: intArray,
     unsubscribedMessageTypeIds: intArray,
     itblUserId: str,
-    phoneNumber: str,
-    firstName: str,
-    lastName: str,
-    city: str,
-    region: str,
-    country: str,
-    locale: str,
-    timeZone: str,
+    ...profile,
     ip: str,
-    devices: anyJson,
+    devices,
     'itblInternal.emailDomain': str,
     'itblInternal.documentCreatedAt': time,
     'itblInternal.documentUpdatedAt': time,
@@ -226,7 +258,7 @@ export const STREAM_SCHEMAS = {
   push_open: objectSchema({ ...messageRef, platform: str, deviceId: str, appAlreadyRunning: bool, dataFields: obj }),
   push_uninstall: objectSchema({ ...messageRef, platformEndpoint: str, isGhostPush: bool }),
   push_bounce: objectSchema({ ...messageRef, platformEndpoint: str, isGhostPush: bool, ...skip }),
-  push_send_skip: objectSchema({ ...messageRef, ...skip, transactionalData: anyJson }),
+  push_send_skip: objectSchema({ ...messageRef, ...skip, transactionalData: triggerData }),
   in_app_send: objectSchema({ ...messageRef, ...sendExtras, expiresAt: time, priorityLevel: num, saveToInbox: bool, silentInbox: bool }),
   in_app_open: objectSchema({ ...messageRef, deviceInfo, messageContext }),
   in_app_click: objectSchema({ ...messageRef, clickedUrl: str, deviceInfo, messageContext }),
@@ -236,10 +268,7 @@ export const STREAM_SCHEMAS = {
   in_app_send_skip: objectSchema({ ...messageRef, ...skip }),
   in_app_recall: objectSchema({ ...messageRef }),
   inbox_session: objectSchema({
-    _event_id: { type: 'string' },
-    email: str,
-    userId: str,
-    createdAt: time,
+    ...eventIdentity,
     inboxSessionId: str,
     inboxSessionStart: time,
     inboxSessionEnd: time,
@@ -263,11 +292,8 @@ export const STREAM_SCHEMAS = {
   rcs_send: objectSchema({ ...messageRef, ...sendExtras, ...phone, rcsMessage: str }),
   rcs_send_skip: objectSchema({ ...messageRef, ...skip, toPhoneNumber: str }),
   purchase: objectSchema({
-    _event_id: { type: 'string' },
+    ...eventIdentity,
     id: str,
-    email: str,
-    userId: str,
-    createdAt: time,
     campaignId: int,
     templateId: int,
     total: num,
@@ -276,11 +302,8 @@ export const STREAM_SCHEMAS = {
     dataFields: obj,
   }),
   custom_event: objectSchema({
-    _event_id: { type: 'string' },
+    ...eventIdentity,
     eventName: str,
-    email: str,
-    userId: str,
-    createdAt: time,
     campaignId: int,
     templateId: int,
     dataFields: obj,
@@ -291,10 +314,7 @@ export const STREAM_SCHEMAS = {
   embedded_received: objectSchema({ ...messageRef, placementId: int, deviceInfo }),
   embedded_impression: objectSchema({ ...messageRef, placementId: int, displayCount: int, displayDuration: num, embeddedSessionId: str }),
   embedded_session: objectSchema({
-    _event_id: { type: 'string' },
-    email: str,
-    userId: str,
-    createdAt: time,
+    ...eventIdentity,
     embeddedSessionId: str,
     embeddedSessionStart: time,
     embeddedSessionEnd: time,
@@ -302,10 +322,7 @@ export const STREAM_SCHEMAS = {
     deviceInfo,
   }),
   unknown_session: objectSchema({
-    _event_id: { type: 'string' },
-    email: str,
-    userId: str,
-    createdAt: time,
+    ...eventIdentity,
     sessionId: str,
     sessionStart: time,
     sessionEnd: time,
@@ -314,10 +331,7 @@ export const STREAM_SCHEMAS = {
     deviceInfo,
   }),
   journey_exit: objectSchema({
-    _event_id: { type: 'string' },
-    email: str,
-    userId: str,
-    createdAt: time,
+    ...eventIdentity,
     workflowId: int,
     workflowName: str,
     exitReason: str,
@@ -355,7 +369,8 @@ export function schemaForIterableFieldType(type: string): JsonSchema {
     case 'string':
       return str;
     default:
-      return anyJson;
+      // `object` (its children arrive as dotted fields of their own) and types we do not know.
+      return anyJsonValue;
   }
 }
 

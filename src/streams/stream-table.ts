@@ -47,6 +47,8 @@ export interface StreamDefinition {
   schemaSource: 'static' | 'user-fields';
   /** One of the 16 seed streams, which run (and are `selected` in the catalog) unless others are named. Default true. */
   isDefault: boolean;
+  /** The stream whose records this one is read through (catalog `parent-tap-stream-id`). */
+  parentStream?: string;
 }
 
 type StreamName = keyof typeof STREAM_SCHEMAS;
@@ -79,7 +81,8 @@ const ENTRIES: StreamEntry[] = [
   { name: 'email_open', ...event('emailOpen') },
   { name: 'email_send', ...event('emailSend') },
   { name: 'email_send_skip', ...event('emailSendSkip') },
-  { name: 'email_subscribe', ...event('emailSubscribe') },
+  // Subscribe events bring the subscriber's profile along: the project's custom user fields.
+  { name: 'email_subscribe', ...event('emailSubscribe'), schemaSource: 'user-fields' },
   // Iterable documents `emailUnSubscribe` (capital S); the lower-case form also works.
   { name: 'email_unsubscribe', ...event('emailUnSubscribe') },
   {
@@ -88,6 +91,7 @@ const ENTRIES: StreamEntry[] = [
     keyProperties: ['email', 'listId'],
     keyPropertiesFor: (projectType) => [USER_IDENTITY[projectType].keyField, 'listId'],
     read: { kind: 'list-members' },
+    parentStream: 'lists',
   },
   { name: 'lists', ...fullTable, read: { kind: 'list-endpoint', path: '/api/lists', recordsKey: 'lists', family: 'lists' } },
   {

@@ -38,6 +38,38 @@ export function exportStartMs(options: {
   return Math.min(start, endMs);
 }
 
+const SECOND_MS = 1000;
+
+/** What an export stream reads in one run: `[startMs, endMs)` in `windows` windows of at most `windowMs`. */
+export interface ExportWindowPlan {
+  startMs: number;
+  endMs: number;
+  windowMs: number;
+  /** Windows of the whole range (each one export call when none fails); 0 when there is nothing to read. */
+  windows: number;
+}
+
+/**
+ * The windows an export stream plans from its bookmark (minus the lookback) or the start date up
+ * to the run's start, on whole seconds (Iterable's date parameters have whole seconds). Null when
+ * there is neither a bookmark nor a start date. The read (read-strategies.ts), the export-cost
+ * estimate and the window-count limit all plan with this one function.
+ */
+export function planExportWindows(options: {
+  bookmarkMs: number | null;
+  startDateMs: number | null;
+  lookbackMinutes: number;
+  runStartMs: number;
+  windowDays: number;
+}): ExportWindowPlan | null {
+  const endMs = Math.floor(options.runStartMs / SECOND_MS) * SECOND_MS;
+  const start = exportStartMs({ bookmarkMs: options.bookmarkMs, startDateMs: options.startDateMs, lookbackMinutes: options.lookbackMinutes, endMs });
+  if (start === null) return null;
+  const startMs = Math.floor(start / SECOND_MS) * SECOND_MS;
+  const windowMs = Math.max(SECOND_MS, Math.round((options.windowDays * MS_PER_DAY) / SECOND_MS) * SECOND_MS);
+  return { startMs, endMs, windowMs, windows: startMs < endMs ? Math.ceil((endMs - startMs) / windowMs) : 0 };
+}
+
 /** Tuning of adaptive windows. */
 export interface AdaptivePolicy {
   /** The configured window, in ms (`api_window_in_days`); windows never grow past it. */

@@ -8,6 +8,7 @@ import type { StreamBookmark } from '../state/singer-state.js';
 import { readStream, type IterableReader } from '../streams/read-strategies.js';
 import { resolveStreamSchema } from '../streams/schema-resolution.js';
 import type { StreamDefinition } from '../streams/stream-table.js';
+import { describeExportCost, estimateExportCost, exportCostStreams } from './export-cost.js';
 import { startingBookmarks } from './starting-bookmarks.js';
 
 /** Receives progress of a sync; the CLI renders it. */
@@ -104,6 +105,17 @@ export async function runSync(options: SyncOptions): Promise<StreamResult[]> {
   const bookmarks = options.fullRefresh
     ? new Map<string, undefined>()
     : startingBookmarks(options.streams, state, options.runStart, options.logger, options.destination.description);
+  // Before the first export call: what the shared export budget will cost this run.
+  const cost = estimateExportCost({
+    streams: exportCostStreams(options.streams, bookmarks),
+    startDateMs: options.startDate?.getTime() ?? null,
+    lookbackMinutes: options.lookbackMinutes,
+    windowDays: options.windowDays,
+    runStartMs: options.runStart.getTime(),
+  });
+  if (cost.perStream.length > 0) {
+    options.logger.info(`export budget of this run: ${describeExportCost(cost)}`, { event: 'export_budget', exportCalls: cost.calls, leastWallMs: cost.leastWallMs });
+  }
   const queue = [...options.streams];
   const results = new Map<string, StreamResult>();
   const workers = Math.max(1, Math.min(options.concurrency ?? MAX_CONCURRENT_STREAMS, queue.length));

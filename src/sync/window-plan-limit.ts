@@ -1,7 +1,7 @@
 import { ConfigError } from '../errors.js';
 import { RATE_LIMITS } from '../iterable/rate-limits.js';
 import type { StreamDefinition } from '../streams/stream-table.js';
-import { MS_PER_DAY } from '../streams/windows.js';
+import { MS_PER_DAY, planExportWindows } from '../streams/windows.js';
 
 /**
  * Most export windows one stream may plan over `start_date` → now. Each window is one export
@@ -28,7 +28,8 @@ export function assertWindowPlanWithinLimit(options: {
   const exportStreams = streams.filter((s) => s.read.kind === 'export-windows').length;
   if (startDate === null || exportStreams === 0) return;
   const rangeDays = (runStart.getTime() - startDate.getTime()) / MS_PER_DAY;
-  const windowsPerStream = Math.ceil(rangeDays / windowDays);
+  const plan = planExportWindows({ bookmarkMs: null, startDateMs: startDate.getTime(), lookbackMinutes: 0, runStartMs: runStart.getTime(), windowDays });
+  const windowsPerStream = plan?.windows ?? 0;
   if (windowsPerStream <= MAX_EXPORT_WINDOWS_PER_STREAM) return;
 
   const calls = windowsPerStream * exportStreams;

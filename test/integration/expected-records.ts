@@ -20,6 +20,8 @@ export function expectedExportRecord(raw: Record<string, unknown>, dateFields: R
     else if (typeof value === 'string' && dateFields.has(key) && /^\d{4}-\d{2}-\d{2}$/.test(value)) out[key] = `${value}T00:00:00.000Z`;
     // Custom `date` fields without a zone are taken as UTC.
     else if (typeof value === 'string' && dateFields.has(key) && /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$/.test(value)) out[key] = `${value.replace(' ', 'T')}.000Z`;
+    // Nested objects (Iterable's `itblInternal` bookkeeping) have their times normalised too.
+    else if (value !== null && typeof value === 'object' && !Array.isArray(value)) out[key] = expectedExportRecord(value as Record<string, unknown>);
     else out[key] = value;
   }
   return out;

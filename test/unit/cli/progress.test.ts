@@ -18,7 +18,7 @@ const WIDEST: StreamRow[] = STREAM_NAMES.map((stream, i) =>
     rows: 9_876_543_210,
     rowsPerSecond: 123_456_789,
     rateLimitWaitMs: 123_456_000,
-    waiting: i % 2 === 0 ? { family: 'userFields', remainingMs: 3_599_000 } : null,
+    waiting: i % 2 === 0 ? { family: 'userFields', remainingMs: 3_599_000, position: 123, queued: 456 } : null,
   }),
 );
 
@@ -40,13 +40,13 @@ describe('renderBlock', () => {
     const [running, waiting, done] = renderBlock(
       [
         row('email_send', { unitsDone: 12, unitsTotal: 40, rows: 123_456, rowsPerSecond: 4321, rateLimitWaitMs: 95_000 }),
-        row('email_unsubscribe', { unitsDone: 3, unitsTotal: 40, rows: 77, waiting: { family: 'export', remainingMs: 47_000 } }),
+        row('email_unsubscribe', { unitsDone: 3, unitsTotal: 40, rows: 77, waiting: { family: 'export', remainingMs: 47_000, position: 3, queued: 12 } }),
         row('channels', { status: 'complete', rows: 5 }),
       ],
       80,
     );
     assert.equal(running, 'email_send          12/40      123k rows 4321 rows/s rate-limit wait 1m35s');
-    assert.equal(waiting, 'email_unsubscribe    3/40        77 rows    0 rows/s waiting: export limit ~47s');
+    assert.equal(waiting, 'email_unsubscribe    3/40        77 rows    0 rows/s export queue 3/12 ~47s');
     assert.equal(done, 'channels                          5 rows    complete');
   });
 
@@ -108,6 +108,36 @@ describe('createProgress on a terminal', () => {
     assert.equal(lines.length, 2 + 7, lines.join('\n'));
     assert.match(lines.at(-1)!, /^… 10 more: 10 running$/);
     assert.deepEqual(screen.wrapped, []);
+  });
+
+  it("shows each export stream's place in the queue for the shared export budget, moving up as the streams ahead get their slots", () => {
+    let clock = 1_000_000;
+    const screen = new TerminalScreen(100, 12);
+    const progress = createProgress({ isTTY: true, write: (t) => screen.write(t), columns: () => 100, rows: () => 12, now: () => clock });
+    const wait = (waitedMs: number, expectedMs: number) => ({ family: 'export' as const, limit: { requests: 4, periodMs: 60_000 }, waitedMs, expectedMs, aheadCount: 0 });
+    for (const name of ['email_send', 'email_open', 'email_click', 'users']) progress.streamStarted!(name, { rateLimitWaitMs: 0 });
+    // Reported in any order: the queue is by when each request started waiting.
+    progress.rateLimitWait!('email_click', wait(10_000, 45_000));
+    progress.rateLimitWait!('email_send', wait(40_000, 15_000));
+    progress.rateLimitWait!('users', wait(0, 60_000));
+    progress.rateLimitWait!('email_open', wait(25_000, 30_000));
+    const noteOf = (name: string) => {
+      progress.log('');
+      const line = screen.text().find((l) => l.startsWith(`${name} `))!;
+      return line.slice(line.indexOf('rows/s') + 7);
+    };
+    assert.equal(noteOf('email_send'), 'export queue 1/4 ~15s');
+    assert.equal(noteOf('email_open'), 'export queue 2/4 ~30s');
+    assert.equal(noteOf('email_click'), 'export queue 3/4 ~45s');
+    assert.equal(noteOf('users'), 'export queue 4/4 ~1m00s');
+    // email_send got its slot (rows arrive); email_open finishes: the others move up.
+    clock += 16_000;
+    progress.rowsRead!('email_send', 100);
+    progress.streamFinished!(result('email_open', 'complete'));
+    assert.equal(noteOf('email_send'), '');
+    assert.equal(noteOf('email_click'), 'export queue 1/2 ~29s');
+    assert.equal(noteOf('users'), 'export queue 2/2 ~44s');
+    progress.stop();
   });
 
   it('writes plain lines, no escape code, when not live', () => {
