@@ -47,7 +47,7 @@ export interface SqlDialect {
   /**
    * Whether an error is the database refusing one statement that writes a key twice (PostgreSQL:
    * `ON CONFLICT DO UPDATE command cannot affect row a second time`, or a unique violation): a
-   * merge into a table with primary key then tries the rows as they are first (see `merge` in
+   * merge into a table with primary key then tries the rows as they are first (see `mergePart` in
    * table-load.ts). Undefined: the merge deduplicates whenever `repeatedKeys` shows a key twice.
    */
   isRepeatedKeyError?(error: unknown): boolean;

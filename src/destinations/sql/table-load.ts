@@ -173,7 +173,7 @@ export class SqlTableLoad implements TableLoad {
             await session.execute(storeColumnMappingSql(dialect, spec.name, pending.map(({ column }) => [column.field, column.column])));
           }
           if (source !== undefined) {
-            ({ source, rowsWritten } = await merge(session, dialect, plan, source));
+            ({ source, rowsWritten } = await mergePart(session, dialect, plan, source));
             if (part.rescuedRows > 0) rowsRescued = Number((await session.query(rescuedCountSql(dialect, plan, source)))[0]?.n ?? 0);
             for (const sql of staging.afterMerge(part)) await session.execute(sql);
           } else if (plan.strategy === 'replace') {
@@ -344,14 +344,14 @@ export class SqlTableLoad implements TableLoad {
 }
 
 /**
- * Runs the merge of a part; returns the rows written and the source as merged. Keyed rows are
+ * Runs the merge of a part (the statements of `mergeSql`); returns the rows written and the source as merged. Keyed rows are
  * deduplicated only when needed: with a primary key and a database that refuses a statement
  * writing one key twice (`SqlDialect.isRepeatedKeyError`), the rows go in as they are and, on that
  * error only, again deduplicated after `ROLLBACK TO SAVEPOINT` (PostgreSQL: DISTINCT ON sorts
  * the part, and asking first whether a key repeats was another pass); otherwise when the
  * staging's `repeatedKeys` shows a key twice, or always when it cannot tell.
  */
-async function merge(
+export async function mergePart(
   session: SqlSession,
   dialect: SqlDialect,
   plan: MergePlan,
