@@ -9,7 +9,6 @@ import {
   streamsForTap,
 } from './commands.js';
 import { failCommand } from './exit-codes.js';
-import { keepHeapSmall } from './process-memory.js';
 import { OPTIONS, withCommonOptions, withOptions } from './options.js';
 import { logFormatOption, resolveLogFormat } from './log-format.js';
 import { shouldDrawLiveProgress } from './progress.js';
@@ -18,8 +17,6 @@ import { commandSimulate, simulateOptions, type SimulateFlags } from './simulate
 import { commandDemo } from './demo.js';
 import { commandQuery, outputFormat, QUERY_FORMATS } from './query.js';
 import { commandStatus, STATUS_FORMATS } from './status.js';
-
-keepHeapSmall();
 
 
 const logLevel = process.env.ITERABLE_SYNC_LOG_LEVEL === 'debug' ? 'debug' : 'info';

@@ -44,8 +44,16 @@ export function postgresDialect(schema: string): SqlDialect {
       `ORDER BY array_position(i.indkey::int2[], a.attnum)`,
     ddlLockSql: `SELECT pg_advisory_xact_lock(hashtext(${quoteLiteral(`iterable-sync DDL ${schema}`)}))`,
     dedupe: 'distinct-on',
+    isRepeatedKeyError: (error) => {
+      const code = (error as { code?: unknown } | null)?.code;
+      return code === CARDINALITY_VIOLATION || code === UNIQUE_VIOLATION;
+    },
   };
 }
+
+/** SQLSTATE of `ON CONFLICT DO UPDATE command cannot affect row a second time`. */
+const CARDINALITY_VIOLATION = '21000';
+const UNIQUE_VIOLATION = '23505';
 
 /** A `postgres://` URL split into what pg needs and what messages may show. */
 export interface PostgresLocation {

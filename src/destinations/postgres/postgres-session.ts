@@ -47,7 +47,7 @@ export class PostgresSession implements SqlSession {
   }
 
   /** Runs `COPY … FROM STDIN` with the given chunks of COPY text. */
-  async copyIn(sql: string, chunks: readonly string[]): Promise<void> {
+  async copyIn(sql: string, chunks: readonly Buffer[]): Promise<void> {
     this.check();
     await pipeline(Readable.from(chunks), this.client.query(copyFrom(sql)));
   }

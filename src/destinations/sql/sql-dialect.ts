@@ -45,6 +45,13 @@ export interface SqlDialect {
    */
   readonly dedupe: 'not-exists' | 'distinct-on';
   /**
+   * Whether an error is the database refusing one statement that writes a key twice (PostgreSQL:
+   * `ON CONFLICT DO UPDATE command cannot affect row a second time`, or a unique violation): a
+   * merge into a table with primary key then tries the rows as they are first (see `mergePart` in
+   * table-load.ts). Undefined: the merge deduplicates whenever `repeatedKeys` shows a key twice.
+   */
+  isRepeatedKeyError?(error: unknown): boolean;
+  /**
    * Keyed tables get no primary key (DuckDB, which holds a primary key's whole index in memory):
    * an upsert deletes the rows of the staged keys, then inserts.
    */
