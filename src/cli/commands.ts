@@ -11,6 +11,7 @@ import { STREAMS, STREAM_NAMES, type StreamDefinition } from '../streams/stream-
 import { selectStreams } from './run-context.js';
 import { runSync, type StreamResult } from '../sync/run-sync.js';
 import { seedBookmarks } from '../sync/seed-bookmarks.js';
+import { describeExportModes } from '../sync/export-mode.js';
 import { assertWindowPlanWithinLimit } from '../sync/window-plan-limit.js';
 import { checkApiKey } from '../iterable/key-check.js';
 import { readUntilMs } from '../streams/windows.js';
@@ -74,6 +75,7 @@ export async function commandCheck(config: Config, logger: Logger, out: (text: s
       lines.push(`  ${stream.name.padEnd(26)} ${ok ? 'readable' : `not readable: ${why}`}`);
     }
     out(`Streams:\n${lines.join('\n')}\n`);
+    out(`Export streams (events, users) would read through:\n${describeExportModes({ configured: config.exportMode, startDate: config.startDate, windowDays: config.windowDays, lookbackMinutes: config.lookbackMinutes, now }).join('\n')}\n`);
     if (canExport !== true || canListUsers !== true) {
       out('A read-only key cannot call /api/export/data.json or /api/lists/getUsers; create a server-side key to read every stream.\n');
     }

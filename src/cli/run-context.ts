@@ -19,6 +19,7 @@ export interface CommonFlags {
   maxWindowRetryMinutes?: string;
   baseUrl?: string;
   region?: string;
+  exportMode?: string;
 }
 
 /** Loads and validates configuration: config file, then environment, then flags. */
@@ -37,6 +38,7 @@ export async function loadConfig(
   if (flags.baseUrl !== undefined) fromFlags.base_url = flags.baseUrl;
   if (flags.region !== undefined) fromFlags.region = flags.region;
   if (flags.streams !== undefined) fromFlags.streams = flags.streams;
+  if (flags.exportMode !== undefined) fromFlags.export_mode = flags.exportMode;
   return validateConfig([fromFile, configFromEnv(process.env), fromFlags], {
     requireApiKey: options.requireApiKey,
     warn: (message) => logger.warn(message),
