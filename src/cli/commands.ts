@@ -21,7 +21,7 @@ import type { StderrLogger } from '../log/stderr-logger.js';
 import { removeOwnTempDirs } from '../destinations/sql/temp-dirs.js';
 import { reportInterruption, SIGNAL_EXIT_CODES, watchForInterrupt } from './interruption.js';
 import { createProgress } from './progress.js';
-import { createClient, createDestination, isSingerDestination } from './run-context.js';
+import { createClient, createDestination, createExportJobsRun, isSingerDestination } from './run-context.js';
 import { formatSummary } from './summary.js';
 import { checkSummaryPath, RunHistory, summaryJson, writeSummaryJson, type FinishedRun } from './run-history.js';
 import { readFile } from 'node:fs/promises';
@@ -244,6 +244,8 @@ async function syncUntilDoneOrInterrupted(
       windowDays: config.windowDays,
       lookbackMinutes: config.lookbackMinutes,
       maxWindowRetryMinutes: config.maxWindowRetryMinutes,
+      exportMode: config.exportMode,
+      exportJobs: createExportJobsRun(client, signal),
       fullRefresh: options.fullRefresh,
       runStart: new Date(readUntilMs(Date.now(), keyCheck.clockOffsetMs)),
       logger: syncLogger,

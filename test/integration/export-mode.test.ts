@@ -9,7 +9,7 @@ describe('export_mode on the command line', () => {
   it('check says how a first and an incremental sync would read exports, and why', async () => {
     const fake = await startFakeIterable();
     try {
-      const auto = await runCli(['check', '--base-url', fake.url, '--start-date', '2024-01-01'], cliEnv({ ITERABLE_API_KEY: KEY }));
+      const auto = await runCli(['check', '--base-url', fake.url, '--start-date', '2024-01-01'], cliEnv({ ITERABLE_API_KEY: KEY, ITERABLE_EXPORT_MODE: undefined }));
       assert.equal(auto.code, 0, auto.stderr);
       assert.match(auto.stdout, /first sync from 2024-01-01T00:00:00\.000Z: export jobs \(export_mode auto: \d+ data\.json windows to read/);
       assert.match(auto.stdout, /incremental sync \(bookmark - 60 min lookback → now\): data\.json \(export_mode auto: only 1 data\.json window/);
