@@ -8,7 +8,7 @@ import { ConfigError } from '../errors.js';
 import { isSingerDestination } from './run-context.js';
 import type { StderrLogger } from '../log/stderr-logger.js';
 import { formatQueryResult } from './query.js';
-import { SIMULATOR_JOBS_TIME_SCALE, simulatorData } from './simulate.js';
+import { simulatorData } from './simulate.js';
 
 export const DEMO_DESTINATION = 'duckdb:demo.duckdb';
 
@@ -33,9 +33,7 @@ export async function commandDemo(
   }
   // The simulator imposes no rate limits, so the client need not pace for them (as `simulate` suggests).
   process.env.ITERABLE_SYNC_RATE_LIMIT_SCALE = '0';
-  const server = await startFakeIterable({
-    port: 0, host: '127.0.0.1', keys: 'any', data: simulatorData(2000), exportJobs: { timeScale: SIMULATOR_JOBS_TIME_SCALE },
-  });
+  const server = await startFakeIterable({ port: 0, host: '127.0.0.1', keys: 'any', data: simulatorData(2000) });
   try {
     const config = validateConfig(
       [{ api_key: 'iterable-sync-demo-key', base_url: server.url, start_date: '2024-01-01', destination: options.destination ?? DEMO_DESTINATION }],
