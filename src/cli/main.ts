@@ -14,7 +14,7 @@ import { OPTIONS, withCommonOptions, withOptions } from './options.js';
 import { logFormatOption, resolveLogFormat } from './log-format.js';
 import { shouldDrawLiveProgress } from './progress.js';
 import { loadConfig, selectStreams, streamsToReset, type CommonFlags } from './run-context.js';
-import { commandSimulate, simulateOptions, type SimulateFlags } from './simulate.js';
+import { commandSimulate, SIMULATOR_JOBS_TIME_SCALE, simulateOptions, type SimulateFlags } from './simulate.js';
 import { commandDemo } from './demo.js';
 import { commandQuery, outputFormat, QUERY_FORMATS } from './query.js';
 import { commandStatus, STATUS_FORMATS } from './status.js';
@@ -147,6 +147,7 @@ program
   .addOption(new Option('--port <port>', 'port to listen on').default('8080'))
   .option('--host <host>', 'address to listen on', '127.0.0.1')
   .option('--events <count>', 'email sends to generate (other event types in proportion)', '2000')
+  .option('--jobs-time-scale <n>', "how many times faster than Iterable's export jobs run", String(SIMULATOR_JOBS_TIME_SCALE))
   .action((flags: SimulateFlags) => run(async () => commandSimulate(simulateOptions(flags), logger, out)));
 
 program
