@@ -11,6 +11,7 @@ import { STREAMS, STREAM_NAMES, type StreamDefinition } from '../streams/stream-
 import { selectStreams } from './run-context.js';
 import { runSync, type StreamResult } from '../sync/run-sync.js';
 import { seedBookmarks } from '../sync/seed-bookmarks.js';
+import { describeExportModes } from '../sync/export-mode.js';
 import { assertWindowPlanWithinLimit } from '../sync/window-plan-limit.js';
 import { checkApiKey } from '../iterable/key-check.js';
 import { readUntilMs } from '../streams/windows.js';
@@ -20,7 +21,7 @@ import type { StderrLogger } from '../log/stderr-logger.js';
 import { removeOwnTempDirs } from '../destinations/sql/temp-dirs.js';
 import { reportInterruption, SIGNAL_EXIT_CODES, watchForInterrupt } from './interruption.js';
 import { createProgress } from './progress.js';
-import { createClient, createDestination, isSingerDestination } from './run-context.js';
+import { createClient, createDestination, createExportJobsRun, isSingerDestination } from './run-context.js';
 import { formatSummary } from './summary.js';
 import { checkSummaryPath, RunHistory, summaryJson, writeSummaryJson, type FinishedRun } from './run-history.js';
 import { readFile } from 'node:fs/promises';
@@ -74,6 +75,7 @@ export async function commandCheck(config: Config, logger: Logger, out: (text: s
       lines.push(`  ${stream.name.padEnd(26)} ${ok ? 'readable' : `not readable: ${why}`}`);
     }
     out(`Streams:\n${lines.join('\n')}\n`);
+    out(`Export streams (events, users) would read through:\n${describeExportModes({ configured: config.exportMode, startDate: config.startDate, windowDays: config.windowDays, lookbackMinutes: config.lookbackMinutes, now }).join('\n')}\n`);
     if (canExport !== true || canListUsers !== true) {
       out('A read-only key cannot call /api/export/data.json or /api/lists/getUsers; create a server-side key to read every stream.\n');
     }
@@ -242,6 +244,8 @@ async function syncUntilDoneOrInterrupted(
       windowDays: config.windowDays,
       lookbackMinutes: config.lookbackMinutes,
       maxWindowRetryMinutes: config.maxWindowRetryMinutes,
+      exportMode: config.exportMode,
+      exportJobs: createExportJobsRun(client, signal),
       fullRefresh: options.fullRefresh,
       runStart: new Date(readUntilMs(Date.now(), keyCheck.clockOffsetMs)),
       logger: syncLogger,

@@ -58,7 +58,15 @@ const program = new Command()
     logger.format = resolveLogFormat(root.opts<{ logFormat?: string }>().logFormat, process.env);
   });
 
-withOptions(program.command('check').description('check the API key and list the streams it can read'), 'config', 'region', 'baseUrl').action(
+withOptions(
+  program.command('check').description('check the API key, list the streams it can read and how a sync would read exports'),
+  'config',
+  'region',
+  'baseUrl',
+  'startDate',
+  'windowDays',
+  'exportMode',
+).action(
   (flags: CommonFlags) =>
     run(async () => commandCheck(await loadConfig(flags, logger), logger, out)),
 );
@@ -76,7 +84,8 @@ withCommonOptions(
     .option('--full-refresh', 'ignore bookmarks for this run and read everything from start_date')
     .addOption(OPTIONS.state('Singer state (Stitch, Meltano, tap-iterable) whose bookmarks seed the streams the destination has none for'))
     .option('--summary-json <file>', 'also write the final summary (run id, times, outcome, streams, exit code) as JSON to this file')
-    .addOption(OPTIONS.maxWindowRetryMinutes()),
+    .addOption(OPTIONS.maxWindowRetryMinutes())
+    .addOption(OPTIONS.exportMode()),
 ).action((flags: SyncFlags & { summaryJson?: string }) =>
   run(async () => {
     const config = await loadConfig(flags, logger);
@@ -100,7 +109,8 @@ withCommonOptions(
     .addOption(OPTIONS.catalog())
     .addOption(OPTIONS.state('Singer state to resume from'))
     .option('--full-refresh', 'ignore bookmarks for this run')
-    .addOption(OPTIONS.maxWindowRetryMinutes()),
+    .addOption(OPTIONS.maxWindowRetryMinutes())
+    .addOption(OPTIONS.exportMode()),
 ).action((flags: SyncFlags) =>
   run(async () => {
     const config = await loadConfig(flags, logger);

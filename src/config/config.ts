@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { ConfigError, registerSecret } from '../errors.js';
+import { parseExportMode, type ConfiguredExportMode } from '../sync/export-mode.js';
 import { parseInstant } from '../time/instants.js';
 import { locateJsonError } from './json-error-position.js';
 
@@ -22,6 +23,8 @@ export interface Config {
    * before its stream fails, in minutes. Default 5.
    */
   maxWindowRetryMinutes: number;
+  /** How export streams read: data.json (`stream`), export jobs (`jobs`), or `auto`. Default `auto`. */
+  exportMode: ConfiguredExportMode;
   /** Streams to run (`streams` key or `--streams`): names as given, or `all`; undefined = the 16 seed streams. */
   streams?: readonly string[] | 'all';
 }
@@ -39,6 +42,7 @@ const KNOWN_KEYS = new Set([
   'lookback_minutes',
   'max_window_retry_minutes',
   'streams',
+  'export_mode',
 ]);
 
 /** Keys the Python tap-iterable and Meltano add to configs; accepted silently. */
@@ -94,6 +98,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv): RawConfig {
     ['ITERABLE_BASE_URL', 'base_url'],
     ['ITERABLE_DESTINATION', 'destination'],
     ['ITERABLE_MAX_WINDOW_RETRY_MINUTES', 'max_window_retry_minutes'],
+    ['ITERABLE_EXPORT_MODE', 'export_mode'],
   ];
   for (const [name, key] of map) {
     const value = env[name];
@@ -183,6 +188,7 @@ export function validateConfig(
 
   const destination = String(raw.destination ?? DEFAULT_DESTINATION).trim() || DEFAULT_DESTINATION;
   const streams = streamList(raw.streams);
+  const exportMode = parseExportMode(raw.export_mode);
 
   return {
     apiKey: trimmedKey,
@@ -193,6 +199,7 @@ export function validateConfig(
     destination,
     lookbackMinutes,
     maxWindowRetryMinutes,
+    exportMode,
     ...(streams !== undefined ? { streams } : {}),
   };
 }

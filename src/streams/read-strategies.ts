@@ -8,6 +8,7 @@ import { DEFAULT_PAGE_SIZE } from '../iterable/rate-limits.js';
 import type { StreamBookmark } from '../state/singer-state.js';
 import { formatBookmark, formatIterableTime, parseInstant } from '../time/instants.js';
 import { ExportLineParser, parseExportLines } from './export-lines.js';
+import { readExportJobs, type ExportJobsRun } from './export-jobs-reader.js';
 import { normalizeEpochFields } from './records.js';
 import { dateTimeFields } from './schemas.js';
 import type { ReadStrategy, StreamDefinition } from './stream-table.js';
@@ -64,6 +65,8 @@ export interface ReadContext {
    * included) before the stream gives up, in ms. Default 5 minutes.
    */
   maxWindowRetryMs?: number;
+  /** Set when this export stream reads through export jobs this run (export_mode); else data.json windows. */
+  exportJobs?: ExportJobsRun;
 }
 
 /** Default of `ReadContext.maxWindowRetryMs`: 5 minutes. */
@@ -84,7 +87,7 @@ export function readStream(ctx: ReadContext): AsyncGenerator<ReadEvent> {
     case 'metadata-walk':
       return readMetadata(ctx);
     case 'export-windows':
-      return readExportWindows(ctx, read.dataTypeName);
+      return ctx.exportJobs !== undefined ? readExportThroughJobs(ctx, read.dataTypeName, ctx.exportJobs) : readExportWindows(ctx, read.dataTypeName);
   }
 }
 
@@ -311,9 +314,8 @@ const SECOND_MS = 1000;
  * = its end. A window whose body is cut or stalls is discarded and read again, halved, down to
  * a floor; after too many failures in a row the stream fails with a message naming the window.
  */
-async function* readExportWindows(ctx: ReadContext, dataTypeName: string): AsyncGenerator<ReadEvent> {
-  const { stream } = ctx;
-  const replicationKey = stream.replicationKey ?? 'createdAt';
+/** The range an export stream reads this run, on whole seconds; a ConfigError without any start. */
+function exportRange(ctx: ReadContext): { startMs: number; endMs: number; bookmark: Date | null } {
   // Iterable's date parameters have whole seconds; every boundary is on a second.
   const endMs = Math.floor(ctx.runStart.getTime() / SECOND_MS) * SECOND_MS;
   const bookmark = bookmarkInstant(ctx);
@@ -325,10 +327,29 @@ async function* readExportWindows(ctx: ReadContext, dataTypeName: string): Async
   });
   if (startMsRaw === null) {
     throw new ConfigError(
-      `${stream.name} has no bookmark and no start_date: set start_date (e.g. "start_date": "2024-01-01") in the config or pass --start-date`,
+      `${ctx.stream.name} has no bookmark and no start_date: set start_date (e.g. "start_date": "2024-01-01") in the config or pass --start-date`,
     );
   }
-  const startMs = Math.floor(startMsRaw / SECOND_MS) * SECOND_MS;
+  return { startMs: Math.floor(startMsRaw / SECOND_MS) * SECOND_MS, endMs, bookmark };
+}
+
+/** Reads an export stream through export jobs (see `readExportJobs`) over the range data.json would read. */
+async function* readExportThroughJobs(ctx: ReadContext, dataTypeName: string, run: ExportJobsRun): AsyncGenerator<ReadEvent> {
+  const { startMs, endMs, bookmark } = exportRange(ctx);
+  const replicationKey = ctx.stream.replicationKey ?? 'createdAt';
+  if (startMs >= endMs) {
+    if (bookmark !== null) {
+      yield { kind: 'checkpoint', bookmark: { [replicationKey]: formatBookmark(new Date(Math.min(bookmark.getTime(), endMs))) } };
+    }
+    return;
+  }
+  yield* readExportJobs(ctx, dataTypeName, run, { startMs, endMs });
+}
+
+async function* readExportWindows(ctx: ReadContext, dataTypeName: string): AsyncGenerator<ReadEvent> {
+  const { stream } = ctx;
+  const replicationKey = stream.replicationKey ?? 'createdAt';
+  const { startMs, endMs, bookmark } = exportRange(ctx);
   const maxWindowMs = Math.max(SECOND_MS, Math.round((ctx.windowDays * MS_PER_DAY) / SECOND_MS) * SECOND_MS);
   const policy = {
     maxWindowMs,
