@@ -149,9 +149,11 @@ async function runMode(mode: string): Promise<ModeResult> {
       }
     }
 
-    console.log('requests per endpoint (fake log)');
+    console.log(`requests per endpoint (fake log; first and last arrival, s after spawn; exit at ${s(wallMs)})`);
     for (const [endpoint, n] of [...countBy(log, endpointOf)].sort((a, b) => b[1] - a[1])) {
-      console.log(`  ${endpoint.padEnd(42)} ${String(n).padStart(5)}`);
+      const at = log.filter((r) => endpointOf(r) === endpoint).map((r) => r.at - spawnedAt);
+      const span = `${(Math.min(...at) / 1000).toFixed(2)} → ${(Math.max(...at) / 1000).toFixed(2)}`;
+      console.log(`  ${endpoint.padEnd(42)} ${String(n).padStart(5)}   ${span}`);
     }
     console.log(`  ${'total'.padEnd(42)} ${String(log.length).padStart(5)}`);
     const dataJson = log.filter((r) => r.path === '/api/export/data.json').length;
