@@ -83,6 +83,8 @@ export interface RecordedRequest {
   /** Date.now() at arrival. */
   at: number;
   headers: IncomingHttpHeaders;
+  /** A POST's JSON body as parsed (the export start request); absent otherwise or when not JSON. */
+  body?: unknown;
 }
 
 export interface FakeIterable {
@@ -762,7 +764,10 @@ export async function startFakeIterable(options: FakeIterableOptions = {}): Prom
     const record: RecordedRequest = { method: req.method ?? 'GET', path, query, status: 0, keyRole, at: Date.now(), headers: req.headers };
     requests.push(record);
     const ex = new Exchange(req, res, record, query, startedAt, ctx);
-    if (req.method === 'POST') ex.body = await readJsonBody(req);
+    if (req.method === 'POST') {
+      ex.body = await readJsonBody(req);
+      if (ex.body !== INVALID_BODY && ex.body !== undefined) record.body = ex.body;
+    }
 
     if (path.startsWith(SIGNED_PREFIX) && req.method === 'GET') return handleSignedDownload(ex, ctx);
     // Unknown routes are refused by the router before any key check, as Play does (spec §1.4).

@@ -138,6 +138,8 @@ describe('fake export jobs', () => {
       }
       const logged = fake.requests.map((r) => `${r.method} ${r.path.replace(/\d+/g, 'N')}`);
       assert.ok(logged.includes('POST /api/export/start'));
+      const startBody = fake.requests.find((r) => r.method === 'POST')?.body as Record<string, unknown> | undefined;
+      assert.equal(startBody?.dataTypeName, 'emailSend', 'the log keeps the start request body');
       assert.ok(logged.includes('GET /api/export/N/files'));
       assert.ok(logged.some((l) => l.startsWith('GET /signed/exports/N/file-N.json')));
     });
