@@ -24,10 +24,15 @@ const SIGNED_FILE = '/signed/exports/{jobId}/{file}';
 
 /**
  * A fake whose export jobs run 200 times faster than Iterable's (a job queues 10 ms and starts
- * 50 ms after it runs) and write small files, so one stream's job has several.
+ * 50 ms after it runs) and write small files, so one stream's job has several. Its file URLs last
+ * a day of Iterable time (7 min here), not 30 min (9 s at 200x, which a loaded machine can pass
+ * between listing and download): expiry is tested with an injected 403.
  */
 function jobsFake(seed: number, exportJobs: NonNullable<FakeIterableOptions['exportJobs']> = {}): Promise<FakeIterable> {
-  return startFakeIterable({ data: generateFakeData({ seed }), exportJobs: { timeScale: 200, fileBytes: 64 * 1024, maxRunning: 20, ...exportJobs } });
+  return startFakeIterable({
+    data: generateFakeData({ seed }),
+    exportJobs: { timeScale: 200, fileBytes: 64 * 1024, maxRunning: 20, urlExpiryMs: 24 * 3_600_000, ...exportJobs },
+  });
 }
 
 function sync(fake: FakeIterable, destination: string, mode: 'jobs' | 'stream' | 'auto', streams: string, extra: string[] = [], env: Record<string, string> = {}): Promise<CliResult> {
