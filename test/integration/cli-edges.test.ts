@@ -217,8 +217,9 @@ describe('api_window_in_days that would plan too many export windows', () => {
 describe('each command lists only the options it uses', () => {
   const expected: Record<string, { has: string[]; lacks: string[] }> = {
     check: {
-      has: ['--config', '--region', '--base-url'],
-      lacks: ['--destination', '--streams', '--start-date', '--window-days', '--lookback-minutes', '--state', '--all'],
+      // --start-date, --window-days and --export-mode decide how a first sync would read exports, which check reports.
+      has: ['--config', '--region', '--base-url', '--start-date', '--window-days', '--export-mode'],
+      lacks: ['--destination', '--streams', '--lookback-minutes', '--state', '--all'],
     },
     discover: {
       has: ['--config', '--region', '--base-url'],
@@ -229,11 +230,11 @@ describe('each command lists only the options it uses', () => {
       lacks: ['--start-date', '--window-days', '--lookback-minutes', '--region', '--base-url', '--state', '--full-refresh'],
     },
     sync: {
-      has: ['--config', '--destination', '--streams', '--start-date', '--window-days', '--lookback-minutes', '--region', '--base-url', '--state', '--full-refresh'],
+      has: ['--config', '--destination', '--streams', '--start-date', '--window-days', '--lookback-minutes', '--region', '--base-url', '--state', '--full-refresh', '--export-mode'],
       lacks: ['--all', '--catalog'],
     },
     tap: {
-      has: ['--config', '--streams', '--start-date', '--window-days', '--lookback-minutes', '--region', '--base-url', '--state', '--catalog'],
+      has: ['--config', '--streams', '--start-date', '--window-days', '--lookback-minutes', '--region', '--base-url', '--state', '--catalog', '--export-mode'],
       lacks: ['--destination', '--all'],
     },
   };

@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { openDestination } from '../../src/destinations/destination-factory.js';
 import { generateFakeData, startFakeIterable, type FakeIterable, type FakeIterableOptions } from '../../src/fake-iterable/server.js';
-import { cliEnv, collect, runCli, spawnCli, type CliResult } from './cli-harness.js';
+import { cliEnv, collect, parseSinger, recordsByStream, runCli, spawnCli, type CliResult } from './cli-harness.js';
 import { freshDestination, snapshot } from './db-snapshot.js';
-import { expectedCounts } from './expected-records.js';
+import { contentOf, expectedCounts, expectedExport, userDateFields } from './expected-records.js';
 
 const KEY = 'test-server-key';
 const START = '2024-01-01';
@@ -297,6 +297,33 @@ describe('export jobs: pacing and queues', () => {
       assert.match(result.stderr, /email_click: export job \d+ has been queued at Iterable for \d+ s \(Iterable runs 4 export jobs at a time/);
     } finally {
       fake.jobs.clearRules();
+      await fake.close();
+    }
+  });
+});
+
+describe('export jobs: tap', () => {
+  it('emits the same records as data.json, STATE with the job position while a job runs, and a final STATE without it', async () => {
+    const fake = await jobsFake(69);
+    try {
+      const result = await runCli(
+        ['tap', '--base-url', fake.url, '--start-date', START, '--streams', 'email_open,users', '--export-mode', 'jobs'],
+        cliEnv({ ITERABLE_API_KEY: KEY }),
+        { timeoutMs: 180_000 },
+      );
+      assert.equal(result.code, 0, result.stderr);
+      const messages = parseSinger(result.stdout);
+      const byStream = recordsByStream(messages);
+      for (const [stream, type] of [['email_open', 'emailOpen'], ['users', 'user']] as const) {
+        const expected = expectedExport(fake.data, type, stream === 'users' ? userDateFields(fake.data) : undefined);
+        assert.deepEqual(contentOf(byStream.get(stream) ?? []), contentOf(expected), `${stream}: records`);
+      }
+      const states = messages.filter((m) => m.type === 'STATE').map((m) => m.value!.bookmarks);
+      assert.ok(states.some((b) => b.email_open?.export_job_file !== undefined), 'a STATE carries the job position mid-job');
+      const last = states[states.length - 1]!;
+      assert.deepEqual(Object.keys(last.email_open!), ['createdAt']);
+      assert.deepEqual(Object.keys(last.users!), ['profileUpdatedAt']);
+    } finally {
       await fake.close();
     }
   });
