@@ -19,7 +19,7 @@ export type JobState = 'enqueued' | 'running' | 'completed' | 'failed' | 'cancel
 const JOB_STATES: readonly JobState[] = ['enqueued', 'running', 'completed', 'failed', 'cancelling', 'cancelled'];
 const FINISHED: ReadonlySet<JobState> = new Set(['completed', 'failed', 'cancelled']);
 
-/** Timing and sizes of the jobs. Durations are Iterable's (real) time, divided by `timeScale`. */
+/** Timing and sizes of the jobs. Durations are Iterable's (real) time, divided by `timeScale` (but `urlExpiryMs`). */
 export interface ExportJobsOptions {
   /** Divides every duration below (60: a minute lasts one second). Default: `rateLimits.timeScale`, else 1. */
   timeScale?: number;
@@ -37,7 +37,10 @@ export interface ExportJobsOptions {
   fileBytes?: number;
   /** Export size cap (real: 100 GB): rows beyond it are dropped and `exportTruncated` is true. */
   maxExportBytes?: number;
-  /** Life of a signed URL (real: 30 min). Default 1800000 ms. */
+  /**
+   * Life of a signed URL (real: 30 min). Default 1800000 ms. NOT divided by `timeScale`: it bounds
+   * the client's own work (downloads, commits), which runs at this machine's speed at any scale.
+   */
   urlExpiryMs?: number;
   /** Files per page of `/files`. Default 100 [I]. */
   filesPageSize?: number;
@@ -466,7 +469,7 @@ export class ExportJobs {
     const path = `${SIGNED_PREFIX}${jobId}/${file}`;
     const signature = createHmac('sha256', this.secret).update(`${path}|${issuedAt}|${this.urls.size}`).digest('hex');
     const expirySeconds = Math.round(this.o.urlExpiryMs / 1000);
-    this.urls.set(signature, { jobId, file, issuedAt, expiresAt: issuedAt + this.scaled(this.o.urlExpiryMs) });
+    this.urls.set(signature, { jobId, file, issuedAt, expiresAt: issuedAt + this.o.urlExpiryMs });
     const params = new URLSearchParams({
       'X-Amz-Algorithm': 'AWS4-HMAC-SHA256',
       'X-Amz-Date': new Date(issuedAt).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, ''),

@@ -350,6 +350,19 @@ describe('fake export jobs', () => {
     });
   });
 
+  it('signed URLs last 30 minutes at any time scale (the client downloads at real speed)', async () => {
+    await withJobs(async (fake, clock) => {
+      const jobId = await startJob(fake, { dataTypeName: 'emailBounce', ...RANGE });
+      clock.now += 600_000;
+      const [file] = (await files(fake, jobId)).files;
+      assert.ok(file !== undefined);
+      clock.now += 30 * 60_000 - 1;
+      assert.equal((await download(file.url)).status, 200);
+      clock.now += 1;
+      assert.equal((await download(file.url)).status, 403);
+    }, { exportJobs: { timeScale: 200 } });
+  });
+
   it('runs on the real clock too, scaled by timeScale', async () => {
     const fake = await startFakeIterable({ data: DATA, exportJobs: { timeScale: 1000 } });
     try {
