@@ -25,8 +25,7 @@ const SIGNED_FILE = '/signed/exports/{jobId}/{file}';
 /**
  * A fake whose export jobs run 200 times faster than Iterable's (a job queues 10 ms and starts
  * 50 ms after it runs) and write small files, so one stream's job has several. Its file URLs last
- * a day of Iterable time (7 min here), not 30 min (9 s at 200x, which a loaded machine can pass
- * between listing and download): expiry is tested with an injected 403.
+ * a day, so only the injected 403 of the expiry test expires one, however loaded the machine.
  */
 function jobsFake(seed: number, exportJobs: NonNullable<FakeIterableOptions['exportJobs']> = {}): Promise<FakeIterable> {
   return startFakeIterable({
