@@ -71,6 +71,12 @@ export class RetryableApiError extends ConnectorError {
   }
 }
 
+/**
+ * A signed download URL (an export job's file) was refused with 403, Iterable's "Request has
+ * expired" after 30 minutes: list the job's files again for fresh URLs.
+ */
+export class SignedUrlExpiredError extends RetryableApiError {}
+
 /** A failure retrying cannot fix (400, 404, retries exhausted). */
 export class FatalApiError extends ConnectorError {
   readonly code = 'api_fatal' as const;

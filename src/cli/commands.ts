@@ -13,17 +13,18 @@ import { projectTypeReport } from './project-type-report.js';
 import { selectStreams } from './run-context.js';
 import { runSync, type StreamResult } from '../sync/run-sync.js';
 import { seedBookmarks } from '../sync/seed-bookmarks.js';
+import { chooseExportMode, describeExportModes } from '../sync/export-mode.js';
 import { assertWindowPlanWithinLimit } from '../sync/window-plan-limit.js';
 import { describeExportCost, estimateExportCost, exportCostStreams } from '../sync/export-cost.js';
 import { checkApiKey } from '../iterable/key-check.js';
-import { readUntilMs } from '../streams/windows.js';
+import { plannedExportWindows, readUntilMs } from '../streams/windows.js';
 import { formatIterableTime } from '../iterable/time-formats.js';
 import { EXIT } from './exit-codes.js';
 import type { StderrLogger } from '../log/stderr-logger.js';
 import { removeOwnTempDirs } from '../destinations/sql/temp-dirs.js';
 import { reportInterruption, SIGNAL_EXIT_CODES, watchForInterrupt } from './interruption.js';
 import { createProgress } from './progress.js';
-import { createClient, createDestination, isSingerDestination } from './run-context.js';
+import { createClient, createDestination, createExportJobsRun, isSingerDestination } from './run-context.js';
 import { formatSummary } from './summary.js';
 import { checkSummaryPath, RunHistory, summaryJson, writeSummaryJson, type FinishedRun } from './run-history.js';
 import { readFile } from 'node:fs/promises';
@@ -87,6 +88,7 @@ export async function commandCheck(
       lines.push(`  ${stream.name.padEnd(26)} ${ok ? 'readable' : `not readable: ${why}`}`);
     }
     out(`Streams:\n${lines.join('\n')}\n`);
+    out(`Export streams (events, users) would read through:\n${describeExportModes({ configured: config.exportMode, startDate: config.startDate, windowDays: config.windowDays, lookbackMinutes: config.lookbackMinutes, now }).join('\n')}\n`);
     if (canExport !== true || canListUsers !== true) {
       out('A read-only key cannot call /api/export/data.json or /api/lists/getUsers; create a server-side key to read every stream.\n');
     }
@@ -96,18 +98,33 @@ export async function commandCheck(
   }
 }
 
-/** The export budget of a first sync (from start_date) of the streams, as one line. */
+/**
+ * The data.json budget of a first sync (from start_date) of the streams, as one line; streams that
+ * export_mode sends through export jobs are named apart (they do not use that budget).
+ */
 function firstSyncCost(config: Config, streams: readonly StreamDefinition[]): string {
-  const exportStreams = exportCostStreams(streams);
-  if (exportStreams.length === 0) return 'A first sync of the selected streams makes no export call.';
+  const names = exportCostStreams(streams).map((s) => s.name);
+  if (names.length === 0) return 'A first sync of the selected streams makes no export call.';
   if (config.startDate === null) return 'Set start_date (or --start-date) to see how many export calls a first sync of the selected streams needs.';
+  const runStartMs = Date.now();
+  const windows = plannedExportWindows({
+    bookmarkMs: null,
+    startDateMs: config.startDate.getTime(),
+    lookbackMinutes: config.lookbackMinutes,
+    endMs: runStartMs,
+    windowDays: config.windowDays,
+  });
+  const throughJobs = chooseExportMode(config.exportMode, windows).mode === 'jobs' ? new Set(names) : new Set<string>();
   const cost = estimateExportCost({
-    streams: exportStreams,
+    streams: exportCostStreams(streams, new Map(), throughJobs),
     startDateMs: config.startDate.getTime(),
     lookbackMinutes: config.lookbackMinutes,
     windowDays: config.windowDays,
-    runStartMs: Date.now(),
+    runStartMs,
   });
+  if (throughJobs.size > 0) {
+    return `A first sync from ${config.startDate.toISOString()} reads its ${throughJobs.size} export stream${throughJobs.size === 1 ? '' : 's'} through export jobs (export_mode ${config.exportMode}): no data.json call, ${windows} window${windows === 1 ? '' : 's'} each in stream mode.`;
+  }
   return `Export budget of a first sync from ${config.startDate.toISOString()} in ${config.windowDays}-day windows: ${describeExportCost(cost)}.`;
 }
 
@@ -273,6 +290,8 @@ async function syncUntilDoneOrInterrupted(
       lookbackMinutes: config.lookbackMinutes,
       maxWindowRetryMinutes: config.maxWindowRetryMinutes,
       metricsAttributionDays: config.metricsAttributionDays,
+      exportMode: config.exportMode,
+      exportJobs: createExportJobsRun(client, signal),
       fullRefresh: options.fullRefresh,
       runStart: new Date(readUntilMs(Date.now(), keyCheck.clockOffsetMs)),
       logger: syncLogger,

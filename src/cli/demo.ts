@@ -36,7 +36,8 @@ export async function commandDemo(
   const server = await startFakeIterable({ port: 0, host: '127.0.0.1', keys: 'any', data: simulatorData(2000) });
   try {
     const config = validateConfig(
-      [{ api_key: 'iterable-sync-demo-key', base_url: server.url, start_date: '2024-01-01', destination: options.destination ?? DEMO_DESTINATION }],
+      // The simulator imposes no rate limits: data.json windows are the quickest way through its three months.
+      [{ api_key: 'iterable-sync-demo-key', base_url: server.url, start_date: '2024-01-01', export_mode: 'stream', destination: options.destination ?? DEMO_DESTINATION }],
       { warn: (message) => logger.warn(message) },
     );
     logger.info(`demo: simulated Iterable API at ${server.url} (generated data, 2024-01-01 to 2024-04-01); syncing into ${config.destination}`);

@@ -13,7 +13,7 @@ import { OPTIONS, withCommonOptions, withOptions } from './options.js';
 import { logFormatOption, resolveLogFormat } from './log-format.js';
 import { shouldDrawLiveProgress } from './progress.js';
 import { loadConfig, selectStreams, streamsToReset, type CommonFlags } from './run-context.js';
-import { commandSimulate, simulateOptions, type SimulateFlags } from './simulate.js';
+import { commandSimulate, SIMULATOR_JOBS_TIME_SCALE, simulateOptions, type SimulateFlags } from './simulate.js';
 import { commandDemo } from './demo.js';
 import { commandQuery, outputFormat, QUERY_FORMATS } from './query.js';
 import { commandStatus, STATUS_FORMATS } from './status.js';
@@ -58,9 +58,9 @@ const program = new Command()
 withOptions(
   program
     .command('check')
-    .description('show the export calls a first sync of the selected streams needs, check the API key and list the streams it can read')
+    .description('show the export calls a first sync of the selected streams needs, check the API key, list the streams it can read and how a sync would read exports')
     .addOption(OPTIONS.streams('comma-separated streams, or all, whose first sync to estimate (default: the 16 seed streams)')),
-  'config', 'startDate', 'windowDays', 'region', 'baseUrl', 'projectType',
+  'config', 'startDate', 'windowDays', 'region', 'baseUrl', 'projectType', 'exportMode',
 ).action((flags: CommonFlags) =>
   run(async () => {
     const config = await loadConfig(flags, logger);
@@ -82,7 +82,8 @@ withCommonOptions(
     .addOption(OPTIONS.state('Singer state (Stitch, Meltano, tap-iterable) whose bookmarks seed the streams the destination has none for'))
     .option('--summary-json <file>', 'also write the final summary (run id, times, outcome, streams, exit code) as JSON to this file')
     .addOption(OPTIONS.maxWindowRetryMinutes())
-    .addOption(OPTIONS.metricsAttributionDays()),
+    .addOption(OPTIONS.metricsAttributionDays())
+    .addOption(OPTIONS.exportMode()),
 ).action((flags: SyncFlags & { summaryJson?: string }) =>
   run(async () => {
     const config = await loadConfig(flags, logger);
@@ -107,7 +108,8 @@ withCommonOptions(
     .addOption(OPTIONS.state('Singer state to resume from'))
     .option('--full-refresh', 'ignore bookmarks for this run')
     .addOption(OPTIONS.maxWindowRetryMinutes())
-    .addOption(OPTIONS.metricsAttributionDays()),
+    .addOption(OPTIONS.metricsAttributionDays())
+    .addOption(OPTIONS.exportMode()),
 ).action((flags: SyncFlags) =>
   run(async () => {
     const config = await loadConfig(flags, logger);
@@ -145,6 +147,7 @@ program
   .option('--host <host>', 'address to listen on', '127.0.0.1')
   .option('--events <count>', 'email sends to generate (other event types in proportion)', '2000')
   .option('--project-type <type>', 'how the simulated project identifies users: email, userId or hybrid', 'email')
+  .option('--jobs-time-scale <n>', "how many times faster than Iterable's export jobs run", String(SIMULATOR_JOBS_TIME_SCALE))
   .action((flags: SimulateFlags) => run(async () => commandSimulate(simulateOptions(flags), logger, out)));
 
 program

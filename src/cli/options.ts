@@ -7,7 +7,7 @@ import { InvalidArgumentError, Option, type Command } from 'commander';
  * must not silently change what a run reads.
  */
 export const OPTIONS = {
-  config: () => valued('--config <file>', 'JSON config file (api_key, start_date, api_window_in_days, region, base_url, destination, lookback_minutes, streams, metrics_attribution_days, project_type)'),
+  config: () => valued('--config <file>', 'JSON config file (api_key, start_date, api_window_in_days, region, base_url, destination, lookback_minutes, streams, metrics_attribution_days, project_type, export_mode)'),
   startDate: () => valued('--start-date <date>', 'first instant to replicate: 2024-01-31, 2024-01-31T00:00:00Z or 01/31/2024'),
   windowDays: () => valued('--window-days <days>', 'length of one export window in days (fractions allowed)'),
   lookbackMinutes: () => valued('--lookback-minutes <minutes>', 're-read this much before a bookmark'),
@@ -19,6 +19,7 @@ export const OPTIONS = {
   catalog: () => valued('--catalog <file>', 'Singer catalog; streams with "selected": true are read'),
   state: (description: string) => valued('--state <file>', description),
   projectType: () => valued('--project-type <type>', 'email, userId or hybrid: how the project identifies users (default email)'),
+  exportMode: () => valued('--export-mode <mode>', 'how exports are read: auto (default), jobs (export jobs) or stream (data.json)'),
   maxWindowRetryMinutes: () =>
     valued('--max-window-retry-minutes <minutes>', 'give a stream up when one export window keeps failing this long (default 5)'),
   metricsAttributionDays: () =>

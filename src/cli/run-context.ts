@@ -4,6 +4,8 @@ import { openDestination } from '../destinations/destination-factory.js';
 import { SingerDestination } from '../destinations/singer/singer-destination.js';
 import { ConfigError } from '../errors.js';
 import { IterableClient } from '../iterable/client.js';
+import { exportJobsApi } from '../iterable/export-jobs-api.js';
+import { JobSlots, type ExportJobsRun } from '../streams/export-jobs-reader.js';
 import type { Logger } from '../core/types.js';
 import type { SingerState } from '../state/singer-state.js';
 import { DEFAULT_STREAMS, STREAMS, STREAM_NAMES, type StreamDefinition } from '../streams/stream-table.js';
@@ -21,6 +23,7 @@ export interface CommonFlags {
   baseUrl?: string;
   region?: string;
   projectType?: string;
+  exportMode?: string;
 }
 
 /** Loads and validates configuration: config file, then environment, then flags. */
@@ -41,6 +44,7 @@ export async function loadConfig(
   if (flags.region !== undefined) fromFlags.region = flags.region;
   if (flags.streams !== undefined) fromFlags.streams = flags.streams;
   if (flags.projectType !== undefined) fromFlags.project_type = flags.projectType;
+  if (flags.exportMode !== undefined) fromFlags.export_mode = flags.exportMode;
   return validateConfig([fromFile, configFromEnv(process.env), fromFlags], {
     requireApiKey: options.requireApiKey,
     warn: (message) => logger.warn(message),
@@ -93,6 +97,26 @@ export function createClient(config: Config, logger: Logger, signal?: AbortSigna
     ...(process.env.ITERABLE_SYNC_BACKOFF_MAX_MS ? { backoffMaxMs: Number(process.env.ITERABLE_SYNC_BACKOFF_MAX_MS) } : {}),
     ...(process.env.ITERABLE_SYNC_IDLE_TIMEOUT_MS ? { idleTimeoutMs: Number(process.env.ITERABLE_SYNC_IDLE_TIMEOUT_MS) } : {}),
   });
+}
+
+/** What the streams reading through export jobs share in one run (see `readExportJobs`). */
+export function createExportJobsRun(client: IterableClient, signal?: AbortSignal): ExportJobsRun {
+  // Knobs for tests against a local fake (documented in the README's development section).
+  const knob = (name: string): number | undefined => {
+    const value = Number(process.env[name] ?? '');
+    return process.env[name] && Number.isFinite(value) && value > 0 ? value : undefined;
+  };
+  const pollMinMs = knob('ITERABLE_SYNC_JOB_POLL_MIN_MS');
+  const pollMaxMs = knob('ITERABLE_SYNC_JOB_POLL_MAX_MS');
+  const queuedReportMs = knob('ITERABLE_SYNC_JOB_QUEUED_REPORT_MS');
+  return {
+    api: exportJobsApi(client),
+    slots: new JobSlots(),
+    ...(signal !== undefined ? { signal } : {}),
+    ...(pollMinMs !== undefined ? { pollMinMs } : {}),
+    ...(pollMaxMs !== undefined ? { pollMaxMs } : {}),
+    ...(queuedReportMs !== undefined ? { queuedReportMs } : {}),
+  };
 }
 
 /** True for the destination URLs that mean Singer messages on stdout. */

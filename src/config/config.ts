@@ -3,6 +3,7 @@ import { ConfigError, registerSecret } from '../errors.js';
 import { parseInstant } from '../core/instants.js';
 import { DEFAULT_METRICS_ATTRIBUTION_DAYS } from '../streams/campaign-metrics.js';
 import { DEFAULT_PROJECT_TYPE, parseProjectType, PROJECT_TYPES, type ProjectType } from '../streams/project-types.js';
+import { parseExportMode, type ConfiguredExportMode } from '../sync/export-mode.js';
 import { locateJsonError } from './json-error-position.js';
 
 /** The validated configuration of one run (contract §3). */
@@ -26,6 +27,8 @@ export interface Config {
   maxWindowRetryMinutes: number;
   /** `campaign_metrics` re-reads campaigns that ended less than this many days before its last read. Default 15. */
   metricsAttributionDays: number;
+  /** How export streams read: data.json (`stream`), export jobs (`jobs`), or `auto`. Default `auto`. */
+  exportMode: ConfiguredExportMode;
   /** Streams to run (`streams` key or `--streams`): names as given, or `all`; undefined = the 16 seed streams. */
   streams?: readonly string[] | 'all';
   /** How the project identifies users (`project_type`): keys of `users` and `list_users`. Default `email`. */
@@ -47,6 +50,7 @@ const KNOWN_KEYS = new Set([
   'metrics_attribution_days',
   'streams',
   'project_type',
+  'export_mode',
 ]);
 
 /** Keys the Python tap-iterable and Meltano add to configs; accepted silently. */
@@ -104,6 +108,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv): RawConfig {
     ['ITERABLE_MAX_WINDOW_RETRY_MINUTES', 'max_window_retry_minutes'],
     ['ITERABLE_METRICS_ATTRIBUTION_DAYS', 'metrics_attribution_days'],
     ['ITERABLE_PROJECT_TYPE', 'project_type'],
+    ['ITERABLE_EXPORT_MODE', 'export_mode'],
   ];
   for (const [name, key] of map) {
     const value = env[name];
@@ -195,6 +200,7 @@ export function validateConfig(
   const destination = String(raw.destination ?? DEFAULT_DESTINATION).trim() || DEFAULT_DESTINATION;
   const streams = streamList(raw.streams);
   const projectType = projectTypeOf(raw.project_type);
+  const exportMode = parseExportMode(raw.export_mode);
 
   return {
     apiKey: trimmedKey,
@@ -207,6 +213,7 @@ export function validateConfig(
     maxWindowRetryMinutes,
     metricsAttributionDays,
     projectType,
+    exportMode,
     ...(streams !== undefined ? { streams } : {}),
   };
 }

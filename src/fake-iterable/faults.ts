@@ -6,7 +6,10 @@ import type { ExportRow } from './data-types.js';
 
 /** Which requests a fault hits. */
 export interface FaultTarget {
-  /** Exact path without query, e.g. `/api/export/data.json`. */
+  /**
+   * Exact path without query, e.g. `/api/export/data.json`, or a route's template:
+   * `/api/export/{jobId}/files`, `/api/export/{jobId}` (DELETE), `/signed/exports/{jobId}/{file}`.
+   */
   path: string;
   /** Only requests with this `dataTypeName` (case-insensitive). */
   dataTypeName?: string;
@@ -70,8 +73,8 @@ interface QueuedFault {
   calls: number;
 }
 
-function matches(fault: Fault, path: string, dataTypeName: string | null): boolean {
-  if (fault.path !== path) return false;
+function matches(fault: Fault, path: string, dataTypeName: string | null, template?: string): boolean {
+  if (fault.path !== path && fault.path !== template) return false;
   if (fault.dataTypeName === undefined) return true;
   return dataTypeName !== null && fault.dataTypeName.toLowerCase() === dataTypeName.toLowerCase();
 }
@@ -88,11 +91,11 @@ export class FaultQueue {
     this.queue = [];
   }
 
-  /** The first matching status or body fault, consumed once. */
-  take(path: string, dataTypeName: string | null): StatusFault | BodyFault | undefined {
+  /** The first matching status or body fault (by path or route template), consumed once. */
+  take(path: string, dataTypeName: string | null, template?: string): StatusFault | BodyFault | undefined {
     for (let i = 0; i < this.queue.length; i++) {
       const entry = this.queue[i] as QueuedFault;
-      if (entry.fault.kind === 'late' || !matches(entry.fault, path, dataTypeName)) continue;
+      if (entry.fault.kind === 'late' || !matches(entry.fault, path, dataTypeName, template)) continue;
       entry.remaining -= 1;
       if (entry.remaining <= 0) this.queue.splice(i, 1);
       return entry.fault;

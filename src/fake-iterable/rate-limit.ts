@@ -21,6 +21,11 @@ const SECOND_MS = 1_000;
 /** Documented limits per project; `metadata` has none (spec §2). */
 export const ITERABLE_RATE_LIMITS: Readonly<Record<RateLimitFamily, RateLimit | undefined>> = {
   export: { requests: 4, periodMs: MINUTE_MS, text: '4.0 per minute' }, // data.json: 4 requests/minute
+  exportStart: { requests: 1, periodMs: SECOND_MS, text: '1.0 per second' }, // export/start: 1 request/second per organisation
+  exportFiles: { requests: 1, periodMs: SECOND_MS, text: '1.0 per second' }, // export/{jobId}/files: 1 request/second per organisation
+  exportCancel: { requests: 1, periodMs: SECOND_MS, text: '1.0 per second' }, // DELETE export/{jobId}: 1 request/second per project
+  exportJobs: undefined, // export/jobs: not stated
+  exportDownload: undefined, // signed file URLs: served by the file host, not Iterable's API
   listUsers: { requests: 5, periodMs: MINUTE_MS, text: '5.0 per minute' }, // lists/getUsers: 5 requests/minute
   campaigns: { requests: 100, periodMs: SECOND_MS, text: '100.0 per second' }, // 100 requests/second
   campaignMetrics: { requests: 10, periodMs: MINUTE_MS, text: '10.0 per minute' }, // campaigns/metrics: 10 requests/minute

@@ -17,6 +17,15 @@ import {
 import { campaignMetricsCsv } from './campaign-metrics.js';
 import { generateFakeData } from './data.js';
 import { exportRows } from './export-rows.js';
+import {
+  ExportJobs,
+  JobRequestError,
+  parseStartRequest,
+  s3Error,
+  SIGNED_PREFIX,
+  type ExportJob,
+  type ExportJobsOptions,
+} from './export-jobs.js';
 import { FaultQueue, type BodyFault, type Fault, type StatusFault } from './faults.js';
 import { rateLimitMessage, SlidingWindowLimiter, ITERABLE_RATE_LIMITS, type RateLimitFamily } from './rate-limit.js';
 import { parseRequestDateTime, utcDayStart } from './time-format.js';
@@ -24,6 +33,7 @@ import { parseRequestDateTime, utcDayStart } from './time-format.js';
 export type { Fault, StatusFault, BodyFault, CutFault, StallFault, SlowFault, MalformedFault, LateFault } from './faults.js';
 export * from './data.js';
 export { CAMPAIGN_METRIC_COLUMNS, campaignMetricsCsv, fakeCampaignMetrics } from './campaign-metrics.js';
+export { ExportJobs, SIGNED_PREFIX, type ExportJob, type ExportJobsOptions, type JobRule, type JobState } from './export-jobs.js';
 
 export type KeyRole = 'server' | 'readonly';
 
@@ -61,6 +71,8 @@ export interface FakeIterableOptions {
    * `Date` header of every answer, as Iterable's own clock does. Default 0.
    */
   clockOffsetMs?: number;
+  /** Timing and sizes of the asynchronous export jobs (spec §3.13); see `ExportJobsOptions`. */
+  exportJobs?: ExportJobsOptions;
 }
 
 export interface RecordedRequest {
@@ -73,6 +85,8 @@ export interface RecordedRequest {
   /** Date.now() at arrival. */
   at: number;
   headers: IncomingHttpHeaders;
+  /** A POST's JSON body as parsed (the export start request); absent otherwise or when not JSON. */
+  body?: unknown;
 }
 
 export interface FakeIterable {
@@ -82,6 +96,8 @@ export interface FakeIterable {
   data: FakeData;
   /** Every request in arrival order. */
   requests: RecordedRequest[];
+  /** The organisation's export jobs: rules (`jobs.addRule`), `fail`, `cancel`, `requeue`, `start`, `all`. */
+  jobs: ExportJobs;
   /** Queues a fault; faults are consumed FIFO per matching request. */
   inject(fault: Fault): void;
   clearFaults(): void;
@@ -91,6 +107,9 @@ export interface FakeIterable {
 const JSON_TYPE = 'application/json; charset=utf-8';
 const TEXT_TYPE = 'text/plain; charset=utf-8';
 const HTML_TYPE = 'text/html; charset=utf-8';
+const XML_TYPE = 'application/xml';
+/** Largest request body read (a StartExportRequest is tiny). */
+const MAX_BODY_BYTES = 1024 * 1024;
 /** Iterable's documented page-size cap for campaigns and templates (spec §3.1, §3.7). */
 const MAX_PAGE_SIZE = 1000;
 const DEFAULT_PAGE_SIZE = 20;
@@ -130,6 +149,8 @@ function envelope(msg: string, code: string, params: Record<string, unknown> | n
 /** One request and its response, with the helpers every handler uses. */
 class Exchange {
   bodyFault: BodyFault | undefined;
+  /** The parsed JSON body of a POST; undefined when absent, `INVALID_BODY` when not JSON. */
+  body: unknown;
 
   constructor(
     readonly req: IncomingMessage,
@@ -177,8 +198,14 @@ class Exchange {
   }
 
   /** A chunked body of lines. */
-  async lines(status: number, contentType: string, lines: Iterable<string>, hasFinalNewline: (count: number) => boolean): Promise<void> {
-    this.head(status, { 'Content-Type': contentType });
+  async lines(
+    status: number,
+    contentType: string,
+    lines: Iterable<string>,
+    hasFinalNewline: (count: number) => boolean,
+    headers: Record<string, string | number> = {},
+  ): Promise<void> {
+    this.head(status, { 'Content-Type': contentType, ...headers });
     await this.writeLines(lines, hasFinalNewline);
   }
 
@@ -189,6 +216,11 @@ class Exchange {
       hasFinalNewline,
       ...(this.bodyFault !== undefined ? { fault: this.bodyFault } : {}),
     });
+  }
+
+  /** This server as the client reached it, e.g. `http://127.0.0.1:1234`. */
+  get baseUrl(): string {
+    return `http://${this.req.headers.host ?? this.server.hostPort}`;
   }
 
   /** An absolute URL to this endpoint with the same parameters and `page` replaced (or removed). */
@@ -208,11 +240,18 @@ interface ServerContext {
   serverHeader: string;
   hostPort: string;
   clockOffsetMs: number;
+  jobs: ExportJobs;
 }
 
 interface Route {
+  /** Default GET. Another method on the path gets the 404 page, as Play answers. */
+  method?: 'GET' | 'POST' | 'DELETE';
   /** Exact path, or a pattern whose groups are path parameters. */
   path: string | RegExp;
+  /** The path with named parameters, which faults may target instead of one exact path. */
+  template?: string;
+  /** The export type a fault's `dataTypeName` is matched against. */
+  dataTypeOf?(ex: Exchange, ctx: ServerContext, params: string[]): string | null;
   family: RateLimitFamily;
   /** Whether read-only keys may call it (spec §1.3). */
   isReadOnlyAllowed: boolean;
@@ -500,6 +539,63 @@ async function handleExport(ex: Exchange, ctx: ServerContext): Promise<void> {
   await ex.lines(200, ctx.options.exportContentType, jsonLines(rows), (count) => count % 2 === 0);
 }
 
+const INVALID_BODY = Symbol('invalid JSON body');
+
+function jobIdOf(raw: string): number | undefined {
+  return /^\d{1,15}$/.test(raw) ? Number(raw) : undefined;
+}
+
+/** The job a `/api/export/{jobId}...` path names, or a 400 already sent. */
+async function jobOf(ex: Exchange, ctx: ServerContext, rawId: string): Promise<ExportJob | undefined> {
+  const id = jobIdOf(rawId);
+  const job = id === undefined ? undefined : ctx.jobs.get(id);
+  if (id === undefined) await ex.badParams(`Invalid jobId: ${rawId}`);
+  else if (job === undefined) await ex.badParams(`Export job ${id} not found`, { jobId: String(id) });
+  return job;
+}
+
+async function handleExportStart(ex: Exchange, ctx: ServerContext): Promise<void> {
+  if (ex.body === INVALID_BODY || ex.body === undefined) {
+    return ex.send(400, JSON_TYPE, envelope('Invalid JSON body', 'BadJsonBody', null));
+  }
+  try {
+    const job = ctx.jobs.start(parseStartRequest(ex.body));
+    await ex.json(200, { jobId: job.id });
+  } catch (error) {
+    if (!(error instanceof JobRequestError)) throw error;
+    await ex.send(400, JSON_TYPE, envelope(error.message, error.code, null));
+  }
+}
+
+async function handleExportFiles(ex: Exchange, ctx: ServerContext, [rawId = '']: string[]): Promise<void> {
+  const job = await jobOf(ex, ctx, rawId);
+  if (job === undefined) return;
+  const startAfter = ex.query.get('startAfter');
+  await ex.json(200, ctx.jobs.filesPage(job, startAfter === null || startAfter === '' ? null : startAfter, ex.baseUrl));
+}
+
+async function handleExportJobList(ex: Exchange, ctx: ServerContext): Promise<void> {
+  const raw = ex.query.get('jobState');
+  const state = raw === null || raw === '' ? undefined : ExportJobs.parseStateFilter(raw);
+  if (raw !== null && raw !== '' && state === undefined) {
+    return ex.badParams(`Invalid jobState: ${raw}. Valid values: enqueued, queued, running, completed, failed, cancelling, cancelled`);
+  }
+  const jobs = ctx.jobs.all().filter((j) => state === undefined || j.state === state).reverse();
+  await ex.json(200, { jobs: jobs.map((j) => ctx.jobs.model(j)) });
+}
+
+async function handleExportCancel(ex: Exchange, ctx: ServerContext, [rawId = '']: string[]): Promise<void> {
+  const job = await jobOf(ex, ctx, rawId);
+  if (job === undefined) return;
+  if (!ctx.jobs.cancel(job.id)) return ex.badParams(`Export job ${job.id} cannot be cancelled: it is ${job.state}`, { jobId: String(job.id) });
+  await ex.send(200, JSON_TYPE, envelope('', 'Success', null));
+}
+
+const jobDataType = (_ex: Exchange, ctx: ServerContext, [rawId = '']: string[]): string | null => {
+  const id = jobIdOf(rawId);
+  return id === undefined ? null : (ctx.jobs.get(id)?.request.dataType ?? null);
+};
+
 const ROUTES: Route[] = [
   { path: '/api/campaigns', family: 'campaigns', isReadOnlyAllowed: true, handle: handleCampaigns },
   { path: '/api/campaigns/metrics', family: 'campaignMetrics', isReadOnlyAllowed: true, handle: handleCampaignMetrics },
@@ -526,6 +622,19 @@ const ROUTES: Route[] = [
   // project types that forget users by that identifier, and answers an error in the others.
   { path: '/api/users/forgotten', family: 'userFields', isReadOnlyAllowed: false, handle: (ex, ctx) => handleForgotten(ex, ctx, 'email') },
   { path: '/api/users/forgottenUserIds', family: 'userFields', isReadOnlyAllowed: false, handle: (ex, ctx) => handleForgotten(ex, ctx, 'userId') },
+  {
+    method: 'POST', path: '/api/export/start', family: 'exportStart', isReadOnlyAllowed: false, handle: handleExportStart,
+    dataTypeOf: (ex) => (typeof ex.body === 'object' && ex.body !== null ? String((ex.body as Record<string, unknown>).dataTypeName ?? '') : null),
+  },
+  { path: '/api/export/jobs', family: 'exportJobs', isReadOnlyAllowed: false, handle: handleExportJobList },
+  {
+    path: /^\/api\/export\/([^/]+)\/files$/, template: '/api/export/{jobId}/files', family: 'exportFiles', isReadOnlyAllowed: false,
+    handle: handleExportFiles, dataTypeOf: jobDataType,
+  },
+  {
+    method: 'DELETE', path: /^\/api\/export\/([^/]+)$/, template: '/api/export/{jobId}', family: 'exportCancel', isReadOnlyAllowed: false,
+    handle: handleExportCancel, dataTypeOf: jobDataType,
+  },
 ];
 
 /**
@@ -545,8 +654,9 @@ function handleForgotten(ex: Exchange, ctx: ServerContext, by: 'email' | 'userId
   return by === 'email' ? ex.json(200, { hashedEmails: [] }) : ex.json(200, { hashedUserIds: [] });
 }
 
-function findRoute(path: string): { route: Route; params: string[] } | undefined {
+function findRoute(method: string, path: string): { route: Route; params: string[] } | undefined {
   for (const route of ROUTES) {
+    if ((route.method ?? 'GET') !== method) continue;
     if (typeof route.path === 'string') {
       if (route.path === path) return { route, params: [] };
     } else {
@@ -612,6 +722,60 @@ function statusFaultBody(fault: StatusFault, ex: Exchange, ctx: ServerContext, f
   }
 }
 
+/** The request's JSON body; `INVALID_BODY` when it is not JSON or too large, undefined when empty. */
+async function readJsonBody(req: IncomingMessage): Promise<unknown> {
+  const parts: Buffer[] = [];
+  let size = 0;
+  for await (const part of req as AsyncIterable<Buffer>) {
+    size += part.length;
+    if (size > MAX_BODY_BYTES) return INVALID_BODY;
+    parts.push(part);
+  }
+  const text = Buffer.concat(parts).toString('utf8');
+  if (text.trim() === '') return undefined;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return INVALID_BODY;
+  }
+}
+
+/**
+ * A signed file URL, served like S3 (spec §3.13): no Iterable key is needed, and one sent anyway
+ * is refused, so a test proves the client never leaks it there. Expired URLs get S3's 403.
+ */
+async function handleSignedDownload(ex: Exchange, ctx: ServerContext): Promise<void> {
+  const s3Headers = { Server: 'AmazonS3', 'x-amz-request-id': Math.random().toString(16).slice(2, 18).toUpperCase() };
+  if (apiKeyOf(ex.req.headers, new URLSearchParams()) !== undefined) {
+    return ex.send(400, XML_TYPE, s3Error(
+      'InvalidArgument',
+      'Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, Signature query string parameter or the Authorization header should be specified',
+      { ArgumentName: 'Api-Key' },
+    ), s3Headers);
+  }
+  const check = ctx.jobs.checkDownload(ex.path, ex.query);
+  if (check.kind === 'badSignature') {
+    return ex.send(403, XML_TYPE, s3Error('SignatureDoesNotMatch', 'The request signature we calculated does not match the signature you provided.'), s3Headers);
+  }
+  if (check.kind === 'noSuchKey') return ex.send(404, XML_TYPE, s3Error('NoSuchKey', 'The specified key does not exist.'), s3Headers);
+  if (check.kind === 'expired') {
+    return ex.send(403, XML_TYPE, s3Error('AccessDenied', 'Request has expired', {
+      'X-Amz-Expires': String(check.expirySeconds),
+      Expires: new Date(check.expiresAt).toISOString().replace(/\.\d{3}Z$/, 'Z'),
+      ServerTime: new Date(ctx.jobs.clock()).toISOString().replace(/\.\d{3}Z$/, 'Z'),
+    }), s3Headers);
+  }
+  const { job, file } = check;
+  const fault = ctx.faults.take(ex.path, job.request.dataType, '/signed/exports/{jobId}/{file}');
+  if (fault?.kind === 'status') {
+    return ex.send(fault.status, XML_TYPE, fault.body ?? s3Error('InternalError', 'We encountered an internal error. Please try again.'), s3Headers);
+  }
+  ex.bodyFault = fault;
+  // S3 knows the object's length; a `malformed` fault changes it, so that one goes chunked.
+  const length: Record<string, number> = fault?.kind === 'malformed' ? {} : { 'Content-Length': file.bytes };
+  await ex.lines(200, 'binary/octet-stream', ctx.jobs.fileLines(job, file), (count) => count % 2 === 0, { ...s3Headers, ...length });
+}
+
 /** Starts the fake on `host:port` and resolves once it listens. */
 export async function startFakeIterable(options: FakeIterableOptions = {}): Promise<FakeIterable> {
   const host = options.host ?? '127.0.0.1';
@@ -635,6 +799,11 @@ export async function startFakeIterable(options: FakeIterableOptions = {}): Prom
     serverHeader: `iterable-ingress ${Math.floor(Math.random() * 0x10000).toString(16).padStart(4, '0')}`,
     hostPort: host,
     clockOffsetMs,
+    jobs: new ExportJobs(data, {
+      ...options.exportJobs,
+      clock: options.exportJobs?.clock ?? (() => Date.now() + clockOffsetMs),
+      timeScale: options.exportJobs?.timeScale ?? (options.rateLimits ? options.rateLimits.timeScale : 1),
+    }),
   };
 
   const roleOf = (key: string | undefined): KeyRole | null => {
@@ -653,9 +822,14 @@ export async function startFakeIterable(options: FakeIterableOptions = {}): Prom
     const record: RecordedRequest = { method: req.method ?? 'GET', path, query, status: 0, keyRole, at: Date.now(), headers: req.headers };
     requests.push(record);
     const ex = new Exchange(req, res, record, query, startedAt, ctx);
+    if (req.method === 'POST') {
+      ex.body = await readJsonBody(req);
+      if (ex.body !== INVALID_BODY && ex.body !== undefined) record.body = ex.body;
+    }
 
+    if (path.startsWith(SIGNED_PREFIX) && req.method === 'GET') return handleSignedDownload(ex, ctx);
     // Unknown routes are refused by the router before any key check, as Play does (spec §1.4).
-    const match = req.method === 'GET' ? findRoute(path) : undefined;
+    const match = findRoute(req.method ?? 'GET', path);
     if (match === undefined) return ex.send(404, HTML_TYPE, notFoundPage(req.method ?? 'GET', path));
     const { route, params } = match;
     if (keyRole === null) {
@@ -676,7 +850,7 @@ export async function startFakeIterable(options: FakeIterableOptions = {}): Prom
         return ex.json(429, { msg: rateLimitMessage(path, data.projectId, decision.limit), code: 'RateLimitExceeded', params: {} });
       }
     }
-    const fault = ctx.faults.take(path, query.get('dataTypeName'));
+    const fault = ctx.faults.take(path, route.dataTypeOf ? route.dataTypeOf(ex, ctx, params) : query.get('dataTypeName'), route.template);
     if (fault?.kind === 'status') {
       const { type, body } = statusFaultBody(fault, ex, ctx, route.family);
       const headers: Record<string, number> = fault.retryAfterSeconds !== undefined ? { 'Retry-After': fault.retryAfterSeconds } : {};
@@ -712,6 +886,7 @@ export async function startFakeIterable(options: FakeIterableOptions = {}): Prom
     port,
     data,
     requests,
+    jobs: ctx.jobs,
     inject: (fault) => ctx.faults.inject(fault),
     clearFaults: () => ctx.faults.clear(),
     close: () => {

@@ -8,6 +8,7 @@ import {
   ConnectorError,
   FatalApiError,
   RetryableApiError,
+  SignedUrlExpiredError,
   redactSecrets,
   registerSecret,
   type RequestDescription,
@@ -51,6 +52,14 @@ const PERMISSION_HINT =
 const PROXY_ENV_VARS = ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy'] as const;
 
 const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };
+
+/** The method and JSON body of a request; GET without a body unless said. */
+interface HttpCall {
+  method: 'GET' | 'POST' | 'DELETE';
+  body?: string;
+}
+
+const GET_CALL: HttpCall = { method: 'GET' };
 
 /** Reads a 2xx response inside one attempt; a plain (non-Connector) error counts as a cut body. */
 type Consume<R> = (response: Dispatcher.ResponseData, request: RequestDescription) => Promise<R>;
@@ -154,6 +163,87 @@ export class IterableClient {
     return this.execute(this.buildUrl(path, query), family, TEXT_ACCEPT, options, async (response) => response.body.text());
   }
 
+  /**
+   * POSTs `body` as JSON (or DELETEs) `path` and parses the JSON answer; paced and retried like
+   * a GET. (A POST that reached Iterable before its connection broke may have taken effect.)
+   */
+  async sendJson<T>(method: 'POST' | 'DELETE', path: string, body: unknown, family: EndpointFamily, options: RequestOptions = {}): Promise<T> {
+    const call: HttpCall = { method, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) };
+    return this.execute(this.buildUrl(path, {}), family, JSON_ACCEPT, options, (response, description) => parseJsonBody<T>(response, description), call);
+  }
+
+  /**
+   * GETs a signed download URL (an export job's file) **without** the API key, and yields its
+   * lines chunk by chunk as they arrive, never the whole body at once. One attempt: a failure
+   * throws (403 `SignedUrlExpiredError`, 429/5xx/network/cut body `RetryableApiError`, the rest
+   * `FatalApiError`) and the caller decides whether to fetch fresh URLs or read the file again.
+   * Paced by `family`; messages show the URL's path only (its query is the signature).
+   */
+  async *streamSignedUrl(url: string, family: EndpointFamily): AsyncGenerator<string[]> {
+    let target: URL;
+    try {
+      target = new URL(url);
+    } catch (error) {
+      throw new FatalApiError('GET (signed file URL): not a valid URL; this is likely an Iterable API change, please report it.', { method: 'GET', path: '(signed file URL)' }, { cause: error });
+    }
+    const shownPath = redactText(`${target.origin}${target.pathname}`);
+    const description: RequestDescription = { method: 'GET', path: shownPath };
+    const waitSignal = anySignal([this.signal, this.keyRefused.signal]);
+    try {
+      await this.limiter.acquire(family, { signal: waitSignal.signal, onWait: requestContext.getStore()?.onRateLimitWait });
+    } catch (error) {
+      this.signal?.throwIfAborted();
+      throw error;
+    } finally {
+      waitSignal.dispose();
+    }
+    increment(this.stats.requestsByPath, '(export file download)', 1);
+    let response: Dispatcher.ResponseData;
+    try {
+      // No Api-Key: the URL carries its own signature, and the key must never reach another host.
+      response = await request(target, {
+        method: 'GET',
+        dispatcher: this.dispatcher,
+        signal: this.requestSignal,
+        headers: { accept: STREAM_ACCEPT, 'user-agent': this.userAgent },
+        headersTimeout: this.timeouts.connectTimeoutMs,
+        bodyTimeout: this.timeouts.idleTimeoutMs,
+      });
+    } catch (error) {
+      this.signal?.throwIfAborted();
+      const code = errorCodeOf(error);
+      throw new RetryableApiError(`GET ${shownPath}: ${describeNetworkError(error, code, this.timeouts)}`, description, undefined, { cause: error });
+    } finally {
+      this.limiter.release(family);
+    }
+    const status = response.statusCode;
+    description.status = status;
+    increment(this.stats.responsesByStatus, status, 1);
+    if (status < 200 || status >= 300) {
+      const { detail } = await readErrorDetail(response);
+      const message = `GET ${shownPath}: ${describeStatus(status)}${detail ? `; the file host says ${detail}` : ''}`;
+      if (status === 403) throw new SignedUrlExpiredError(`${message}; fetching the job's file list again for fresh URLs`, description);
+      if (status === 429 || status >= 500) throw new RetryableApiError(message, description, parseRetryAfter(headerValue(response.headers['retry-after'])));
+      throw new FatalApiError(`${message}. Retrying will not help.`, description);
+    }
+    const reader = new BodyLineReader(response.body);
+    try {
+      while (!reader.isDone) {
+        let lines: string[];
+        try {
+          lines = await reader.next();
+        } catch (error) {
+          this.signal?.throwIfAborted();
+          throw bodyCutError(description, error, `${reader.lineCount} lines`, this.timeouts);
+        }
+        this.checkLineLength(reader, description);
+        if (lines.length > 0) yield lines;
+      }
+    } finally {
+      reader.destroy();
+    }
+  }
+
   /** Iterable's clock from the `Date` header of the latest answer; undefined before any. */
   get iterableClock(): IterableClockReading | undefined {
     return this.lastClockReading;
@@ -247,19 +337,7 @@ export class IterableClient {
   }
 
   private async fetchJson<T>(url: URL, family: EndpointFamily, options: RequestOptions): Promise<T> {
-    return this.execute(url, family, JSON_ACCEPT, options, async (response, description) => {
-      const text = await response.body.text();
-      try {
-        return JSON.parse(text) as T;
-      } catch (error) {
-        throw new FatalApiError(
-          `${description.method} ${description.path}: ${describeStatus(response.statusCode)} but the body is not JSON ` +
-            `(${summarizeBody(text) || 'empty body'}); check base_url: it must point at Iterable's API host.`,
-          description,
-          { cause: error },
-        );
-      }
-    });
+    return this.execute(url, family, JSON_ACCEPT, options, (response, description) => parseJsonBody<T>(response, description));
   }
 
   /** Builds base URL + path + query; arrays become repeated parameters, `undefined` is skipped. */
@@ -289,6 +367,7 @@ export class IterableClient {
     accept: string,
     options: RequestOptions,
     consume: Consume<R>,
+    call: HttpCall = GET_CALL,
   ): Promise<R> {
     const shownPath = describeUrl(url);
     const budget = options.failureBudget;
@@ -314,7 +393,7 @@ export class IterableClient {
       }
       increment(this.stats.requestsByPath, url.pathname, 1);
 
-      const outcome = await this.attemptOnce(url, family, shownPath, accept, consume, attempt);
+      const outcome = await this.attemptOnce(url, family, shownPath, accept, consume, attempt, call);
       if (outcome.isOk) return outcome.value;
       this.throwIfKeyRefused();
 
@@ -348,9 +427,9 @@ export class IterableClient {
       const fields = { attempt, maxAttempts: this.retryPolicy.maxAttempts, delayMs: decision.delayMs, reason: decision.reason };
       if (context?.onRetry) {
         context.onRetry({ waitMs: decision.delayMs, reason: decision.reason, attempt, path: shownPath });
-        this.logger.debug(`retrying GET ${shownPath} in ${decision.delayMs} ms: ${decision.reason}`, fields);
+        this.logger.debug(`retrying ${call.method} ${shownPath} in ${decision.delayMs} ms: ${decision.reason}`, fields);
       } else {
-        this.logger.warn(`retrying GET ${shownPath} in ${decision.delayMs} ms: ${decision.reason}`, fields);
+        this.logger.warn(`retrying ${call.method} ${shownPath} in ${decision.delayMs} ms: ${decision.reason}`, fields);
       }
       // A 429 concerns the whole family: hold back every request of it, not just this one.
       if (decision.isRateLimited) this.limiter.penalize(family, decision.delayMs);
@@ -415,16 +494,24 @@ export class IterableClient {
     accept: string,
     consume: Consume<R>,
     attempt: number,
+    call: HttpCall,
   ): Promise<AttemptOutcome<R>> {
-    const description: RequestDescription = { method: 'GET', path: shownPath };
+    const { method } = call;
+    const description: RequestDescription = { method, path: shownPath };
     const startedAtMs = Date.now();
     let response: Dispatcher.ResponseData;
     try {
       response = await request(url, {
-        method: 'GET',
+        method,
         dispatcher: this.dispatcher,
         signal: this.requestSignal,
-        headers: { 'api-key': this.apiKey, accept, 'user-agent': this.userAgent },
+        headers: {
+          'api-key': this.apiKey,
+          accept,
+          'user-agent': this.userAgent,
+          ...(call.body !== undefined ? { 'content-type': 'application/json' } : {}),
+        },
+        ...(call.body !== undefined ? { body: call.body } : {}),
         headersTimeout: this.timeouts.connectTimeoutMs,
         bodyTimeout: this.timeouts.idleTimeoutMs,
       });
@@ -432,12 +519,12 @@ export class IterableClient {
       this.limiter.release(family);
       this.signal?.throwIfAborted();
       const code = errorCodeOf(error);
-      this.logger.debug(`GET ${shownPath}`, { error: code, durationMs: Date.now() - startedAtMs, attempt });
+      this.logger.debug(`${method} ${shownPath}`, { error: code, durationMs: Date.now() - startedAtMs, attempt });
       return {
         isOk: false,
         failure: { kind: 'network', code },
         error: new RetryableApiError(
-          `GET ${shownPath}: ${describeNetworkError(error, code, this.timeouts)}`,
+          `${method} ${shownPath}: ${describeNetworkError(error, code, this.timeouts)}`,
           description,
           undefined,
           { cause: error },
@@ -451,7 +538,7 @@ export class IterableClient {
     const status = response.statusCode;
     description.status = status;
     increment(this.stats.responsesByStatus, status, 1);
-    this.logger.debug(`GET ${shownPath}`, { status, durationMs: Date.now() - startedAtMs, attempt });
+    this.logger.debug(`${method} ${shownPath}`, { status, durationMs: Date.now() - startedAtMs, attempt });
 
     if (status >= 200 && status < 300) {
       try {
@@ -465,7 +552,7 @@ export class IterableClient {
           isOk: false,
           failure: { kind: 'bodyCut', code },
           error: new RetryableApiError(
-            `GET ${shownPath}: ${describeStatus(status)} but the response body broke off (${describeNetworkError(error, code, this.timeouts)})`,
+            `${method} ${shownPath}: ${describeStatus(status)} but the response body broke off (${describeNetworkError(error, code, this.timeouts)})`,
             description,
             undefined,
             { cause: error },
@@ -478,7 +565,7 @@ export class IterableClient {
     const { detail, iterableCode } = await readErrorDetail(response);
     const location = status >= 300 && status < 400 ? headerValue(response.headers.location) : undefined;
     const message =
-      `GET ${shownPath}: ${describeStatus(status)}${detail ? `; Iterable says ${detail}` : ''}` +
+      `${method} ${shownPath}: ${describeStatus(status)}${detail ? `; Iterable says ${detail}` : ''}` +
       (location ? `; redirected to ${redactText(location)}` : '');
     return {
       isOk: false,
@@ -545,6 +632,21 @@ export class IterableClient {
         description,
       );
     }
+  }
+}
+
+/** Reads a 2xx body as JSON; a body that is not JSON is a FatalApiError. */
+async function parseJsonBody<T>(response: Dispatcher.ResponseData, description: RequestDescription): Promise<T> {
+  const text = await response.body.text();
+  try {
+    return JSON.parse(text) as T;
+  } catch (error) {
+    throw new FatalApiError(
+      `${description.method} ${description.path}: ${describeStatus(response.statusCode)} but the body is not JSON ` +
+        `(${summarizeBody(text) || 'empty body'}); check base_url: it must point at Iterable's API host.`,
+      description,
+      { cause: error },
+    );
   }
 }
 

@@ -20,6 +20,16 @@ const MINUTE_MS = 60 * SECOND_MS;
 export const RATE_LIMITS: Readonly<Record<EndpointFamily, RateLimit>> = {
   // GET /api/export/data.json (and data.csv): "4 requests/minute".
   export: { requests: 4, periodMs: MINUTE_MS },
+  // POST /api/export/start: "1 request/second per organization" (4 jobs run at once, the rest queue).
+  exportStart: { requests: 1, periodMs: SECOND_MS },
+  // GET /api/export/{jobId}/files (also the job's status): "1 request/second per organization".
+  exportFiles: { requests: 1, periodMs: SECOND_MS },
+  // GET /api/export/jobs: no limit stated; 1/s, as the other job calls, is our own choice.
+  exportJobs: { requests: 1, periodMs: SECOND_MS },
+  // DELETE /api/export/{jobId}: "1 request/second per project".
+  exportCancel: { requests: 1, periodMs: SECOND_MS },
+  // An export job's signed file URLs (not Iterable's API host): no limit stated; 10/s is our own choice.
+  exportDownload: { requests: 10, periodMs: SECOND_MS },
   // GET /api/lists/getUsers (also previewUsers, {listId}/size): "5 requests/minute".
   listUsers: { requests: 5, periodMs: MINUTE_MS },
   // GET /api/campaigns: "100 requests/second".
@@ -39,6 +49,9 @@ export const RATE_LIMITS: Readonly<Record<EndpointFamily, RateLimit>> = {
   // GET /api/metadata[/{table}[/{key}]]: no limit stated; 10/s is our own conservative choice.
   metadata: { requests: 10, periodMs: SECOND_MS },
 };
+
+/** At most this many export jobs run at once per organization; Iterable queues the rest. */
+export const MAX_RUNNING_EXPORT_JOBS = 4;
 
 /** GET /api/campaigns and GET /api/templates `pageSize`: "default 20, maximum 1000". */
 export const MAX_PAGE_SIZE = 1000;

@@ -9,6 +9,11 @@ export type Query = Record<string, string | number | boolean | readonly string[]
  */
 export type EndpointFamily =
   | 'export'
+  | 'exportStart'
+  | 'exportFiles'
+  | 'exportJobs'
+  | 'exportCancel'
+  | 'exportDownload'
   | 'listUsers'
   | 'campaigns'
   | 'campaignMetrics'

@@ -19,11 +19,12 @@ import {
   type CampaignForMetrics,
 } from './campaign-metrics.js';
 import { ExportLineParser, parseExportLines } from './export-lines.js';
+import { readExportJobs, type ExportJobsRun } from './export-jobs-reader.js';
 import { normalizeEpochFields } from './records.js';
 import { fillUserKey, listMemberRecord, USER_IDENTITY } from './project-types.js';
 import { dateTimeFields } from './schemas.js';
 import type { ReadStrategy, StreamDefinition } from './stream-table.js';
-import { advanceCursor, MS_PER_DAY, nextWindow, planExportWindows, type AdaptiveCursor, type TimeWindow } from './windows.js';
+import { advanceCursor, MS_PER_DAY, nextWindow, planExportWindows, type AdaptiveCursor, type ExportWindowPlan, type TimeWindow } from './windows.js';
 
 /** The calls a read strategy makes; the IterableClient provides them. */
 export interface IterableReader {
@@ -82,6 +83,8 @@ export interface ReadContext {
   maxWindowRetryMs?: number;
   /** `metrics_attribution_days`: campaign metrics are re-read this long after a campaign ended. Default 15. */
   metricsAttributionDays?: number;
+  /** Set when this export stream reads through export jobs this run (export_mode); else data.json windows. */
+  exportJobs?: ExportJobsRun;
 }
 
 /** Default of `ReadContext.maxWindowRetryMs`: 5 minutes. */
@@ -105,7 +108,7 @@ export function readStream(ctx: ReadContext): AsyncGenerator<ReadEvent> {
     case 'metadata-walk':
       return readMetadata(ctx);
     case 'export-windows':
-      return readExportWindows(ctx, read.dataTypeName);
+      return ctx.exportJobs !== undefined ? readExportThroughJobs(ctx, read.dataTypeName, ctx.exportJobs) : readExportWindows(ctx, read.dataTypeName);
     case 'campaign-metrics':
       return readCampaignMetrics(ctx);
   }
@@ -351,9 +354,19 @@ const SECOND_MS = 1000;
  * = its end. A window whose body is cut or stalls is discarded and read again, halved, down to
  * a floor; after too many failures in a row the stream fails with a message naming the window.
  */
-async function* readExportWindows(ctx: ReadContext, dataTypeName: string): AsyncGenerator<ReadEvent> {
+/** The parser of a stream's export lines (data.json windows and export job files alike). */
+export function exportLineParserFor(ctx: ReadContext): ExportLineParser {
   const { stream } = ctx;
-  const replicationKey = stream.replicationKey ?? 'createdAt';
+  return new ExportLineParser({
+    isEvent: stream.keyProperties.includes('_event_id'),
+    keyFields: stream.keyProperties.filter((k) => k !== '_event_id'),
+    dateFields: [...(ctx.dateFields ?? [])],
+    ...(stream.keyPropertiesFor !== undefined ? { userKeyField: USER_IDENTITY[stream.projectType ?? 'email'].keyField } : {}),
+  });
+}
+
+/** The range an export stream reads this run, planned on whole seconds; a ConfigError without any start. */
+function exportRange(ctx: ReadContext): ExportWindowPlan & { bookmark: Date | null } {
   const bookmark = bookmarkInstant(ctx);
   // Every boundary is on a second (Iterable's date parameters have whole seconds).
   const plan = planExportWindows({
@@ -365,23 +378,37 @@ async function* readExportWindows(ctx: ReadContext, dataTypeName: string): Async
   });
   if (plan === null) {
     throw new ConfigError(
-      `${stream.name} has no bookmark and no start_date: set start_date (e.g. "start_date": "2024-01-01") in the config or pass --start-date`,
+      `${ctx.stream.name} has no bookmark and no start_date: set start_date (e.g. "start_date": "2024-01-01") in the config or pass --start-date`,
     );
   }
-  const { startMs, endMs, windowMs: maxWindowMs } = plan;
+  return { ...plan, bookmark };
+}
+
+/** Reads an export stream through export jobs (see `readExportJobs`) over the range data.json would read. */
+async function* readExportThroughJobs(ctx: ReadContext, dataTypeName: string, run: ExportJobsRun): AsyncGenerator<ReadEvent> {
+  const { startMs, endMs, bookmark } = exportRange(ctx);
+  const replicationKey = ctx.stream.replicationKey ?? 'createdAt';
+  if (startMs >= endMs) {
+    if (bookmark !== null) {
+      yield { kind: 'checkpoint', bookmark: { [replicationKey]: formatBookmark(new Date(Math.min(bookmark.getTime(), endMs))) } };
+    }
+    return;
+  }
+  yield* readExportJobs(ctx, dataTypeName, run, { startMs, endMs });
+}
+
+async function* readExportWindows(ctx: ReadContext, dataTypeName: string): AsyncGenerator<ReadEvent> {
+  const { stream } = ctx;
+  const replicationKey = stream.replicationKey ?? 'createdAt';
+  const { startMs, endMs, windowMs: maxWindowMs, windows, bookmark } = exportRange(ctx);
   const policy = {
     maxWindowMs,
     minWindowMs: Math.max(SECOND_MS, ctx.minWindowMs ?? 15 * 60_000),
     maxConsecutiveFailures: ctx.maxWindowFailures ?? DEFAULT_MAX_WINDOW_FAILURES,
   };
-  yield { kind: 'plan', unitsTotal: plan.windows };
+  yield { kind: 'plan', unitsTotal: windows };
 
-  const parser = new ExportLineParser({
-    isEvent: stream.keyProperties.includes('_event_id'),
-    keyFields: stream.keyProperties.filter((k) => k !== '_event_id'),
-    dateFields: [...(ctx.dateFields ?? [])],
-    ...(stream.keyPropertiesFor !== undefined ? { userKeyField: USER_IDENTITY[stream.projectType ?? 'email'].keyField } : {}),
-  });
+  const parser = exportLineParserFor(ctx);
   const batchSize = batchSizeOf(ctx);
   const maxWindowRetryMs = ctx.maxWindowRetryMs ?? DEFAULT_MAX_WINDOW_RETRY_MS;
   if (startMs >= endMs && bookmark !== null) {

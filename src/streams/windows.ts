@@ -129,3 +129,18 @@ export function advanceCursor(
     giveUp: failures >= policy.maxConsecutiveFailures,
   };
 }
+
+/**
+ * How many data.json windows an export stream would read this run: from the bookmark minus the
+ * lookback (or the start date) to `endMs`, in windows of `windowDays`. 0 when there is nothing
+ * to read or no start at all.
+ */
+export function plannedExportWindows(options: {
+  bookmarkMs: number | null;
+  startDateMs: number | null;
+  lookbackMinutes: number;
+  endMs: number;
+  windowDays: number;
+}): number {
+  return planExportWindows({ ...options, runStartMs: options.endMs })?.windows ?? 0;
+}

@@ -100,11 +100,13 @@ function formatNumber(n: number): string {
 export function exportCostStreams(
   streams: readonly StreamDefinition[],
   bookmarks: ReadonlyMap<string, StreamBookmark | undefined> = new Map(),
+  /** Streams that read through export jobs this run, not data.json. */
+  readThroughJobs: ReadonlySet<string> = new Set(),
 ): ExportCostStream[] {
   return streams
     .filter((s) => s.read.kind === 'export-windows')
     .map((s) => {
       const text = s.replicationKey === undefined ? undefined : bookmarks.get(s.name)?.[s.replicationKey];
-      return { name: s.name, bookmarkMs: text === undefined ? null : (parseInstant(text)?.getTime() ?? null), usesDataJson: true };
+      return { name: s.name, bookmarkMs: text === undefined ? null : (parseInstant(text)?.getTime() ?? null), usesDataJson: !readThroughJobs.has(s.name) };
     });
 }

@@ -10,6 +10,11 @@ import { resolveStreamSchema } from '../streams/schema-resolution.js';
 import type { StreamDefinition } from '../streams/stream-table.js';
 import { describeExportCost, estimateExportCost, exportCostStreams } from './export-cost.js';
 import { startingBookmarks } from './starting-bookmarks.js';
+import { chooseExportMode, type ConfiguredExportMode } from './export-mode.js';
+import { cancelLeftoverJobs } from './leftover-jobs.js';
+import { jobPositionOf, type ExportJobsRun } from '../streams/export-jobs-reader.js';
+import { plannedExportWindows } from '../streams/windows.js';
+import { parseInstant } from '../core/instants.js';
 
 /** Receives progress of a sync; the CLI renders it. */
 export interface ProgressListener {
@@ -85,6 +90,10 @@ export interface SyncOptions {
   maxWindowRetryMinutes?: number;
   /** `metrics_attribution_days` (campaign_metrics). Default 15. */
   metricsAttributionDays?: number;
+  /** `export_mode`: how export streams read (see `chooseExportMode`). Default `stream`. */
+  exportMode?: ConfiguredExportMode;
+  /** What streams reading through export jobs share; required for jobs (without it every export stream reads data.json). */
+  exportJobs?: ExportJobsRun;
 }
 
 /**
@@ -105,9 +114,10 @@ export async function runSync(options: SyncOptions): Promise<StreamResult[]> {
   const bookmarks = options.fullRefresh
     ? new Map<string, undefined>()
     : startingBookmarks(options.streams, state, options.runStart, options.logger, options.destination.description);
-  // Before the first export call: what the shared export budget will cost this run.
+  const jobStreams = await prepareExportJobs(options, bookmarks, state.bookmarks);
+  // Before the first export call: what the shared data.json budget will cost this run.
   const cost = estimateExportCost({
-    streams: exportCostStreams(options.streams, bookmarks),
+    streams: exportCostStreams(options.streams, bookmarks, jobStreams),
     startDateMs: options.startDate?.getTime() ?? null,
     lookbackMinutes: options.lookbackMinutes,
     windowDays: options.windowDays,
@@ -135,7 +145,7 @@ export async function runSync(options: SyncOptions): Promise<StreamResult[]> {
         };
         options.progress?.streamStarted?.(stream.name, context);
         const result = await runWithLogContext({ stream: name }, () =>
-          runWithRequestContext(context, () => syncStream(stream, bookmark, state.bookmarks[name], options)),
+          runWithRequestContext(context, () => syncStream(stream, bookmark, state.bookmarks[name], options, jobStreams.has(name))),
         );
         result.rateLimitWaitMs = context.rateLimitWaitMs;
         results.set(stream.name, result);
@@ -144,6 +154,42 @@ export async function runSync(options: SyncOptions): Promise<StreamResult[]> {
     }),
   );
   return options.streams.map((s) => results.get(s.name)!);
+}
+
+/**
+ * Chooses each export stream's mode for this run (logged when it is jobs), and cancels the jobs
+ * an earlier run left that no stream of this run resumes. Returns the streams that read through jobs.
+ */
+async function prepareExportJobs(
+  options: SyncOptions,
+  bookmarks: ReadonlyMap<string, StreamBookmark | undefined>,
+  stored: Readonly<Record<string, StreamBookmark>>,
+): Promise<Set<string>> {
+  const jobStreams = new Set<string>();
+  const { exportJobs } = options;
+  if (exportJobs === undefined) return jobStreams;
+  const endMs = options.runStart.getTime();
+  const resumed = new Set<number>();
+  for (const stream of options.streams) {
+    if (stream.read.kind !== 'export-windows') continue;
+    const bookmark = bookmarks.get(stream.name);
+    const bookmarkText = stream.replicationKey !== undefined ? bookmark?.[stream.replicationKey] : undefined;
+    const planned = plannedExportWindows({
+      bookmarkMs: bookmarkText !== undefined ? (parseInstant(bookmarkText)?.getTime() ?? null) : null,
+      startDateMs: options.startDate?.getTime() ?? null,
+      lookbackMinutes: options.lookbackMinutes,
+      endMs,
+      windowDays: options.windowDays,
+    });
+    const choice = chooseExportMode(options.exportMode ?? 'stream', planned);
+    if (choice.mode !== 'jobs') continue;
+    jobStreams.add(stream.name);
+    options.logger.info(`${stream.name}: reading through Iterable's export jobs (${choice.reason})`, { event: 'export_mode', mode: 'jobs' });
+    const position = jobPositionOf(bookmark);
+    if (position !== undefined) resumed.add(position.jobId);
+  }
+  await cancelLeftoverJobs({ api: exportJobs.api, bookmarks: stored, resumed, logger: options.logger });
+  return jobStreams;
 }
 
 function emptyResult(stream: string): StreamResult {
@@ -155,6 +201,7 @@ async function syncStream(
   bookmark: StreamBookmark | undefined,
   storedBookmark: StreamBookmark | undefined,
   options: SyncOptions,
+  readsThroughJobs: boolean,
 ): Promise<StreamResult> {
   const started = Date.now();
   const result: StreamResult = { ...emptyResult(stream.name), bookmark: storedBookmark };
@@ -191,6 +238,7 @@ async function syncStream(
       minWindowMs: options.minWindowMs,
       ...(options.maxWindowRetryMinutes !== undefined ? { maxWindowRetryMs: options.maxWindowRetryMinutes * 60_000 } : {}),
       ...(options.metricsAttributionDays !== undefined ? { metricsAttributionDays: options.metricsAttributionDays } : {}),
+      ...(readsThroughJobs && options.exportJobs !== undefined ? { exportJobs: options.exportJobs } : {}),
     });
     for await (const event of events) {
       // Stop between events: whatever the event would add or commit is left uncommitted.

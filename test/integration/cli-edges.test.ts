@@ -218,8 +218,8 @@ describe('api_window_in_days that would plan too many export windows', () => {
 describe('each command lists only the options it uses', () => {
   const expected: Record<string, { has: string[]; lacks: string[] }> = {
     check: {
-      // --streams, --start-date and --window-days: the first sync whose export calls it estimates.
-      has: ['--config', '--region', '--base-url', '--streams', '--start-date', '--window-days'],
+      // --streams, --start-date and --window-days: the first sync whose export calls it estimates; --export-mode: how it would read them.
+      has: ['--config', '--region', '--base-url', '--streams', '--start-date', '--window-days', '--export-mode'],
       lacks: ['--destination', '--lookback-minutes', '--state', '--all'],
     },
     discover: {
@@ -231,11 +231,11 @@ describe('each command lists only the options it uses', () => {
       lacks: ['--start-date', '--window-days', '--lookback-minutes', '--region', '--base-url', '--state', '--full-refresh'],
     },
     sync: {
-      has: ['--config', '--destination', '--streams', '--start-date', '--window-days', '--lookback-minutes', '--region', '--base-url', '--state', '--full-refresh'],
+      has: ['--config', '--destination', '--streams', '--start-date', '--window-days', '--lookback-minutes', '--region', '--base-url', '--state', '--full-refresh', '--export-mode'],
       lacks: ['--all', '--catalog'],
     },
     tap: {
-      has: ['--config', '--streams', '--start-date', '--window-days', '--lookback-minutes', '--region', '--base-url', '--state', '--catalog'],
+      has: ['--config', '--streams', '--start-date', '--window-days', '--lookback-minutes', '--region', '--base-url', '--state', '--catalog', '--export-mode'],
       lacks: ['--destination', '--all'],
     },
   };

@@ -11,7 +11,11 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Environment for a CLI run: no inherited Iterable settings, fast retries. */
+/**
+ * Environment for a CLI run: no inherited Iterable settings, fast retries, quick export-job polls,
+ * and exports through data.json (the tests' start dates are years back, which `auto` would read
+ * through export jobs; the export-jobs tests ask for jobs or auto themselves).
+ */
 export function cliEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env };
   for (const key of Object.keys(env)) if (key.startsWith('ITERABLE_')) delete env[key];
@@ -19,7 +23,7 @@ export function cliEnv(extra: Record<string, string | undefined> = {}): NodeJS.P
   delete env.HTTP_PROXY;
   delete env.https_proxy;
   delete env.http_proxy;
-  return { ...env, ITERABLE_SYNC_BACKOFF_BASE_MS: '20', ITERABLE_SYNC_BACKOFF_MAX_MS: '300', ITERABLE_SYNC_RATE_LIMIT_SCALE: '0', ...extra };
+  return { ...env, ITERABLE_SYNC_BACKOFF_BASE_MS: '20', ITERABLE_SYNC_BACKOFF_MAX_MS: '300', ITERABLE_SYNC_RATE_LIMIT_SCALE: '0', ITERABLE_EXPORT_MODE: 'stream', ITERABLE_SYNC_JOB_POLL_MIN_MS: '20', ITERABLE_SYNC_JOB_POLL_MAX_MS: '200', ...extra };
 }
 
 /** Starts the CLI as a real child process (through tsx, so tests run the current source). */

@@ -44,6 +44,11 @@ describe('the export budget is shown before the wait', () => {
       assert.match(seed.stdout.split('\n')[0]!, / for 9 export streams: /);
       assert.ok(statedCalls(seed.stdout.split('\n')[0]!) >= windowsUntil(before, 1) * 9);
 
+      // export_mode auto: a first sync of 3 years reads through export jobs, which the data.json budget does not bound.
+      const auto = await runCli(['check', '--base-url', fake.url, '--start-date', START, '--window-days', '30', '--export-mode', 'auto'], cliEnv({ ITERABLE_API_KEY: KEY }));
+      assert.equal(auto.code, 0, auto.stderr);
+      assert.match(auto.stdout.split('\n')[0]!, /^A first sync from 2024-01-01T00:00:00\.000Z reads its 9 export streams through export jobs \(export_mode auto\): no data\.json call, \d+ windows each in stream mode\.$/);
+
       const noStart = await runCli(['check', '--base-url', fake.url], cliEnv({ ITERABLE_API_KEY: KEY }));
       assert.equal(noStart.code, 0, noStart.stderr);
       assert.match(noStart.stdout, /^Set start_date \(or --start-date\) to see how many export calls a first sync of the selected streams needs\.\n/);
