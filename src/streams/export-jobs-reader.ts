@@ -6,7 +6,7 @@ import type { StreamBookmark } from '../state/singer-state.js';
 import { parseInstant } from '../core/instants.js';
 import { formatIterableTime } from '../iterable/time-formats.js';
 import { formatBookmark } from '../state/bookmark.js';
-import { ExportLineParser, parseExportLines } from './export-lines.js';
+import { parseExportLines } from './export-lines.js';
 import { exportLineParserFor, type ReadContext, type ReadEvent } from './read-strategies.js';
 import type { TimeWindow } from './windows.js';
 
