@@ -43,7 +43,8 @@ export interface TableLoad {
   reject(records: readonly RejectedRecord[]): Promise<void>;
   /**
    * Upsert mode: stores every row written since the last commit, deduplicated on the key (the
-   * last written wins), and `bookmark` for the stream, in one transaction. Replace mode: the
+   * last written wins), and `bookmark` for the stream; the last transaction holds the bookmark
+   * (a large window's earlier parts may already be stored in their own transactions). Replace mode: the
    * table's contents become exactly the rows written since `beginLoad`. `bookmark` null leaves
    * the stored bookmark as it is.
    */

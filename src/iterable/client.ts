@@ -226,22 +226,7 @@ export class IterableClient {
       if (status === 429 || status >= 500) throw new RetryableApiError(message, description, parseRetryAfter(headerValue(response.headers['retry-after'])));
       throw new FatalApiError(`${message}. Retrying will not help.`, description);
     }
-    const reader = new BodyLineReader(response.body);
-    try {
-      while (!reader.isDone) {
-        let lines: string[];
-        try {
-          lines = await reader.next();
-        } catch (error) {
-          this.signal?.throwIfAborted();
-          throw bodyCutError(description, error, `${reader.lineCount} lines`, this.timeouts);
-        }
-        this.checkLineLength(reader, description);
-        if (lines.length > 0) yield lines;
-      }
-    } finally {
-      reader.destroy();
-    }
+    yield* this.restOfBody(new BodyLineReader(response.body), description);
   }
 
   /** Iterable's clock from the `Date` header of the latest answer; undefined before any. */
@@ -311,9 +296,16 @@ export class IterableClient {
         throw error;
       }
     });
-    const { reader, description } = opened;
+    yield* this.restOfBody(opened.reader, opened.description, opened.first);
+  }
+
+  /**
+   * Yields `first`, then the rest of a body's lines in chunks, then destroys the reader (also when the consumer
+   * stops early). A body that breaks off is a RetryableApiError naming how far it got.
+   */
+  private async *restOfBody(reader: BodyLineReader, description: RequestDescription, first: string[] = []): AsyncGenerator<string[]> {
     try {
-      if (opened.first.length > 0) yield opened.first;
+      if (first.length > 0) yield first;
       while (!reader.isDone) {
         let lines: string[];
         try {
