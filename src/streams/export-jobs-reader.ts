@@ -6,8 +6,8 @@ import type { StreamBookmark } from '../state/singer-state.js';
 import { parseInstant } from '../core/instants.js';
 import { formatIterableTime } from '../iterable/time-formats.js';
 import { formatBookmark } from '../state/bookmark.js';
-import { parseExportLines } from './export-lines.js';
-import { exportLineParserFor, type ReadContext, type ReadEvent } from './read-strategies.js';
+import { exportLineParserFor, parseExportLines } from './export-lines.js';
+import type { ReadContext, ReadEvent } from './read-strategies.js';
 import type { TimeWindow } from './windows.js';
 
 /**
@@ -123,7 +123,7 @@ export async function* readExportJobs(
   const maxJobRestarts = run.maxJobRestarts ?? 3;
   const maxFileAttempts = run.maxFileAttempts ?? 6;
   const batchSize = ctx.batchSize ?? 2000;
-  const parser = exportLineParserFor(ctx);
+  const parser = exportLineParserFor(ctx.stream, ctx.dateFields);
 
   // The replication key's value while a job runs: the stored bookmark, else the range's start
   // (nothing before start_date is wanted), so the stored bookmark always holds the key.

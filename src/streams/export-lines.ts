@@ -1,7 +1,8 @@
 import type { Row } from '../core/rows.js';
 import type { JsonRecord, RejectedRecord } from '../core/types.js';
 import { FlatLineScanner } from './flat-lines.js';
-import { fillUserKey, type UserIdField } from './project-types.js';
+import { fillUserKey, USER_IDENTITY, type UserIdField } from './project-types.js';
+import type { StreamDefinition } from './stream-table.js';
 import { eventId, normalizeExportRecord } from './records.js';
 
 /** How the lines of one export stream become records. */
@@ -17,6 +18,16 @@ export interface ExportLineRules {
    * key of `fillUserKey` instead of being rejected, so that no user is lost for lacking it.
    */
   readonly userKeyField?: UserIdField;
+}
+
+/** The parser of a stream's export lines (data.json windows and export job files alike). */
+export function exportLineParserFor(stream: StreamDefinition, dateFields: ReadonlySet<string> = new Set()): ExportLineParser {
+  return new ExportLineParser({
+    isEvent: stream.keyProperties.includes('_event_id'),
+    keyFields: stream.keyProperties.filter((k) => k !== '_event_id'),
+    dateFields: [...dateFields],
+    ...(stream.keyPropertiesFor !== undefined ? { userKeyField: USER_IDENTITY[stream.projectType ?? 'email'].keyField } : {}),
+  });
 }
 
 /**

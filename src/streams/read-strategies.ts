@@ -18,7 +18,7 @@ import {
   selectCampaignsForMetrics,
   type CampaignForMetrics,
 } from './campaign-metrics.js';
-import { ExportLineParser, parseExportLines } from './export-lines.js';
+import { exportLineParserFor, parseExportLines } from './export-lines.js';
 import { readExportJobs, type ExportJobsRun } from './export-jobs-reader.js';
 import { normalizeEpochFields } from './records.js';
 import { fillUserKey, listMemberRecord, USER_IDENTITY } from './project-types.js';
@@ -354,17 +354,6 @@ const SECOND_MS = 1000;
  * = its end. A window whose body is cut or stalls is discarded and read again, halved, down to
  * a floor; after too many failures in a row the stream fails with a message naming the window.
  */
-/** The parser of a stream's export lines (data.json windows and export job files alike). */
-export function exportLineParserFor(ctx: ReadContext): ExportLineParser {
-  const { stream } = ctx;
-  return new ExportLineParser({
-    isEvent: stream.keyProperties.includes('_event_id'),
-    keyFields: stream.keyProperties.filter((k) => k !== '_event_id'),
-    dateFields: [...(ctx.dateFields ?? [])],
-    ...(stream.keyPropertiesFor !== undefined ? { userKeyField: USER_IDENTITY[stream.projectType ?? 'email'].keyField } : {}),
-  });
-}
-
 /** The range an export stream reads this run, planned on whole seconds; a ConfigError without any start. */
 function exportRange(ctx: ReadContext): ExportWindowPlan & { bookmark: Date | null } {
   const bookmark = bookmarkInstant(ctx);
@@ -408,7 +397,7 @@ async function* readExportWindows(ctx: ReadContext, dataTypeName: string): Async
   };
   yield { kind: 'plan', unitsTotal: windows };
 
-  const parser = exportLineParserFor(ctx);
+  const parser = exportLineParserFor(ctx.stream, ctx.dateFields);
   const batchSize = batchSizeOf(ctx);
   const maxWindowRetryMs = ctx.maxWindowRetryMs ?? DEFAULT_MAX_WINDOW_RETRY_MS;
   if (startMs >= endMs && bookmark !== null) {
