@@ -87,3 +87,14 @@ export async function rowsOf(destination: string, sql: string): Promise<Record<s
 export function qualified(destination: string, name: string): string {
   return destination.startsWith('duckdb:') ? `"${name}"` : `"${new URL(destination).searchParams.get('schema')}"."${name}"`;
 }
+
+/** The bookmarks a destination holds, by stream (opened and closed for the read). */
+export async function storedBookmarks(destination: string): Promise<Record<string, Record<string, string>>> {
+  const db = openDestination(destination);
+  await db.open();
+  try {
+    return (await db.readState()).bookmarks;
+  } finally {
+    await db.close();
+  }
+}

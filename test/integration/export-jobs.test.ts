@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { openDestination } from '../../src/destinations/destination-factory.js';
 import { generateFakeData, startFakeIterable, type FakeIterable, type FakeIterableOptions } from '../../src/fake-iterable/server.js';
 import { cliEnv, collect, parseSinger, recordsByStream, runCli, spawnCli, type CliResult } from './cli-harness.js';
-import { freshDestination, snapshot } from './db-snapshot.js';
+import { freshDestination, snapshot, storedBookmarks } from './db-snapshot.js';
 import { contentOf, expectedCounts, expectedExport, userDateFields } from './expected-records.js';
 
 const KEY = 'test-server-key';
@@ -40,16 +39,6 @@ function sync(fake: FakeIterable, destination: string, mode: 'jobs' | 'stream' |
     cliEnv({ ITERABLE_API_KEY: KEY, ...env }),
     { timeoutMs: 180_000 },
   );
-}
-
-async function storedBookmarks(destination: string): Promise<Record<string, Record<string, string>>> {
-  const db = openDestination(destination);
-  await db.open();
-  try {
-    return (await db.readState()).bookmarks;
-  } finally {
-    await db.close();
-  }
 }
 
 async function assertSameTables(actual: string, expected: string, why: string): Promise<void> {

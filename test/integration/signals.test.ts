@@ -5,10 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import pg from 'pg';
-import { openDestination } from '../../src/destinations/destination-factory.js';
 import { generateFakeData, startFakeIterable, type FakeIterable } from '../../src/fake-iterable/server.js';
 import { cliEnv, collect, parseSinger, runCli, spawnCli, type CliResult, type SingerMessage } from './cli-harness.js';
-import { freshDestination, snapshot } from './db-snapshot.js';
+import { freshDestination, snapshot, storedBookmarks } from './db-snapshot.js';
 import { expectedExport } from './expected-records.js';
 
 const KEY = 'test-server-key';
@@ -40,16 +39,6 @@ function onStderr(child: ChildProcess, pattern: RegExp, count = 1): Promise<void
 /** The staging folders a process left in the OS temp folder. */
 async function tempDirsOf(pid: number): Promise<string[]> {
   return (await readdir(tmpdir())).filter((name) => name.startsWith(`iterable-sync-${pid}-`));
-}
-
-async function storedBookmarks(url: string): Promise<Record<string, Record<string, string>>> {
-  const db = openDestination(url);
-  await db.open();
-  try {
-    return (await db.readState()).bookmarks;
-  } finally {
-    await db.close();
-  }
 }
 
 /** `  email_send: committed up to createdAt 2024-…` lines of the interruption report. */
@@ -127,7 +116,10 @@ describe('a second signal', () => {
       await admin.query('begin');
       await admin.query(`lock table "${schema}"._iterable_sync_state in access exclusive mode`);
       for (let i = 0; i < 600; i++) {
-        const { rows } = await admin.query<{ n: number }>('select count(*)::int as n from pg_locks where not granted');
+        // Only a wait on this schema's state table: pg_locks spans the server, and other suites run beside this one.
+        const { rows } = await admin.query<{ n: number }>(
+          `select count(*)::int as n from pg_locks where not granted and relation = '"${schema}"._iterable_sync_state'::regclass`,
+        );
         if (rows[0]!.n > 0) break;
         await new Promise((resolve) => setTimeout(resolve, 100));
       }

@@ -3,10 +3,9 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { openDestination } from '../../src/destinations/destination-factory.js';
 import { generateFakeData, startFakeIterable, type FakeIterable } from '../../src/fake-iterable/server.js';
 import { cliEnv, runCli } from './cli-harness.js';
-import { freshDestination, snapshot } from './db-snapshot.js';
+import { freshDestination, snapshot, storedBookmarks } from './db-snapshot.js';
 import { expectedExport } from './expected-records.js';
 
 const KEY = 'test-server-key';
@@ -18,16 +17,6 @@ const LOOKBACK_MS = 60 * 60_000;
 
 function sync(fake: FakeIterable, destination: string, extra: string[]) {
   return runCli(['sync', '--base-url', fake.url, '--start-date', START, '--destination', destination, ...extra], cliEnv({ ITERABLE_API_KEY: KEY }));
-}
-
-async function bookmarksOf(destination: string): Promise<Record<string, Record<string, string>>> {
-  const db = openDestination(destination);
-  await db.open();
-  try {
-    return (await db.readState()).bookmarks;
-  } finally {
-    await db.close();
-  }
 }
 
 async function stateFile(state: unknown): Promise<string> {
@@ -53,7 +42,7 @@ for (const kind of ['duckdb', 'postgres'] as const) {
         const destination = freshDestination(kind);
         const first = await sync(fake, destination, ['--streams', 'email_open']);
         assert.equal(first.code, 0, first.stderr);
-        const openBookmark = (await bookmarksOf(destination)).email_open!.createdAt!;
+        const openBookmark = (await storedBookmarks(destination)).email_open!.createdAt!;
         // The same instant written another way (milliseconds, not microseconds) is no conflict.
         const openSameInstant = new Date(openBookmark).toISOString();
         assert.notEqual(openSameInstant, openBookmark);
@@ -81,7 +70,7 @@ for (const kind of ['duckdb', 'postgres'] as const) {
         assert.equal(rows.get('email_send')!.length, afterSeed.length);
         assert.equal(rows.get('email_click')!.length, expectedExport(fake.data, 'emailClick').length);
 
-        const bookmarks = await bookmarksOf(destination);
+        const bookmarks = await storedBookmarks(destination);
         assert.ok(Date.parse(bookmarks.email_send!.createdAt!) > Date.parse(SEED), 'the bookmark moved on from the seed');
         assert.equal(bookmarks.users, undefined, 'a stream outside the run is not seeded');
       } finally {
@@ -98,7 +87,7 @@ for (const kind of ['duckdb', 'postgres'] as const) {
         const failed = await sync(fake, destination, ['--streams', 'email_send', '--state', state]);
         assert.equal(failed.code, 1, failed.stderr);
         assert.match(failed.stderr, /email_send: seeded bookmark/);
-        assert.deepEqual((await bookmarksOf(destination)).email_send, { createdAt: SEED });
+        assert.deepEqual((await storedBookmarks(destination)).email_send, { createdAt: SEED });
 
         fake.clearFaults();
         fake.requests.length = 0;
@@ -116,7 +105,7 @@ for (const kind of ['duckdb', 'postgres'] as const) {
         const destination = freshDestination(kind);
         const first = await sync(fake, destination, ['--streams', 'email_send']);
         assert.equal(first.code, 0, first.stderr);
-        const stored = (await bookmarksOf(destination)).email_send!.createdAt!;
+        const stored = (await storedBookmarks(destination)).email_send!.createdAt!;
         const state = await stateFile({ bookmarks: { email_send: { createdAt: SEED }, email_click: { createdAt: SEED } } });
 
         fake.requests.length = 0;
@@ -126,7 +115,7 @@ for (const kind of ['duckdb', 'postgres'] as const) {
         assert.ok(result.stderr.includes(SEED) && result.stderr.includes(stored), `both values named: ${result.stderr}`);
         assert.match(result.stderr, /reset --streams email_send/);
         assert.deepEqual(fake.requests.filter((r) => r.path === EXPORT), [], 'nothing was read');
-        const bookmarks = await bookmarksOf(destination);
+        const bookmarks = await storedBookmarks(destination);
         assert.deepEqual(Object.keys(bookmarks), ['email_send'], 'nothing was seeded');
         assert.equal(bookmarks.email_send!.createdAt, stored);
       } finally {
