@@ -7,7 +7,7 @@
  * undefined and goes the long way (`JSON.parse` + `normalizeExportRecord`); `JSON.parse` of the
  * document is exactly the record the long way builds, which the tests check on generated lines.
  */
-import { FlatDocument, isCanonicalUtcInstant, type FlatShape, type ValueKind } from '../core/rows.js';
+import { FlatDocument, hasLoneSurrogateEscape, isCanonicalUtcInstant, type FlatShape, type ValueKind } from '../core/rows.js';
 import { parseInstant } from '../core/instants.js';
 import { iterableTimeToIso, plainUtcExportTimeToIso } from '../iterable/time-formats.js';
 import type { ExportLineRules } from './export-lines.js';
@@ -63,8 +63,6 @@ const ZERO = 0x30;
 const NINE = 0x39;
 /** Digits of a number that every path turns into the same text and value (below 2^53). */
 const MAX_PLAIN_DIGITS = 15;
-/** `JSON.stringify` writes lone surrogates as `\udXXX` escapes. */
-const LONE_SURROGATE_ESCAPE = /\\ud[89a-f][0-9a-f]{2}/;
 
 /**
  * Scans the lines of one export stream (see `scan`); it caches the fields and shapes it met.
@@ -296,7 +294,7 @@ function jsonTextOf(text: string): string | undefined {
   } catch {
     return undefined;
   }
-  return json.includes('\\u') && LONE_SURROGATE_ESCAPE.test(json) ? undefined : json;
+  return hasLoneSurrogateEscape(json) ? undefined : json;
 }
 
 /** Nesting beyond which `isCanonicalJson` leaves the text to `JSON.parse` (the answer is then false). */
