@@ -26,12 +26,6 @@ export class FlatDocument {
   constructor(
     readonly text: string,
     readonly shape: FlatShape,
-    /**
-     * Where each value's JSON text lies in `text`: `[start, end)` of the shape's field `f` is
-     * `values[2f]`, `values[2f + 1]` (a string with its quotes). Lets a consumer take a value
-     * without scanning the text again.
-     */
-    readonly values: readonly number[],
   ) {}
 }
 

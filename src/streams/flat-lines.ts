@@ -42,9 +42,6 @@ function shapeNode(): ShapeNode {
   return { next: new Map(), lastCode: -1, lastNext: undefined };
 }
 
-/** Where `_event_id`'s value (`"<32 hex digits>"`) starts in an event's document: after `{"_event_id":`. */
-const EVENT_ID_START = 13;
-
 const KIND_CODES: Record<ValueKind, number> = { string: 0, instant: 1, integer: 2, decimal: 3, boolean: 4, null: 5, array: 6, object: 7 };
 
 const QUOTE = 0x22;
@@ -110,8 +107,6 @@ export class FlatLineScanner {
     // The document is built as `out` + the line from `copied` on: `_event_id` first, then the line's own text.
     let out = id === undefined ? '' : `{"_event_id":"${id}",`;
     let copied = id === undefined ? 0 : 1;
-    /** Where each value lies in the document: start, end, … in field order (`FlatDocument.values`). */
-    const values: number[] = id === undefined ? [] : [EVENT_ID_START, EVENT_ID_START + 34];
     let i = skipSpace(line, 1);
     if (line.charCodeAt(i) === CLOSE_BRACE) {
       i++;
@@ -138,8 +133,6 @@ export class FlatLineScanner {
         // value
         const start = i;
         const first = line.charCodeAt(i);
-        const outBefore = out.length;
-        const copiedBefore = copied;
         let kind: ValueKind;
         if (first === QUOTE && info.jsonText) {
           // transactionalData sent as a JSON string: the record holds the JSON it contains.
@@ -218,8 +211,6 @@ export class FlatLineScanner {
         } else {
           return undefined; // an object, or not JSON
         }
-        if (copied !== copiedBefore) values.push(outBefore + start - copiedBefore, out.length); // rewritten
-        else values.push(out.length + start - copied, out.length + i - copied);
         node = this.step(node, info.id, info.field, kind);
         if (line.charCodeAt(i) <= 0x20) i = skipSpace(line, i);
         const next = line.charCodeAt(i);
@@ -237,7 +228,7 @@ export class FlatLineScanner {
     if (keysFound !== this.rules.keyFields.length) return undefined;
     const body = copied === 0 ? line : fields === 0 ? `{"_event_id":"${id}"}` : out + line.slice(copied);
     node.shape ??= { fields: [...lineFields], kinds: [...lineKinds] };
-    return new FlatDocument(body, node.shape, values);
+    return new FlatDocument(body, node.shape);
   }
 
   /** The trie node after `node` for a field of this kind (noting the field for the shape). */

@@ -64,11 +64,8 @@ export class DuckDBStaging implements RowStaging {
   /** Lower-cased names of the fields staged as they are (DuckDB reads JSON keys ignoring case). */
   private readonly asIsNames = new Set<string>();
   private readonly isAsIs = (column: LoadColumn): boolean => this.asIs[column.id] ?? this.decideAsIs(column);
-  /**
-   * For a shape whose documents are staged as they are, the position of each key column's field in
-   * it (see `flatKey`); null when its documents go the long way (forgotten at reset: columns may go).
-   */
-  private shapes = new Map<FlatShape, number[] | null>();
+  /** Whether the documents of a shape are staged as they are (forgotten at reset: columns may go). */
+  private shapes = new Map<FlatShape, boolean>();
   /**
    * The part's keys, one `{"k0": …}` document a row, written to a file of their own: the DELETE
    * of an upsert and the check for repeated keys read this small file instead of the part's
@@ -101,13 +98,11 @@ export class DuckDBStaging implements RowStaging {
   stage(row: Row, encoder: RecordEncoder): string | undefined {
     let record: JsonRecord;
     if (row instanceof FlatDocument) {
-      let keyFields = this.shapes.get(row.shape);
-      if (keyFields === undefined) {
-        keyFields = encoder.shapeFitsAsIs(row.shape, this.isAsIs) ? flatKeyFields(row.shape, encoder.keyColumns) : null;
-        this.shapes.set(row.shape, keyFields);
-      }
-      if (keyFields !== null) {
-        this.addKey(flatKey(row, encoder.keyColumns, keyFields));
+      let fits = this.shapes.get(row.shape);
+      if (fits === undefined) this.shapes.set(row.shape, (fits = encoder.shapeFitsAsIs(row.shape, this.isAsIs)));
+      const key = fits ? flatKey(row.text, encoder.keyColumns) : undefined;
+      if (key !== undefined) {
+        this.addKey(key);
         this.append(row.text);
         return undefined;
       }
@@ -313,31 +308,38 @@ function recordDocument(record: JsonRecord): string | undefined {
 
 
 /**
- * The position in a shape of each key column's field, or null when a key is not read from the
- * document's text (a key column of another type than text or bigint, or a field the shape lacks).
+ * The key of a flat document as `"k0":value,…` (see `DuckDBStaging.addKey`), or undefined when
+ * it is not read from the text (a key column of another type than text or bigint). String values
+ * of a flat document have no escapes; a text column's key is written as a JSON string whatever
+ * its kind, as `cellText` gives it.
  */
-function flatKeyFields(shape: FlatShape, keyColumns: readonly LoadColumn[]): number[] | null {
-  const positions: number[] = [];
-  for (const column of keyColumns) {
-    const f = shape.fields.indexOf(column.field);
-    if (f < 0 || (column.type !== 'text' && column.type !== 'bigint')) return null;
-    positions.push(f);
-  }
-  return positions;
-}
-
-/**
- * The key of a flat document as `"k0":value,…` (see `DuckDBStaging.addKey`), its values taken
- * where the document says (`FlatDocument.values`). String values of a flat document have no
- * escapes; a text column's key is written as a JSON string whatever its kind, as `cellText` gives it.
- */
-function flatKey(row: FlatDocument, keyColumns: readonly LoadColumn[], keyFields: readonly number[]): string {
+function flatKey(text: string, keyColumns: readonly LoadColumn[]): string | undefined {
   let members = '';
-  for (let i = 0; i < keyFields.length; i++) {
-    const f = keyFields[i]!;
-    const value = row.text.slice(row.values[2 * f], row.values[2 * f + 1]);
-    const quoted = value.charCodeAt(0) === 0x22 /* " */ || keyColumns[i]!.type !== 'text' ? value : `"${value}"`;
-    members += `${i === 0 ? '' : ','}"k${i}":${quoted}`;
+  for (let i = 0; i < keyColumns.length; i++) {
+    const column = keyColumns[i]!;
+    if (column.type !== 'text' && column.type !== 'bigint') return undefined;
+    const name = `"${column.field}"`;
+    let at = -1;
+    for (let from = 0; ; from = at + name.length) {
+      at = text.indexOf(name, from);
+      if (at < 0) return undefined;
+      let colon = at + name.length;
+      while (text.charCodeAt(colon) === 0x20) colon++;
+      if (text.charCodeAt(colon) === 0x3a /* : */) {
+        at = colon + 1;
+        break;
+      }
+    }
+    while (text.charCodeAt(at) === 0x20) at++;
+    let value: string;
+    if (text.charCodeAt(at) === 0x22 /* " */) {
+      value = text.slice(at, text.indexOf('"', at + 1) + 1);
+    } else {
+      let end = at;
+      while (end < text.length && !',} '.includes(text[end]!)) end++;
+      value = column.type === 'text' ? `"${text.slice(at, end)}"` : text.slice(at, end);
+    }
+    members += `${i === 0 ? '' : ','}"k${i}":${value}`;
   }
   return members;
 }

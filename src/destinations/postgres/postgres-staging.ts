@@ -110,7 +110,7 @@ export class PostgresStaging implements RowStaging {
         columns = encoder.shapeFitsAsIs(row.shape, () => true) ? row.shape.fields.map((f, i) => (row.shape.kinds[i] === 'null' ? undefined : encoder.columnOf(f))) : null;
         this.shapes.set(row.shape, columns);
       }
-      if (columns !== null && this.stageFlat(row, columns)) return undefined;
+      if (columns !== null && this.stageFlat(row.text, row.shape.fields, columns)) return undefined;
       return encoder.encodeInto(recordOf(row), this.sink);
     }
     return encoder.encodeInto(row, this.sink);
@@ -119,24 +119,37 @@ export class PostgresStaging implements RowStaging {
   /**
    * Stages a flat document whose shape fits the columns as it is, straight from its text (no
    * record is built: `JSON.parse` and the cell checks were the largest cost of the load's thread,
-   * measured), each value taken where the document says (`FlatDocument.values`): a string's
-   * content, any other value's JSON text (a JSON column's value with its quotes), which is the
-   * text `cellText` gives for such a kind. Strings of a flat document have no escapes nor control
-   * characters, so only JSON values need COPY escaping. False (nothing staged) for a document with
-   * `\u0000`, which PostgreSQL's jsonb refuses (`cellText` replaces it).
+   * measured): a string's content, any other value's JSON text (a JSON column's value with its
+   * quotes), which is the text `cellText` gives for such a kind. Strings of a flat document have
+   * no escapes nor control characters, so only JSON values need COPY escaping. False (nothing
+   * staged) for a document with `\u0000`, which PostgreSQL's jsonb refuses (`cellText` replaces it).
    */
-  private stageFlat(row: FlatDocument, columns: FlatColumns): boolean {
-    const { text, values } = row;
+  private stageFlat(text: string, fields: readonly string[], columns: FlatColumns): boolean {
     if (text.includes('\\u0000')) return false;
+    let i = 1;
     for (let f = 0; f < columns.length; f++) {
+      while (text.charCodeAt(i) !== QUOTE) i++; // past `,` and spaces
+      i += fields[f]!.length + 2; // the key, which has no escapes
+      while (text.charCodeAt(i) !== COLON) i++;
+      i++;
+      while (text.charCodeAt(i) === SPACE) i++;
+      const start = i;
+      const first = text.charCodeAt(i);
+      let end: number;
+      if (first === QUOTE) end = text.indexOf('"', i + 1) + 1;
+      else if (first === OPEN_BRACKET || first === OPEN_BRACE) end = jsonValueEnd(text, i);
+      else for (end = i + 1; !SCALAR_END.has(text.charCodeAt(end)) && end < text.length; ) end++;
+      if (end <= start) {
+        this.cells.fill('\\N', 2);
+        return false;
+      }
+      i = end;
       const column = columns[f];
       if (column === undefined) continue;
-      const start = values[2 * f]!;
-      const end = values[2 * f + 1]!;
       let at = this.position[column.id];
       if (at === undefined) at = this.addColumn(column);
       if (column.type === 'json') this.cells[at] = escapeCopyText(text.slice(start, end));
-      else this.cells[at] = text.charCodeAt(start) === QUOTE ? text.slice(start + 1, end - 1) : text.slice(start, end);
+      else this.cells[at] = first === QUOTE ? text.slice(start + 1, end - 1) : text.slice(start, end);
     }
     this.sink.endRow(null);
     return true;
@@ -285,6 +298,29 @@ interface PostgresPart extends StagedPart {
 type FlatColumns = readonly (LoadColumn | undefined)[];
 
 const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const COLON = 0x3a;
+const SPACE = 0x20;
+const OPEN_BRACKET = 0x5b;
+const OPEN_BRACE = 0x7b;
+/** What ends a number, `true`, `false` or `null` in a flat document: `,`, `}`, whitespace. */
+const SCALAR_END = new Set([0x2c, 0x7d, SPACE, 0x09, 0x0a, 0x0d]);
+
+/** The index after the JSON array or object at `i` (strings in it may hold escapes), or -1. */
+function jsonValueEnd(text: string, i: number): number {
+  let depth = 0;
+  for (; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === QUOTE) {
+      for (i++; i < text.length && text.charCodeAt(i) !== QUOTE; i++) if (text.charCodeAt(i) === BACKSLASH) i++;
+    } else if (c === OPEN_BRACKET || c === OPEN_BRACE) {
+      depth++;
+    } else if (c === 0x5d || c === 0x7d) {
+      if (--depth === 0) return i + 1;
+    }
+  }
+  return -1;
+}
 
 function field(column: LoadColumn): string {
   return quoteIdentifier(`c${column.id}`);

@@ -95,13 +95,6 @@ describe('FlatLineScanner (the fast path for export lines)', () => {
           Object.fromEntries(Object.entries(record as object).map(([field, value]) => [field, kindOf(value)])),
           line,
         );
-        // Each value lies where the document says, as its JSON text.
-        assert.equal(flat.values.length, 2 * flat.shape.fields.length, line);
-        flat.shape.fields.forEach((field, f) => {
-          const text = doc.slice(flat.values[2 * f], flat.values[2 * f + 1]);
-          assert.deepStrictEqual(JSON.parse(text), (record as Record<string, unknown>)[field], `${field} at ${flat.values[2 * f]} in ${doc}`);
-          assert.equal(doc.slice(0, flat.values[2 * f]).trimEnd().at(-1), ':', `${field} in ${doc}`);
-        });
         // A JSON column keeps the text: an array is staged exactly as the long way writes it.
         for (const [field, value] of Object.entries(record as Record<string, unknown>)) {
           if (!Array.isArray(value)) continue;
