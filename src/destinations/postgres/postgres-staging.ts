@@ -138,7 +138,7 @@ export class PostgresStaging implements RowStaging {
       let end: number;
       if (first === QUOTE) end = text.indexOf('"', i + 1) + 1;
       else if (first === OPEN_BRACKET || first === OPEN_BRACE) end = jsonValueEnd(text, i);
-      else for (end = i + 1; end < text.length && !isScalarEnd(text.charCodeAt(end)); ) end++;
+      else for (end = i + 1; !SCALAR_END.has(text.charCodeAt(end)) && end < text.length; ) end++;
       if (end <= start) {
         this.cells.fill('\\N', 2);
         return false;
@@ -303,10 +303,8 @@ const COLON = 0x3a;
 const SPACE = 0x20;
 const OPEN_BRACKET = 0x5b;
 const OPEN_BRACE = 0x7b;
-/** Whether a character ends a number, `true`, `false` or `null` in a flat document: `,`, `}`, whitespace (a comparison: a Set lookup per digit cost more than the rest of the row). */
-function isScalarEnd(c: number): boolean {
-  return c === 0x2c || c === 0x7d || c === SPACE || c === 0x09 || c === 0x0a || c === 0x0d;
-}
+/** What ends a number, `true`, `false` or `null` in a flat document: `,`, `}`, whitespace. */
+const SCALAR_END = new Set([0x2c, 0x7d, SPACE, 0x09, 0x0a, 0x0d]);
 
 /** The index after the JSON array or object at `i` (strings in it may hold escapes), or -1. */
 function jsonValueEnd(text: string, i: number): number {
