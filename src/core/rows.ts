@@ -92,3 +92,11 @@ function digits(text: string, start: number, count: number): number {
   for (let i = start; i < start + count; i++) value = value * 10 + text.charCodeAt(i) - 48;
   return value;
 }
+
+/** `\udXXX` escapes that `JSON.stringify` writes for lone surrogates (both databases refuse them). */
+const LONE_SURROGATE_ESCAPE = /\\ud[89a-f][0-9a-f]{2}/;
+
+/** Whether JSON text written by `JSON.stringify` holds a lone surrogate (as a `\udXXX` escape). */
+export function hasLoneSurrogateEscape(json: string): boolean {
+  return json.includes('\\u') && LONE_SURROGATE_ESCAPE.test(json);
+}

@@ -14,17 +14,26 @@ const ITERABLE_EXPORT_TIME =
  * export row, so the common UTC case is rebuilt from slices without a Date.
  */
 export function iterableTimeToIso(text: string): string | null {
+  const plain = plainUtcExportTimeToIso(text);
+  if (plain !== null) return plain;
   const len = text.length;
-  if ((len === 26 || len === 30) && isPlainUtcExportTime(text, len)) {
-    // The common case, `yyyy-MM-dd HH:mm:ss[.SSS] +00:00`, with no regex: what the code below returns for it.
-    return len === 26 ? `${text.slice(0, 10)}T${text.slice(11, 19)}.000Z` : `${text.slice(0, 10)}T${text.slice(11, 23)}Z`;
-  }
   if (len < 25 || len > 36 || text.charCodeAt(4) !== 45 /* - */ || text.charCodeAt(10) !== 32 /* space */) return null;
   const m = ITERABLE_EXPORT_TIME.exec(text);
   if (!m) return null;
   const ms = utcMs(m[1]!, m[2]!, m[3]!, m[4], m[5], m[6], m[7] ?? '');
   if (ms === null) return null;
   return new Date(ms - offsetMs(`${m[8]}${m[9]}${m[10]}`)).toISOString();
+}
+
+/**
+ * `iterableTimeToIso` of the common case, `yyyy-MM-dd HH:mm:ss[.SSS] +00:00` with a real date and
+ * time, rebuilt from slices with no regex; null for any other text. What it returns is always
+ * `YYYY-MM-DDTHH:MM:SS.sssZ`, a real UTC instant of year 0001 or later.
+ */
+export function plainUtcExportTimeToIso(text: string): string | null {
+  const len = text.length;
+  if ((len !== 26 && len !== 30) || !isPlainUtcExportTime(text, len)) return null;
+  return len === 26 ? `${text.slice(0, 10)}T${text.slice(11, 19)}.000Z` : `${text.slice(0, 10)}T${text.slice(11, 23)}Z`;
 }
 
 /**

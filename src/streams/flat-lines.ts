@@ -7,9 +7,9 @@
  * undefined and goes the long way (`JSON.parse` + `normalizeExportRecord`); `JSON.parse` of the
  * document is exactly the record the long way builds, which the tests check on generated lines.
  */
-import { FlatDocument, isCanonicalUtcInstant, type FlatShape, type ValueKind } from '../core/rows.js';
+import { FlatDocument, hasLoneSurrogateEscape, isCanonicalUtcInstant, type FlatShape, type ValueKind } from '../core/rows.js';
 import { parseInstant } from '../core/instants.js';
-import { iterableTimeToIso } from '../iterable/time-formats.js';
+import { iterableTimeToIso, plainUtcExportTimeToIso } from '../iterable/time-formats.js';
 import type { ExportLineRules } from './export-lines.js';
 import { lineEventId } from './records.js';
 
@@ -32,7 +32,14 @@ interface FieldInfo {
 /** A node of the trie that interns shapes: one edge per (field, kind). */
 interface ShapeNode {
   readonly next: Map<number, ShapeNode>;
+  /** The edge taken last (most lines of a stream have one shape): no Map lookup then. */
+  lastCode: number;
+  lastNext: ShapeNode | undefined;
   shape?: FlatShape;
+}
+
+function shapeNode(): ShapeNode {
+  return { next: new Map(), lastCode: -1, lastNext: undefined };
 }
 
 const KIND_CODES: Record<ValueKind, number> = { string: 0, instant: 1, integer: 2, decimal: 3, boolean: 4, null: 5, array: 6, object: 7 };
@@ -53,8 +60,6 @@ const ZERO = 0x30;
 const NINE = 0x39;
 /** Digits of a number that every path turns into the same text and value (below 2^53). */
 const MAX_PLAIN_DIGITS = 15;
-/** `JSON.stringify` writes lone surrogates as `\udXXX` escapes. */
-const LONE_SURROGATE_ESCAPE = /\\ud[89a-f][0-9a-f]{2}/;
 
 /**
  * Scans the lines of one export stream (see `scan`); it caches the fields and shapes it met.
@@ -64,7 +69,7 @@ export class FlatLineScanner {
   /** The fields of the last flat line, by position: the next line most likely has the same. */
   private readonly lastOrder: (FieldInfo | undefined)[] = [];
   private lineNumber = 0;
-  private readonly root: ShapeNode = { next: new Map() };
+  private readonly root: ShapeNode = shapeNode();
   /** The fields and kinds of the line being scanned. */
   private readonly lineFields: string[] = [];
   private readonly lineKinds: ValueKind[] = [];
@@ -99,8 +104,9 @@ export class FlatLineScanner {
     if (id !== undefined) node = this.step(node, -1, '_event_id', 'string');
     let keysFound = 0;
     let fields = 0;
-    let out = '';
-    let copied = 0;
+    // The document is built as `out` + the line from `copied` on: `_event_id` first, then the line's own text.
+    let out = id === undefined ? '' : `{"_event_id":"${id}",`;
+    let copied = id === undefined ? 0 : 1;
     let i = skipSpace(line, 1);
     if (line.charCodeAt(i) === CLOSE_BRACE) {
       i++;
@@ -109,7 +115,8 @@ export class FlatLineScanner {
         // key
         if (line.charCodeAt(i) !== QUOTE) return undefined;
         let info = this.lastOrder[fields];
-        if (info === undefined || !textAt(line, i, info.quoted) || line.charCodeAt(i + info.quoted.length) !== COLON) {
+        // `slice` + `===` compares natively: three times faster here than a charCodeAt loop (measured).
+        if (info === undefined || line.charCodeAt(i + info.quoted.length) !== COLON || line.slice(i, i + info.quoted.length) !== info.quoted) {
           const keyEnd = stringEnd(line, i + 1);
           if (keyEnd < 0 || (backslash >= 0 && backslash < keyEnd)) return undefined;
           info = this.fieldInfo(line.slice(i + 1, keyEnd));
@@ -119,9 +126,10 @@ export class FlatLineScanner {
         if (info.lastLine === lineNumber) return undefined;
         info.lastLine = lineNumber;
         fields++;
-        i = skipSpace(line, i + info.quoted.length);
+        i += info.quoted.length;
+        if (line.charCodeAt(i) <= 0x20) i = skipSpace(line, i);
         if (line.charCodeAt(i) !== COLON) return undefined;
-        i = skipSpace(line, i + 1);
+        if (line.charCodeAt(++i) <= 0x20) i = skipSpace(line, i);
         // value
         const start = i;
         const first = line.charCodeAt(i);
@@ -155,18 +163,19 @@ export class FlatLineScanner {
           const length = end - start - 1;
           let text: string | undefined;
           // What normalizeExportRecord does to a string: Iterable's times become ISO 8601, and a custom date field's instants.
+          kind = 'string';
           if (info.isDate || (length >= 25 && length <= 36)) {
             text = line.slice(start + 1, end);
-            let iso = iterableTimeToIso(text);
-            if (iso === null && info.isDate) iso = parseInstant(text)?.toISOString() ?? null;
+            let iso = plainUtcExportTimeToIso(text);
+            if (iso !== null) kind = 'instant'; // the common case, a real UTC instant: no check below
+            else iso = iterableTimeToIso(text) ?? (info.isDate ? (parseInstant(text)?.toISOString() ?? null) : null);
             if (iso !== null) {
               out += `${line.slice(copied, start)}"${iso}"`;
               copied = i;
               text = iso;
             }
           }
-          kind = 'string';
-          const last = text === undefined ? line.charCodeAt(end - 1) : text.charCodeAt(text.length - 1);
+          const last = kind === 'instant' ? 0 : text === undefined ? line.charCodeAt(end - 1) : text.charCodeAt(text.length - 1);
           if (last === 0x5a /* Z */) {
             text ??= line.slice(start + 1, end);
             if (text.length >= 20 && text.length <= 30 && text.charCodeAt(10) === 0x54 /* T */) {
@@ -180,13 +189,10 @@ export class FlatLineScanner {
           i = numberEnd(line, i);
           if (i < 0 || info.isKey) return undefined;
           kind = 'integer';
-          for (let k = start; k < i; k++) {
-            if (line.charCodeAt(k) === DOT) {
-              // 1.0 is an integer once parsed: not flat (its text and its value differ in kind).
-              if (Number.isInteger(Number(line.slice(start, i)))) return undefined;
-              kind = 'decimal';
-              break;
-            }
+          if (numberHasFraction) {
+            // 1.0 is an integer once parsed: not flat (its text and its value differ in kind).
+            if (Number.isInteger(Number(line.slice(start, i)))) return undefined;
+            kind = 'decimal';
           }
         } else if (textAt(line, i, 'true') || textAt(line, i, 'false')) {
           i += first === 0x74 ? 4 : 5;
@@ -206,10 +212,10 @@ export class FlatLineScanner {
           return undefined; // an object, or not JSON
         }
         node = this.step(node, info.id, info.field, kind);
-        i = skipSpace(line, i);
+        if (line.charCodeAt(i) <= 0x20) i = skipSpace(line, i);
         const next = line.charCodeAt(i);
         if (next === COMMA) {
-          i = skipSpace(line, i + 1);
+          if (line.charCodeAt(++i) <= 0x20) i = skipSpace(line, i);
         } else if (next === CLOSE_BRACE) {
           i++;
           break;
@@ -220,8 +226,7 @@ export class FlatLineScanner {
     }
     if (skipSpace(line, i) !== n) return undefined;
     if (keysFound !== this.rules.keyFields.length) return undefined;
-    let body = copied === 0 ? line : out + line.slice(copied);
-    if (id !== undefined) body = fields === 0 ? `{"_event_id":"${id}"}` : `{"_event_id":"${id}",${body.slice(1)}`;
+    const body = copied === 0 ? line : fields === 0 ? `{"_event_id":"${id}"}` : out + line.slice(copied);
     node.shape ??= { fields: [...lineFields], kinds: [...lineKinds] };
     return new FlatDocument(body, node.shape);
   }
@@ -231,8 +236,11 @@ export class FlatLineScanner {
     this.lineFields.push(field);
     this.lineKinds.push(kind);
     const code = (fieldId + 1) * 8 + KIND_CODES[kind];
+    if (node.lastCode === code) return node.lastNext!;
     let next = node.next.get(code);
-    if (next === undefined) node.next.set(code, (next = { next: new Map() }));
+    if (next === undefined) node.next.set(code, (next = shapeNode()));
+    node.lastCode = code;
+    node.lastNext = next;
     return next;
   }
 
@@ -277,7 +285,7 @@ function jsonTextOf(text: string): string | undefined {
   } catch {
     return undefined;
   }
-  return json.includes('\\u') && LONE_SURROGATE_ESCAPE.test(json) ? undefined : json;
+  return hasLoneSurrogateEscape(json) ? undefined : json;
 }
 
 /** Nesting beyond which `isCanonicalJson` leaves the text to `JSON.parse` (the answer is then false). */
@@ -412,6 +420,9 @@ function stringEnd(line: string, i: number): number {
   return line.indexOf('"', i);
 }
 
+/** Whether the number `numberEnd` last accepted has a fraction. */
+let numberHasFraction = false;
+
 /**
  * The index after a JSON number starting at `i` that is plain: `-?(0|[1-9]\d*)(\.\d+)?` with at
  * most 15 digits in all; -1 otherwise (exponents, long numbers,
@@ -430,7 +441,8 @@ function numberEnd(line: string, i: number): number {
     return -1;
   }
   let digits = i - intStart;
-  if (line.charCodeAt(i) === DOT) {
+  numberHasFraction = line.charCodeAt(i) === DOT;
+  if (numberHasFraction) {
     const fracStart = ++i;
     while ((c = line.charCodeAt(i)) >= ZERO && c <= NINE) i++;
     if (i === fracStart) return -1;

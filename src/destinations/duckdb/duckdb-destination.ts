@@ -1,13 +1,13 @@
 import { resolve } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { ConnectorError, DestinationError } from '../../errors.js';
+import { DestinationError } from '../../errors.js';
 import type { Logger } from '../../core/types.js';
-import type { SingerState, StreamBookmark } from '../../state/singer-state.js';
-import type { Destination, LoadMode, RunEnd, RunRecord, RunStart, TableLoad, TableSpec } from '../destination.js';
+import type { LoadMode, TableLoad, TableSpec } from '../destination.js';
 import { columnTypeForSqlType, type ColumnType } from '../sql/column-types.js';
 import { quoteIdentifier, quoteLiteral } from '../sql/identifiers.js';
-import type { SqlDialect, SqlParam } from '../sql/sql-dialect.js';
-import { readRuns, readState, recordRunEnd, recordRunStart, resetState, seedState, systemTablesDdl } from '../sql/system-tables.js';
+import type { SqlDialect } from '../sql/sql-dialect.js';
+import { systemTablesDdl } from '../sql/system-tables.js';
+import { SqlDestination } from '../sql/sql-destination.js';
 import { SqlTableLoad } from '../sql/table-load.js';
 import { prepareTable } from '../sql/table-setup.js';
 import { DuckDBSession } from './duckdb-session.js';
@@ -156,14 +156,15 @@ function releaseInstance(file: string, shared: SharedInstance): void {
  * transaction, so loads of different tables run side by side. DuckDB allows one writing process
  * per file: a second process gets a DestinationError naming the PID that holds the file.
  */
-export class DuckDBDestination implements Destination {
+export class DuckDBDestination extends SqlDestination<DuckDBSession> {
   readonly description: string;
+  protected readonly dialect = duckdbDialect;
   private instance: DuckDBInstance | undefined;
   private shared: SharedInstance | undefined;
   private readonly file: string | undefined;
-  private readonly loads = new Set<SqlTableLoad>();
 
   constructor(private readonly options: DuckDBDestinationOptions) {
+    super();
     this.description = `duckdb:${options.path}`;
     this.file = options.path === ':memory:' ? undefined : resolve(options.path);
   }
@@ -184,30 +185,6 @@ export class DuckDBDestination implements Destination {
     await this.withSession('creating the system tables', async (session) => {
       for (const statement of systemTablesDdl(duckdbDialect)) await session.execute(statement);
     });
-  }
-
-  readState(): Promise<SingerState> {
-    return this.withSession('reading the bookmarks', (session) => readState(session, duckdbDialect));
-  }
-
-  resetState(streams?: readonly string[]): Promise<string[]> {
-    return this.withSession('forgetting bookmarks', (session) => resetState(session, duckdbDialect, streams));
-  }
-
-  recordRunStart(run: RunStart): Promise<void> {
-    return this.withSession('recording the run', (session) => recordRunStart(session, duckdbDialect, run));
-  }
-
-  recordRunEnd(run: RunEnd): Promise<void> {
-    return this.withSession('recording the end of the run', (session) => recordRunEnd(session, duckdbDialect, run));
-  }
-
-  readRuns(limit?: number): Promise<RunRecord[]> {
-    return this.withSession('reading the run history', (session) => readRuns(session, duckdbDialect, limit));
-  }
-
-  seedState(bookmarks: Readonly<Record<string, StreamBookmark>>): Promise<string[]> {
-    return this.withSession('storing the bookmarks of the state file', (session) => seedState(session, duckdbDialect, bookmarks));
   }
 
   async beginLoad(table: TableSpec, mode: LoadMode): Promise<TableLoad> {
@@ -241,23 +218,15 @@ export class DuckDBDestination implements Destination {
     }
   }
 
-  /**
-   * Runs a query on a connection of its own and returns plain rows (BIGINT as bigint,
-   * TIMESTAMPTZ as Date, JSON parsed). For tests and tools; not part of Destination.
-   */
-  query(sql: string, params?: readonly SqlParam[]): Promise<Record<string, unknown>[]> {
-    return this.withSession('running a query', (session) => session.query(sql, params));
-  }
-
   async close(): Promise<void> {
-    await Promise.allSettled([...this.loads].map((load) => load.close()));
+    await this.closeLoads();
     if (this.shared !== undefined) releaseInstance(this.file!, this.shared);
     else this.instance?.closeSync();
     this.instance = undefined;
     this.shared = undefined;
   }
 
-  private async connect(): Promise<DuckDBSession> {
+  protected async connect(): Promise<DuckDBSession> {
     if (!this.instance) throw new DestinationError(`${this.description} is not open; call open() first`);
     const connection = await this.instance.connect();
     if (this.file !== undefined) {
@@ -271,22 +240,6 @@ export class DuckDBDestination implements Destination {
     return new DuckDBSession(connection);
   }
 
-  private async withSession<T>(action: string, operation: (session: DuckDBSession) => Promise<T>): Promise<T> {
-    const session = await this.connect();
-    try {
-      return await operation(session);
-    } catch (error) {
-      throw this.wrap(error, action);
-    } finally {
-      await session.close();
-    }
-  }
-
-  private wrap(error: unknown, action: string): Error {
-    if (error instanceof ConnectorError) return error;
-    const message = error instanceof Error ? error.message : String(error);
-    return new DestinationError(`${this.description}: ${action} failed: ${message}`, { cause: error });
-  }
 }
 
 /** A clear message for the lock held by another process; DuckDB's own text otherwise. */

@@ -1,7 +1,7 @@
 import { close, openSync, rmSync, write } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { FlatDocument, type FlatShape, type Row } from '../../core/rows.js';
+import { FlatDocument, hasLoneSurrogateEscape, type FlatShape, type Row } from '../../core/rows.js';
 import type { JsonRecord } from '../../core/types.js';
 import type { ColumnType } from '../sql/column-types.js';
 import { quoteIdentifier, quoteLiteral } from '../sql/identifiers.js';
@@ -303,11 +303,9 @@ function recordDocument(record: JsonRecord): string | undefined {
   } catch {
     return undefined;
   }
-  return doc.includes('\\u') && LONE_SURROGATE_ESCAPE.test(doc) ? undefined : doc;
+  return hasLoneSurrogateEscape(doc) ? undefined : doc;
 }
 
-/** `\udXXX` escapes that JSON.stringify writes for lone surrogates (DuckDB refuses them). */
-const LONE_SURROGATE_ESCAPE = /\\ud[89a-f][0-9a-f]{2}/;
 
 /**
  * The key of a flat document as `"k0":value,…` (see `DuckDBStaging.addKey`), or undefined when

@@ -1,12 +1,12 @@
 import pg from 'pg';
-import { ConfigError, ConnectorError, DestinationError, redactSecrets, registerSecret } from '../../errors.js';
+import { ConfigError, DestinationError, redactSecrets, registerSecret } from '../../errors.js';
 import type { Logger } from '../../core/types.js';
-import type { SingerState, StreamBookmark } from '../../state/singer-state.js';
-import type { Destination, LoadMode, RunEnd, RunRecord, RunStart, TableLoad, TableSpec } from '../destination.js';
+import type { LoadMode, TableLoad, TableSpec } from '../destination.js';
 import { columnTypeForSqlType, type ColumnType } from '../sql/column-types.js';
 import { quoteIdentifier, quoteLiteral } from '../sql/identifiers.js';
-import type { SqlDialect, SqlParam } from '../sql/sql-dialect.js';
-import { readRuns, readState, recordRunEnd, recordRunStart, resetState, seedState, systemTablesDdl } from '../sql/system-tables.js';
+import type { SqlDialect } from '../sql/sql-dialect.js';
+import { systemTablesDdl } from '../sql/system-tables.js';
+import { SqlDestination } from '../sql/sql-destination.js';
 import { SqlTableLoad } from '../sql/table-load.js';
 import { prepareTable } from '../sql/table-setup.js';
 import { PostgresSession } from './postgres-session.js';
@@ -106,14 +106,14 @@ const PART_CHARS = 64 * 1024 * 1024;
  * Each load has a connection of its own from a pool; DDL runs under an advisory lock so that
  * two processes creating the same tables do not race.
  */
-export class PostgresDestination implements Destination {
+export class PostgresDestination extends SqlDestination<PostgresSession> {
   readonly description: string;
   private readonly location: PostgresLocation;
-  private readonly dialect: SqlDialect;
+  protected readonly dialect: SqlDialect;
   private pool: pg.Pool | undefined;
-  private readonly loads = new Set<SqlTableLoad>();
 
   constructor(private readonly options: PostgresDestinationOptions) {
+    super();
     this.location = parsePostgresUrl(options.url);
     this.description = this.location.description;
     this.dialect = postgresDialect(this.location.schema);
@@ -147,37 +147,13 @@ export class PostgresDestination implements Destination {
     });
   }
 
-  readState(): Promise<SingerState> {
-    return this.withSession('reading the bookmarks', (session) => readState(session, this.dialect));
-  }
-
-  resetState(streams?: readonly string[]): Promise<string[]> {
-    return this.withSession('forgetting bookmarks', (session) => resetState(session, this.dialect, streams));
-  }
-
-  recordRunStart(run: RunStart): Promise<void> {
-    return this.withSession('recording the run', (session) => recordRunStart(session, this.dialect, run));
-  }
-
-  recordRunEnd(run: RunEnd): Promise<void> {
-    return this.withSession('recording the end of the run', (session) => recordRunEnd(session, this.dialect, run));
-  }
-
-  readRuns(limit?: number): Promise<RunRecord[]> {
-    return this.withSession('reading the run history', (session) => readRuns(session, this.dialect, limit));
-  }
-
-  seedState(bookmarks: Readonly<Record<string, StreamBookmark>>): Promise<string[]> {
-    return this.withSession('storing the bookmarks of the state file', (session) => seedState(session, this.dialect, bookmarks));
-  }
-
   async beginLoad(table: TableSpec, mode: LoadMode): Promise<TableLoad> {
-    const session = await this.connect(true);
+    const session = await this.session(true);
     let stagingSession: PostgresSession | undefined;
     try {
       const prepared = await prepareTable(session, this.dialect, table);
       // A second connection: the next part is COPYed on one while the previous part commits on the other.
-      stagingSession = await this.connect(true);
+      stagingSession = await this.session(true);
       const second = stagingSession;
       const load: SqlTableLoad = new SqlTableLoad({
         session,
@@ -203,23 +179,20 @@ export class PostgresDestination implements Destination {
     }
   }
 
-  /**
-   * Runs a query and returns plain rows (BIGINT as bigint, TIMESTAMPTZ as Date, JSONB parsed).
-   * For tests and tools; not part of Destination.
-   */
-  query(sql: string, params?: readonly SqlParam[]): Promise<Record<string, unknown>[]> {
-    return this.withSession('running a query', (session) => session.query(sql, params));
-  }
-
   async close(): Promise<void> {
-    await Promise.allSettled([...this.loads].map((load) => load.close()));
+    await this.closeLoads();
     const pool = this.pool;
     this.pool = undefined;
     await pool?.end();
   }
 
+  /** A session on a pooled connection for the destination's own statements. */
+  protected connect(): Promise<PostgresSession> {
+    return this.session(false);
+  }
+
   /** A session on a pooled connection; loads destroy theirs at close (no transaction state can leak). */
-  private async connect(forLoad: boolean): Promise<PostgresSession> {
+  private async session(forLoad: boolean): Promise<PostgresSession> {
     if (!this.pool) throw new DestinationError(`${this.description} is not open; call open() first`);
     try {
       return new PostgresSession(await this.pool.connect(), forLoad);
@@ -228,22 +201,10 @@ export class PostgresDestination implements Destination {
     }
   }
 
-  private async withSession<T>(action: string, operation: (session: PostgresSession) => Promise<T>): Promise<T> {
-    const session = await this.connect(false);
-    try {
-      return await operation(session);
-    } catch (error) {
-      throw this.wrap(error, action);
-    } finally {
-      await session.close();
-    }
-  }
-
-  private wrap(error: unknown, action: string): Error {
-    if (error instanceof ConnectorError) return error;
+  protected override errorMessage(error: unknown): string {
     // Node reports a refused connection to a name with several addresses as an AggregateError without message.
     const first = error instanceof AggregateError && error.errors.length > 0 ? (error.errors[0] as unknown) : error;
-    const message = redactSecrets(first instanceof Error ? first.message || String(first) : String(first));
+    const message = first instanceof Error ? first.message || String(first) : String(first);
     const code = (error as { code?: unknown } | null)?.code ?? (first as { code?: unknown } | null)?.code;
     const hint =
       code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'ETIMEDOUT'
@@ -253,6 +214,6 @@ export class PostgresDestination implements Destination {
           : code === '3D000'
             ? '; create the database or fix its name in the URL'
             : '';
-    return new DestinationError(`${this.description}: ${action} failed: ${message}${hint}`, { cause: error });
+    return `${message}${hint}`;
   }
 }

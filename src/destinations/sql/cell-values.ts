@@ -1,4 +1,4 @@
-import { isCanonicalUtcInstant, isRealDateTime } from '../../core/rows.js';
+import { hasLoneSurrogateEscape, isCanonicalUtcInstant, isRealDateTime } from '../../core/rows.js';
 import type { ColumnType } from './column-types.js';
 
 /**
@@ -161,8 +161,6 @@ export function cleanText(text: string, replaceNul: boolean): string {
   return out;
 }
 
-/** `\udXXX` escapes that JSON.stringify writes for lone surrogates (both databases refuse them). */
-const LONE_SURROGATE_ESCAPE = /\\ud[89a-f][0-9a-f]{2}/;
 
 /**
  * JSON text of a value, like JSON.stringify, but JS bigints are written as exact JSON numbers
@@ -177,7 +175,7 @@ export function toJsonText(value: unknown, rules: TextRules): string {
   }
   if (
     text === undefined ||
-    (text.includes('\\u') && (LONE_SURROGATE_ESCAPE.test(text) || (rules.replaceNul && text.includes('\\u0000'))))
+    (text.includes('\\u') && (hasLoneSurrogateEscape(text) || (rules.replaceNul && text.includes('\\u0000'))))
   ) {
     text = writeJson(value, rules.replaceNul);
   }

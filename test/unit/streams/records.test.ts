@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { eventId, normalizeEpochFields, normalizeExportRecord } from '../../../src/streams/records.js';
+import { hash } from 'node:crypto';
+import { eventId, lineEventId, normalizeEpochFields, normalizeExportRecord } from '../../../src/streams/records.js';
 
 describe('records', () => {
   it('gives the same event the same _event_id on every read, ignoring itblInternal bookkeeping', () => {
@@ -11,6 +12,27 @@ describe('records', () => {
     const c = '{"email":"a@x.com","itblInternal.documentUpdatedAt":"z","createdAt":"2024-05-01 12:00:00 +00:00"}';
     assert.equal(eventId(JSON.parse(a), a), eventId(JSON.parse(b), b));
     assert.equal(eventId(JSON.parse(a), a), eventId(JSON.parse(c), c));
+  });
+
+  it('hashes the line alone exactly when it holds no quoted itblInternal, wherever the word stands', () => {
+    const lines = [
+      '{"email":"a@x.com","createdAt":"2024-05-01 12:00:00 +00:00"}',
+      '{"email":"a@x.com","itblInternal":{"x":1}}',
+      '{"itblInternal.documentUpdatedAt":"z"}',
+      '{"note":"itblInternal is a word"}',
+      '{"note":"see itblInternal","x":1}',
+      '{"noteitblInternal":1}',
+      '{"a":"itblInternalitblInternal","b":"x\\"itblInternal"}',
+      '{"a":"itblInternal"}',
+      'itblInternal"itblInternal',
+      '"itblInternal',
+      'itblInternal',
+      '{"a":"xitblInternalitblInternal"}',
+    ];
+    for (const line of lines) {
+      const expected = line.includes('"itblInternal') ? undefined : hash('sha256', line, 'hex').slice(0, 32);
+      assert.equal(lineEventId(line), expected, line);
+    }
   });
 
   it('gives distinct events distinct ids, even when only one field differs', () => {
