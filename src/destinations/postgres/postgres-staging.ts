@@ -7,11 +7,6 @@ import type { PostgresSession } from './postgres-session.js';
 
 const STAGE = '_iterable_sync_stage';
 const STAGE_QUALIFIED = `pg_temp.${quoteIdentifier(STAGE)}`;
-/**
- * Characters of COPY text per chunk; each chunk becomes a Buffer at once, outside V8's heap (COPY
- * text kept as strings until its COPY was most of the garbage V8 let pile up: 163 MB heap, measured).
- */
-const COPY_CHUNK_CHARS = 1 << 16;
 /** Characters of COPY text a COPY carries at least (but the part's last). */
 const COPY_MIN_CHARS = 1 << 20;
 /**
@@ -56,8 +51,14 @@ export class PostgresStaging implements RowStaging {
   private position: number[] = [];
   /** The row being built: sequence number, rescued, then the columns of `order`. */
   private cells: string[] = ['', '\\N'];
-  private text = '';
-  /** COPY text of the segment being built, but `text`. */
+  /**
+   * The chunk buffer rows are written to as they are staged, and its bytes used: COPY text goes
+   * outside V8's heap at once (COPY text kept as strings until its COPY was most of the garbage
+   * V8 let pile up: 163 MB heap, measured).
+   */
+  private buffer: Buffer | undefined;
+  private used = 0;
+  /** COPY text of the segment being built, but `buffer`. */
   private chunks: Buffer[] = [];
   private segments: Segment[] = [];
   private seq = 0;
@@ -93,10 +94,7 @@ export class PostgresStaging implements RowStaging {
         cells[0] = String(this.seq++);
         cells[1] = rescued === null ? '\\N' : escapeCopyText(rescued);
         if (rescued !== null) this.rescuedRows++;
-        const line = `${cells.join('\t')}\n`; // join makes one flat string: cheaper to collect than a chain of +
-        this.text += line;
-        this.chars += line.length;
-        if (this.text.length >= COPY_CHUNK_CHARS) this.cutChunk();
+        this.writeLine(cells.join('\t'));
         cells.fill('\\N', 2);
         this.rows++;
       },
@@ -219,7 +217,7 @@ export class PostgresStaging implements RowStaging {
     this.order = [];
     this.position = [];
     this.cells = ['', '\\N'];
-    this.text = '';
+    this.cutChunk();
     this.chunks = [];
     this.segments = [];
     this.rows = 0;
@@ -255,17 +253,31 @@ export class PostgresStaging implements RowStaging {
     this.chunks = [];
   }
 
-  private cutChunk(): void {
-    const { text } = this;
-    if (text === '') return;
-    this.text = '';
+  /** Writes a row's line (and its newline) to the chunk buffer, which is cut first when the line might not fit. */
+  private writeLine(line: string): void {
+    this.chars += line.length + 1;
     // A string of n UTF-16 units is at most 3n bytes of UTF-8.
-    if (text.length * 3 > CHUNK_BYTES && Buffer.byteLength(text, 'utf8') > CHUNK_BYTES) {
-      this.chunks.push(Buffer.from(text, 'utf8'));
-      return;
+    const most = line.length * 3 + 1;
+    if (this.buffer === undefined || this.used + most > CHUNK_BYTES) {
+      this.cutChunk();
+      if (most > CHUNK_BYTES) {
+        this.chunks.push(Buffer.from(`${line}\n`, 'utf8'));
+        return;
+      }
+      this.buffer = this.freeChunks.pop() ?? Buffer.allocUnsafeSlow(CHUNK_BYTES);
     }
-    const buffer = this.freeChunks.pop() ?? Buffer.allocUnsafeSlow(CHUNK_BYTES);
-    this.chunks.push(buffer.subarray(0, buffer.write(text, 0, 'utf8')));
+    this.used += this.buffer.write(line, this.used);
+    this.buffer[this.used++] = NEWLINE;
+  }
+
+  /** Ends the chunk being written: its bytes join the segment's chunks. */
+  private cutChunk(): void {
+    const { buffer, used } = this;
+    if (buffer === undefined) return;
+    this.buffer = undefined;
+    this.used = 0;
+    if (used > 0) this.chunks.push(buffer.subarray(0, used));
+    else this.freeChunks.push(buffer);
   }
 
   /** Keeps the chunk buffers of an ended COPY (its bytes are all sent) for the next chunks. */
@@ -325,6 +337,7 @@ function flatPlan(shape: FlatShape, encoder: RecordEncoder): FlatPlan {
   };
 }
 
+const NEWLINE = 0x0a;
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 const COLON = 0x3a;
