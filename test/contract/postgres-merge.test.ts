@@ -76,14 +76,23 @@ describe('PostgreSQL merge of a part (mergePart)', () => {
     }
   }
 
-  it('merges a part whose keys are unique in one INSERT … ON CONFLICT, without asking for repeated keys or sorting', async () => {
-    const { statements, rowsWritten, table } = await mergeRows([[2, 'b'], [1, 'a'], [3, 'c']]);
-    assert.deepEqual(table, [[1, 'a'], [2, 'b'], [3, 'c']]);
+  it('merges a part of new keys with one plain INSERT in key order: no ON CONFLICT, no DISTINCT ON', async () => {
+    const { statements, rowsWritten, table } = await mergeRows([[3, 'c'], [2, 'b'], [4, 'd']]);
+    assert.deepEqual(table, [[1, 'old'], [2, 'b'], [3, 'c'], [4, 'd']]);
     assert.equal(rowsWritten, 3);
     assert.equal(statements.length, 2, statements.join('\n'));
     assert.equal(statements[0], 'SAVEPOINT iterable_sync_merge');
-    assert.match(statements[1]!, /^INSERT INTO .* ON CONFLICT \("id"\) DO UPDATE SET/);
-    assert.doesNotMatch(statements[1]!, /DISTINCT ON|ORDER BY/);
+    assert.match(statements[1]!, /^INSERT INTO .* FROM pg_temp\.stage AS s ORDER BY s\."id"$/);
+    assert.doesNotMatch(statements[1]!, /DISTINCT ON|ON CONFLICT/);
+  });
+
+  it('upserts with ON CONFLICT after ROLLBACK TO SAVEPOINT when a staged key is already in the table', async () => {
+    const { statements, rowsWritten, table } = await mergeRows([[2, 'b'], [1, 'a'], [3, 'c']]);
+    assert.deepEqual(table, [[1, 'a'], [2, 'b'], [3, 'c']]);
+    assert.equal(rowsWritten, 3);
+    assert.equal(statements.length, 4, statements.join('\n'));
+    assert.equal(statements[2], 'ROLLBACK TO SAVEPOINT iterable_sync_merge');
+    assert.match(statements[3]!, /^INSERT INTO .* ON CONFLICT \("id"\) DO UPDATE SET/);
   });
 
   it('falls back to DISTINCT ON, last row of a key winning, when PostgreSQL refuses a key repeated in the part', async () => {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
+import { FlatDocument, type FlatShape } from '../../src/core/rows.js';
 import { postgresDialect } from '../../src/destinations/postgres/postgres-destination.js';
 import { PostgresSession } from '../../src/destinations/postgres/postgres-session.js';
 import { PostgresStaging } from '../../src/destinations/postgres/postgres-staging.js';
@@ -54,6 +55,48 @@ describe('PostgreSQL staging (PostgresStaging)', () => {
       });
     } finally {
       for (const session of sessions) await session.close();
+    }
+  });
+
+  it('stages flat documents from their text, and the long way those whose JSON value holds \\u0000 (jsonb refuses it)', async () => {
+    const dialect = postgresDialect('unused');
+    const columns = new TableColumns(dialect.columnNames);
+    const key = columns.add('id', 'text');
+    columns.add('d', 'json');
+    columns.add('n', 'bigint');
+    const encoder = new RecordEncoder(columns, [key], dialect.textRules);
+    // Rows staged the long way (from their record): only the one whose JSON value holds \u0000.
+    const longWay: unknown[] = [];
+    const encodeInto = encoder.encodeInto.bind(encoder);
+    encoder.encodeInto = (record, sink) => (longWay.push(record.id), encodeInto(record, sink));
+    const session = new PostgresSession(await pool.connect(), true);
+    const staging = new PostgresStaging([session], dialect, [key]);
+    try {
+      const shape: FlatShape = { fields: ['id', 'd', 'n'], kinds: ['string', 'object', 'integer'] };
+      const texts = [
+        '{"id":"a","d":{"k":"x\\u0000y"},"n":1}',
+        '{"id":"b","d":{"t":"x\\ty\\\\z\\"],\\\\"},"n":2}',
+        '{ "id" : "c" , "d" : [1,{"e":[]}] , "n" : 3 }',
+      ];
+      for (const text of texts) assert.equal(staging.stage(new FlatDocument(text, shape), encoder), undefined);
+      // The JSON value last: its end is the document's.
+      const last: FlatShape = { fields: ['id', 'n', 'd'], kinds: ['string', 'integer', 'object'] };
+      for (const text of ['{"id":"d","n":4,"d":{"q":"\\"}\\\\","r":[{}]}}', '{ "id" : "e" , "n" : 5 , "d" : { "s" : [ ] } } \n']) {
+        assert.equal(staging.stage(new FlatDocument(text, last), encoder), undefined);
+      }
+      assert.deepEqual(longWay, ['a']);
+      await staging.take(true)?.();
+      staging.seal();
+      const rows = await session.query('SELECT c0 AS id, c1 AS d, c2 AS n FROM pg_temp._iterable_sync_stage ORDER BY _seq');
+      assert.deepEqual(rows, [
+        { id: 'a', d: { k: 'x\uFFFDy' }, n: 1n },
+        { id: 'b', d: { t: 'x\ty\\z"],\\' }, n: 2n },
+        { id: 'c', d: [1, { e: [] }], n: 3n },
+        { id: 'd', d: { q: '"}\\', r: [{}] }, n: 4n },
+        { id: 'e', d: { s: [] }, n: 5n },
+      ]);
+    } finally {
+      await session.close();
     }
   });
 });

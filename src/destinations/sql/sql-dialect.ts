@@ -56,6 +56,12 @@ export interface SqlDialect {
    * an upsert deletes the rows of the staged keys, then inserts.
    */
   readonly keyedWithoutPrimaryKey?: boolean;
+  /**
+   * Collation of the text key columns of the tables the load creates (PostgreSQL `"C"`: byte
+   * order, where the database's locale makes every comparison of the primary key go through
+   * libc); a table created before keeps its columns.
+   */
+  readonly keyCollation?: string;
 }
 
 /** The staged rows of a part, as SQL for a merge (see `merge-sql.ts`). */

@@ -346,10 +346,11 @@ export class SqlTableLoad implements TableLoad {
 /**
  * Runs the merge of a part (the statements of `mergeSql`); returns the rows written and the source as merged. Keyed rows are
  * deduplicated only when needed: with a primary key and a database that refuses a statement
- * writing one key twice (`SqlDialect.isRepeatedKeyError`), the rows go in as they are and, on that
- * error only, again deduplicated after `ROLLBACK TO SAVEPOINT` (PostgreSQL: DISTINCT ON sorts
- * the part, and asking first whether a key repeats was another pass); otherwise when the
- * staging's `repeatedKeys` shows a key twice, or always when it cannot tell.
+ * writing one key twice (`SqlDialect.isRepeatedKeyError`), the rows go in as they are (an upsert
+ * as new keys: `insert`) and, on that error only (a key repeated in the part, or already in the
+ * table), again deduplicated and upserted after `ROLLBACK TO SAVEPOINT` (PostgreSQL: asking
+ * first whether a key repeats was another pass); otherwise when the staging's `repeatedKeys`
+ * shows a key twice, or always when it cannot tell.
  */
 export async function mergePart(
   session: SqlSession,
@@ -358,15 +359,16 @@ export async function mergePart(
   staged: StagedSource,
 ): Promise<{ source: StagedSource; rowsWritten: number }> {
   let rowsWritten = 0;
-  const run = async (source: StagedSource) => {
-    for (const sql of mergeSql(dialect, plan, source)) rowsWritten = await session.execute(sql);
+  const run = async (source: StagedSource, strategy = plan.strategy) => {
+    for (const sql of mergeSql(dialect, { ...plan, strategy }, source)) rowsWritten = await session.execute(sql);
     return { source, rowsWritten };
   };
   if (plan.keyColumns.length === 0 || staged.keysUnique) return run(staged);
   if (plan.hasPrimaryKey && dialect.isRepeatedKeyError !== undefined) {
     await session.execute('SAVEPOINT iterable_sync_merge');
     try {
-      return await run({ ...staged, keysUnique: true });
+      // An upsert tries its rows as new keys first (a plain INSERT, see `MergeStrategy`).
+      return await run({ ...staged, keysUnique: true }, plan.strategy === 'upsert' ? 'insert' : plan.strategy);
     } catch (error) {
       if (!dialect.isRepeatedKeyError(error)) throw error;
       await session.execute('ROLLBACK TO SAVEPOINT iterable_sync_merge');

@@ -62,7 +62,7 @@ export async function prepareTable(session: SqlSession, dialect: SqlDialect, spe
       const keys = new Set(keyColumns);
       const definitions = columns
         .all()
-        .map((c) => `${quoteIdentifier(c.column)} ${dialect.typeName(c.type)}${keys.has(c) ? ' NOT NULL' : ''}`);
+        .map((c) => `${quoteIdentifier(c.column)} ${dialect.typeName(c.type)}${keys.has(c) ? keyConstraint(dialect, c) : ''}`);
       definitions.push(
         `${quoteIdentifier(SYNCED_AT_COLUMN)} ${dialect.typeName('timestamptz')}${keyedByLoader ? ' NOT NULL' : ''}`,
         `${quoteIdentifier(RESCUED_COLUMN)} ${dialect.typeName('json')}`,
@@ -102,6 +102,12 @@ export async function prepareTable(session: SqlSession, dialect: SqlDialect, spe
     await session.execute('ROLLBACK').catch(() => undefined);
     throw error;
   }
+}
+
+/** What follows a key column's type in CREATE TABLE: its collation (text, see `SqlDialect.keyCollation`) and NOT NULL. */
+function keyConstraint(dialect: SqlDialect, column: LoadColumn): string {
+  const collation = column.type === 'text' && dialect.keyCollation !== undefined ? ` COLLATE ${quoteIdentifier(dialect.keyCollation)}` : '';
+  return `${collation} NOT NULL`;
 }
 
 /** ALTER TABLE … ADD COLUMN for a new field's column (nullable). */

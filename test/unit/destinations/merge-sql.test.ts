@@ -47,6 +47,12 @@ describe('mergeSql (the SQL of the merge strategies, per dialect)', () => {
     ]);
   });
 
+  it('PostgreSQL insert (first try of an upsert on a primary key): every staged row in key order, nothing else', () => {
+    assert.deepEqual(mergeSql(postgresDialect('iterable'), plan('insert', { hasPrimaryKey: true }), source), [
+      `${INSERT} SELECT ${SELECT_PG} FROM stage AS s ORDER BY s.c0`,
+    ]);
+  });
+
   it('replace empties the table first; append inserts every staged row', () => {
     assert.deepEqual(mergeSql(duckdbDialect, plan('replace'), source), [
       'DELETE FROM "t"',
