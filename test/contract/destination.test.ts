@@ -894,6 +894,38 @@ for (const harness of HARNESSES) {
       }
     });
 
+    if (harness.name === 'duckdb') {
+      it('loads parts of rows of 12,000 characters (the memory limit follows the size of the staged rows)', async () => {
+        // Under the limit of a table of light rows (16 + columns MiB), the commit of such a part
+        // ran out of memory ("failed to pin block", and DuckDB may invalidate the database then).
+        const heavy = await harness.create({ partRows: 20_000 });
+        try {
+          const properties: Record<string, object> = { id: { type: 'string' } };
+          for (let c = 0; c < 20; c++) properties[`f${c}`] = str;
+          const spec: TableSpec = { name: 'heavy', keyProperties: ['id'], schema: { type: 'object', properties } };
+          const load = await heavy.destination.beginLoad(spec, 'upsert');
+          const pad = 'x'.repeat(600);
+          for (let from = 0; from < 25_000; from += 5000) {
+            const rows: JsonRecord[] = [];
+            for (let r = from; r < from + 5000; r++) {
+              const row: JsonRecord = { id: `k${r}` };
+              for (let c = 0; c < 20; c++) row[`f${c}`] = `${r}-${c}-${pad}`;
+              rows.push(row);
+            }
+            await load.write(rows);
+          }
+          assert.equal((await load.commit(null)).rowsWritten, 25_000);
+          await load.close();
+          const [summary] = await heavy.query(`SELECT count(DISTINCT id) AS d, sum(length(f19)) AS len FROM ${heavy.table('heavy')}`);
+          let len = 0;
+          for (let r = 0; r < 25_000; r++) len += `${r}-19-`.length + 600;
+          assert.deepEqual([Number(summary!.d), Number(summary!.len)], [25_000, len]);
+        } finally {
+          await heavy.close();
+        }
+      });
+    }
+
     it('commits a large window in parts of 40,000 rows: replaced rows, a new field in a later part, a key repeated late', async () => {
       const big = await harness.create({ partRows: 40_000 });
       try {

@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import './duckdb-allocator.js'; // before @duckdb/node-api loads DuckDB
 import { DuckDBInstance } from '@duckdb/node-api';
 import { DestinationError } from '../../errors.js';
 import type { Logger } from '../../core/types.js';
@@ -11,7 +12,7 @@ import { SqlDestination } from '../sql/sql-destination.js';
 import { SqlTableLoad } from '../sql/table-load.js';
 import { prepareTable } from '../sql/table-setup.js';
 import { DuckDBSession } from './duckdb-session.js';
-import { DuckDBStaging } from './duckdb-staging.js';
+import { DuckDBStaging, type DuckDBPart } from './duckdb-staging.js';
 
 const DUCKDB_TYPES: Record<ColumnType, string> = {
   bigint: 'BIGINT',
@@ -50,12 +51,18 @@ export interface DuckDBDestinationOptions {
 /** Catalog name of the database file in the instance (`USE`d by every connection). */
 const FILE_CATALOG = 'iterable_sync';
 /**
- * A part of a window commits from this many staged rows (or `PART_CHARS` characters of JSON):
- * DuckDB's row group size, so that each part's INSERT writes whole row groups straight to the
- * file; rows of a partial row group go to the WAL and cost a checkpoint (3.3 s of the closing
- * of a 1,000,000-row sync in parts of 145,000 rows, measured).
+ * Rows of a row group of the file (`ATTACH … (ROW_GROUP_SIZE)`; DuckDB's default is 122,880). An
+ * INSERT holds one row group uncompressed before writing it: a quarter of the default lowered a
+ * 1,000,000-row sync's peak RSS by 14 MB (README "Throughput and memory").
  */
-const PART_ROWS = 122_880;
+const ROW_GROUP_ROWS = 30_720;
+/**
+ * A part of a window commits from this many staged rows (or `PART_CHARS` characters of JSON):
+ * whole row groups, which each part's INSERT writes straight to the file; rows of a partial
+ * row group go to the WAL and cost a checkpoint (3.3 s of the closing of a 1,000,000-row sync
+ * in parts of 145,000 rows, measured).
+ */
+const PART_ROWS = 4 * ROW_GROUP_ROWS;
 const PART_CHARS = 96 * 1024 * 1024;
 /**
  * Instance settings, for memory that does not grow with the rows of a window:
@@ -63,7 +70,7 @@ const PART_CHARS = 96 * 1024 * 1024;
  *   in file order;
  * - a memory limit (see `memoryLimitMbFor`);
  * - an INSERT buffers one row group before writing it (DuckDB's default: 5);
- * - return freed memory to the system promptly (DuckDB's allocator keeps it by default).
+ * - return freed memory to the system promptly (see also `duckdb-allocator.ts`).
  */
 const INSTANCE_SETTINGS: Record<string, string> = {
   threads: '1',
@@ -74,17 +81,19 @@ const INSTANCE_SETTINGS: Record<string, string> = {
 };
 
 /**
- * The memory limit (MiB) for commits into a table of `columns` columns. DuckDB keeps the blocks
- * it writes cached until its limit (80% of RAM by default: about 100 MB more every million rows),
- * and an INSERT needs about 1 MiB per column of its table besides the JSON reader's buffers and
- * the part's last row group (measured: 250 columns in 20,000-row parts fail under 128 MiB and
- * pass under 306; `email_send`, 20 columns, in parts of 122,880 rows failed under 76 when every
- * part was deduplicated). The limit
- * is raised for the widest table loaded, never lowered (DuckDB also allocates outside
- * statements), and a file's part commits run one at a time so that theirs never add up.
+ * The memory limit (MiB) for commits into a table of `columns` columns whose staged documents
+ * average `rowChars` characters. DuckDB keeps the blocks it reads and writes cached up to its
+ * limit (80% of RAM by default), so the limit is most of its memory. Measured (parts of 122,880
+ * rows): `email_send`, 21 columns of about 470 characters a row, failed under 21 MiB and passed
+ * under 25; 22 columns of 12,000 characters failed under 43 and passed under 62; of 24,000
+ * failed under 63 and passed under 102. A vector of 2,048 such rows is what grows with them,
+ * hence the last term. A commit that runs out of memory may leave the instance unusable
+ * ("database has been invalidated"), so the limit is not found by trying: it is raised before a
+ * part commits when that part needs more, and never lowered (DuckDB also allocates outside
+ * statements); a file's part commits run one at a time so that their memory never adds up.
  */
-export function memoryLimitMbFor(columns: number): number {
-  return 80 + columns;
+export function memoryLimitMbFor(columns: number, rowChars = 0): number {
+  return 16 + columns + Math.ceil((2 * 2048 * rowChars) / 2 ** 20);
 }
 
 interface SharedInstance {
@@ -106,8 +115,7 @@ async function acquireInstance(file: string): Promise<SharedInstance> {
   if (shared === undefined) {
     shared = (async () => {
       // The file is attached to an in-memory instance; what DuckDB spills goes where it would for
-      // the file itself. DuckDB's own row group size: every part commits by itself (row groups of
-      // 16,384 rows made a 55,000-row INSERT take 549 ms instead of 97, measured here).
+      // the file itself.
       const limitMb = memoryLimitMbFor(20);
       const instance = await DuckDBInstance.create(':memory:', {
         ...INSTANCE_SETTINGS,
@@ -117,7 +125,7 @@ async function acquireInstance(file: string): Promise<SharedInstance> {
       try {
         const connection = await instance.connect();
         try {
-          await connection.run(`ATTACH ${quoteLiteral(file)} AS ${quoteIdentifier(FILE_CATALOG)}`);
+          await connection.run(`ATTACH ${quoteLiteral(file)} AS ${quoteIdentifier(FILE_CATALOG)} (ROW_GROUP_SIZE ${ROW_GROUP_ROWS})`);
         } finally {
           connection.closeSync();
         }
@@ -135,11 +143,28 @@ async function acquireInstance(file: string): Promise<SharedInstance> {
   return acquired;
 }
 
-/** Runs a part commit after the instance's others (see `memoryLimitMbFor`). */
-function commitAlone(shared: SharedInstance, commit: () => Promise<void>): Promise<void> {
-  const done = shared.committing.then(commit, commit);
+/** Runs a part commit after the instance's others, under a memory limit it fits (see `memoryLimitMbFor`). */
+function commitAlone(shared: SharedInstance, columns: number, commit: () => Promise<void>, part: DuckDBPart): Promise<void> {
+  const run = async (): Promise<void> => {
+    const needed = memoryLimitMbFor(columns, part.rows > 0 ? part.chars / part.rows : 0);
+    if (needed > shared.limitMb) {
+      shared.limitMb = needed;
+      await setMemoryLimit(shared);
+    }
+    await commit();
+  };
+  const done = shared.committing.then(run, run);
   shared.committing = done.catch(() => undefined);
   return done;
+}
+
+async function setMemoryLimit(shared: SharedInstance): Promise<void> {
+  const connection = await shared.instance.connect();
+  try {
+    await connection.run(`SET GLOBAL memory_limit = '${shared.limitMb}MiB'`);
+  } finally {
+    connection.closeSync();
+  }
 }
 
 function releaseInstance(file: string, shared: SharedInstance): void {
@@ -195,7 +220,7 @@ export class DuckDBDestination extends SqlDestination<DuckDBSession> {
       const columns = prepared.columns.all().length + 2;
       if (shared !== undefined && memoryLimitMbFor(columns) > shared.limitMb) {
         shared.limitMb = memoryLimitMbFor(columns);
-        await session.execute(`SET GLOBAL memory_limit = '${shared.limitMb}MiB'`);
+        await setMemoryLimit(shared);
       }
       const load: SqlTableLoad = new SqlTableLoad({
         session,
@@ -207,7 +232,7 @@ export class DuckDBDestination extends SqlDestination<DuckDBSession> {
         description: this.description,
         partRows: this.options.partRows ?? PART_ROWS,
         partChars: PART_CHARS,
-        ...(shared === undefined ? {} : { committing: (commit) => commitAlone(shared, commit) }),
+        ...(shared === undefined ? {} : { committing: (commit, part) => commitAlone(shared, columns, commit, part as DuckDBPart) }),
         onClose: () => this.loads.delete(load),
       });
       this.loads.add(load);

@@ -14,15 +14,15 @@ import { makeTempDir } from '../sql/temp-dirs.js';
 const WRITE_CHARS = 1 << 19;
 /** Writes of about `WRITE_CHARS` that may be under way before `backlog` holds the load. */
 const MAX_WRITES_PENDING = 2;
-/** `maximum_object_size` of `read_ndjson` when every document is smaller (DuckDB buffers twice that per thread). */
-const MIN_OBJECT_SIZE = 1 << 20;
+/** `max_line_size` and `buffer_size` of `read_csv` when every document is shorter. */
+const MIN_LINE_SIZE = 1 << 20;
 /** Document keys of iterable-sync's own (fields whose names start so are never staged under their own name). */
 const RESERVED = '__isync_';
 const RESCUED_KEY = `${RESERVED}r`;
 /** The column `WITH ORDINALITY` adds (a field of that name is staged encoded). */
 const ORDINALITY = 'ordinality';
 
-interface DuckDBPart extends StagedPart {
+export interface DuckDBPart extends StagedPart {
   readonly path: string;
   /** The file of the part's keys (`{"k0": …}` per row), '' for a table without key. */
   readonly keysPath: string;
@@ -30,6 +30,8 @@ interface DuckDBPart extends StagedPart {
   readonly encodedColumns: ReadonlySet<number>;
   /** Longest document, in UTF-16 code units. */
   readonly longest: number;
+  /** Characters of its documents, newlines included. */
+  readonly chars: number;
 }
 
 /**
@@ -146,6 +148,7 @@ export class DuckDBStaging implements RowStaging {
       rescuedRows: this.rescuedRows,
       encodedColumns: this.encoded,
       longest: this.longest,
+      chars: this.chars,
     };
     this.startPart();
     return part;
@@ -153,17 +156,17 @@ export class DuckDBStaging implements RowStaging {
 
   source(staged: StagedPart, columns: readonly LoadColumn[]): StagedSource {
     const part = staged as DuckDBPart;
-    const structure = [`${RESCUED_KEY}: 'JSON'`];
+    const structure: Record<string, string> = { [RESCUED_KEY]: 'JSON' };
     const values = new Map<number, string>();
     for (const column of columns) {
       const type = this.dialect.typeName(column.type);
       const sources: string[] = [];
       if (this.isAsIs(column)) {
-        structure.push(`${quoteLiteral(column.field)}: ${quoteLiteral(type)}`);
+        structure[column.field] = type;
         sources.push(`s.${quoteIdentifier(column.field)}`);
       }
       if (part.encodedColumns.has(column.id)) {
-        structure.push(`${quoteLiteral(`${RESERVED}c${column.id}`)}: ${quoteLiteral(type)}`);
+        structure[`${RESERVED}c${column.id}`] = type;
         sources.push(`s.${quoteIdentifier(`${RESERVED}c${column.id}`)}`);
       }
       values.set(
@@ -171,19 +174,17 @@ export class DuckDBStaging implements RowStaging {
         sources.length === 0 ? `CAST(NULL AS ${type})` : sources.length === 1 ? sources[0]! : `coalesce(${sources.join(', ')})`,
       );
     }
-    const objectSize = Math.max(MIN_OBJECT_SIZE, 2 ** Math.ceil(Math.log2(part.longest * 4 + 1024)));
+    const lineSize = Math.max(MIN_LINE_SIZE, 2 ** Math.ceil(Math.log2(part.longest * 4 + 1024)));
     // In key order, as the keys file and the merge's `k<i>` have them.
     const keys = this.keyColumns.filter((c) => columns.includes(c));
-    const keyStructure = keys.map((c, i) => `k${i}: ${quoteLiteral(this.dialect.typeName(c.type))}`);
+    const keyStructure = Object.fromEntries(keys.map((c, i) => [`k${i}`, this.dialect.typeName(c.type)]));
     const keyNames = keys.map((_, i) => `k${i}`).join(', ');
-    const keysFile = `read_ndjson(${quoteLiteral(part.keysPath)}, columns = {${keyStructure.join(', ')}}, format = 'newline_delimited')`;
+    const keysFile = `(SELECT ${documentColumns(keyStructure)} FROM ${lines(part.keysPath, MIN_LINE_SIZE)})`;
     return {
-      keys: `SELECT ${keyNames} FROM ${keysFile}`,
-      repeatedKeys: `SELECT count(*) AS n FROM (SELECT 1 FROM ${keysFile} GROUP BY ${keyNames} HAVING count(*) > 1) AS r`,
+      keys: `SELECT ${keyNames} FROM ${keysFile} AS k`,
+      repeatedKeys: `SELECT count(*) AS n FROM (SELECT 1 FROM ${keysFile} AS k GROUP BY ${keyNames} HAVING count(*) > 1) AS r`,
       keysUnique: false,
-      relation:
-        `read_ndjson(${quoteLiteral(part.path)}, columns = {${structure.join(', ')}}, ` +
-        `format = 'newline_delimited', maximum_object_size = ${objectSize}) WITH ORDINALITY AS s`,
+      relation: `(SELECT ${documentColumns(structure)}, ${ORDINALITY} FROM ${lines(part.path, lineSize)} WITH ORDINALITY) AS s`,
       value: (column) => values.get(column.id) ?? `CAST(NULL AS ${this.dialect.typeName(column.type)})`,
       rescued: `s.${RESCUED_KEY}`,
       order: `s.${ORDINALITY}`,
@@ -342,6 +343,25 @@ function flatKey(text: string, keyColumns: readonly LoadColumn[]): string | unde
     members += `${i === 0 ? '' : ','}"k${i}":${value}`;
   }
   return members;
+}
+
+/**
+ * The lines of a staged file, one column `j` of JSON text, read with DuckDB's CSV reader: a
+ * delimiter, quote and escape that JSON text never holds raw (control characters are escaped
+ * in JSON strings), and buffers of `size` bytes. `read_ndjson` held about 34 MB more per
+ * part (its buffers grow to 16 MiB each, whatever `maximum_object_size`) and ran out of
+ * memory under a 60 MiB limit where this runs under 30 (measured, README "Loading a window").
+ */
+function lines(path: string, size: number): string {
+  return (
+    `read_csv(${quoteLiteral(path)}, columns = {'j': 'VARCHAR'}, header = false, auto_detect = false, ` +
+    `delim = '\x01', quote = '', escape = '', max_line_size = ${size}, buffer_size = ${size})`
+  );
+}
+
+/** `unnest(from_json(j, structure))`: the members of each line's document, as typed columns named as the members. */
+function documentColumns(structure: Record<string, string>): string {
+  return `unnest(from_json(j, ${quoteLiteral(JSON.stringify(structure))}))`;
 }
 
 /** A cell's canonical text as a JSON value inside the staged document. */

@@ -36,7 +36,7 @@ export interface SqlTableLoadOptions {
   partRows: number;
   partChars: number;
   /** Runs a part's commit transaction (default: at once); DuckDB runs the commits of a file one at a time. */
-  committing?: (commit: () => Promise<void>) => Promise<void>;
+  committing?: (commit: () => Promise<void>, part: StagedPart) => Promise<void>;
   /** Called once the load's connection is released. */
   onClose?: () => void;
 }
@@ -190,7 +190,7 @@ export class SqlTableLoad implements TableLoad {
           await session.execute('ROLLBACK').catch(() => undefined);
           throw error;
         }
-      });
+      }, part);
       table.columns.markCommitted(pending);
       this.result.rowsWritten += rowsWritten;
       this.result.rowsRescued += rowsRescued;
