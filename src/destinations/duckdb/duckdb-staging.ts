@@ -8,11 +8,12 @@ import { quoteIdentifier, quoteLiteral } from '../sql/identifiers.js';
 import type { RecordEncoder, RowSink } from '../sql/record-encoder.js';
 import type { RowStaging, SqlDialect, StagedPart, StagedSource } from '../sql/sql-dialect.js';
 import type { LoadColumn } from '../sql/table-columns.js';
+import { LineChunks } from '../sql/line-chunks.js';
 import { makeTempDir } from '../sql/temp-dirs.js';
 
-/** Characters of staged text kept in JS before they are written to the part's file. */
-const WRITE_CHARS = 1 << 19;
-/** Writes of about `WRITE_CHARS` that may be under way before `backlog` holds the load. */
+/** Filled chunks (of `LineChunks`) of staged text kept before they are written to the part's file. */
+const WRITE_CHUNKS = 4;
+/** Writes of about `WRITE_CHUNKS` chunks that may be under way before `backlog` holds the load. */
 const MAX_WRITES_PENDING = 2;
 /** `max_line_size` and `buffer_size` of `read_csv` when every document is shorter. */
 const MIN_LINE_SIZE = 1 << 20;
@@ -52,7 +53,8 @@ export class DuckDBStaging implements RowStaging {
   private writing: Promise<void> = Promise.resolve();
   private writesPending = 0;
   private path = '';
-  private text = '';
+  /** The part's documents, one line a row, as UTF-8 in reused buffers. */
+  private readonly text = new LineChunks();
   private doc = '';
   rows = 0;
   chars = 0;
@@ -73,7 +75,7 @@ export class DuckDBStaging implements RowStaging {
    * of an upsert and the check for repeated keys read this small file instead of the part's
    * (measured: each pass over a part's file costs DuckDB about 1 s per 150,000 rows).
    */
-  private keysText = '';
+  private readonly keysText = new LineChunks();
   private keysFd: number | undefined;
 
   constructor(
@@ -126,11 +128,11 @@ export class DuckDBStaging implements RowStaging {
 
   /** Notes a row's key (`"k0":value,…` as JSON members; '' for a table without key). */
   private addKey(members: string): void {
-    if (members !== '') this.keysText += `{${members}}\n`;
+    if (members !== '') this.keysText.writeLine(`{${members}}`);
   }
 
   take(): undefined {
-    this.writeText();
+    this.writeText(false);
     return undefined;
   }
 
@@ -139,7 +141,7 @@ export class DuckDBStaging implements RowStaging {
   }
 
   seal(): DuckDBPart {
-    this.writeText();
+    this.writeText(true);
     const part: DuckDBPart = {
       path: this.path,
       keysPath: this.keysFd === undefined ? '' : `${this.path}.keys`,
@@ -229,42 +231,49 @@ export class DuckDBStaging implements RowStaging {
     this.rows++;
     this.chars += doc.length + 1;
     if (doc.length > this.longest) this.longest = doc.length;
-    this.text += `${doc}\n`;
-    if (this.text.length >= WRITE_CHARS) this.writeText();
+    this.text.writeLine(doc);
+    if (this.text.filledCount >= WRITE_CHUNKS) this.writeText(false);
   }
 
   private startPart(): void {
     this.path = '';
-    this.text = '';
+    this.text.clear();
     this.doc = '';
     this.rows = 0;
     this.chars = 0;
     this.rescuedRows = 0;
     this.longest = 0;
     this.encoded = new Set();
-    this.keysText = '';
+    this.keysText.clear();
   }
 
-  /** Appends the staged text to the part's file (opening it first), in the background (see `writing`). */
-  private writeText(): void {
-    if (this.text === '') return;
+  /**
+   * Appends the filled chunks of staged text (all of it when `all`) to the part's files (opening
+   * them first), in the background (see `writing`); their buffers are reused once written.
+   */
+  private writeText(all: boolean): void {
+    if (all) {
+      this.text.cut();
+      this.keysText.cut();
+    }
+    if (this.text.filledCount === 0 && this.keysText.filledCount === 0) return;
     if (this.fd === undefined) {
       this.dir ??= makeTempDir('stage');
       this.path = join(this.dir, `part-${this.fileCount++}.ndjson`);
       this.fd = openSync(this.path, 'w');
-      if (this.keysText !== '') this.keysFd = openSync(`${this.path}.keys`, 'w');
     }
+    if (this.keysFd === undefined && this.keysText.filledCount > 0) this.keysFd = openSync(`${this.path}.keys`, 'w');
     const fd = this.fd;
     const keysFd = this.keysFd;
-    const bytes = Buffer.from(this.text, 'utf8');
-    const keys = keysFd === undefined ? undefined : Buffer.from(this.keysText, 'utf8');
-    this.text = '';
-    this.keysText = '';
+    const docs = this.text.take();
+    const keys = this.keysText.take();
     this.writesPending++;
     this.writing = this.writing
       .then(async () => {
-        await writeAll(fd, bytes);
-        if (keys !== undefined) await writeAll(keysFd!, keys);
+        for (const chunk of docs) await writeAll(fd, chunk);
+        for (const chunk of keys) await writeAll(keysFd!, chunk);
+        this.text.reuse(docs);
+        this.keysText.reuse(keys);
       })
       .finally(() => this.writesPending--);
     this.writing.catch(() => undefined); // reported by `backlog` or the part's `ready`

@@ -1,5 +1,6 @@
 import { FlatDocument, recordOf, type FlatShape, type Row } from '../../core/rows.js';
 import { quoteIdentifier } from '../sql/identifiers.js';
+import { LineChunks } from '../sql/line-chunks.js';
 import type { RecordEncoder, RowSink } from '../sql/record-encoder.js';
 import type { RowStaging, SqlDialect, StagedPart, StagedSource } from '../sql/sql-dialect.js';
 import type { LoadColumn } from '../sql/table-columns.js';
@@ -9,14 +10,6 @@ const STAGE = '_iterable_sync_stage';
 const STAGE_QUALIFIED = `pg_temp.${quoteIdentifier(STAGE)}`;
 /** Characters of COPY text a COPY carries at least (but the part's last). */
 const COPY_MIN_CHARS = 1 << 20;
-/**
- * Bytes of a reused COPY chunk buffer (room for a chunk's characters and a long last line; a
- * chunk that does not fit gets a Buffer of its own). Spent chunk Buffers, each new, piled up
- * 40–60 MB before V8 freed them (no GC flag, measured): a COPY's buffers are reused once it ends.
- */
-const CHUNK_BYTES = 1 << 17;
-/** Free chunk buffers kept for reuse (about the chunks of the COPYs a load queues, see `SqlTableLoad`). */
-const MAX_FREE_CHUNKS = 128;
 
 /** A connection with its own temp staging table. */
 interface Slot {
@@ -51,15 +44,8 @@ export class PostgresStaging implements RowStaging {
   private position: number[] = [];
   /** The row being built: sequence number, rescued, then the columns of `order`. */
   private cells: string[] = ['', '\\N'];
-  /**
-   * The chunk buffer rows are written to as they are staged, and its bytes used: COPY text goes
-   * outside V8's heap at once (COPY text kept as strings until its COPY was most of the garbage
-   * V8 let pile up: 163 MB heap, measured).
-   */
-  private buffer: Buffer | undefined;
-  private used = 0;
-  /** COPY text of the segment being built, but `buffer`. */
-  private chunks: Buffer[] = [];
+  /** COPY text of the segment being built (a COPY's buffers are reused once it ends). */
+  private readonly text = new LineChunks();
   private segments: Segment[] = [];
   private seq = 0;
   rows = 0;
@@ -72,8 +58,6 @@ export class PostgresStaging implements RowStaging {
    * shape's documents go the long way (decided once per shape; forgotten at reset: columns may go).
    */
   private shapes = new Map<FlatShape, FlatPlan | null>();
-  /** Chunk buffers of `CHUNK_BYTES` whose COPY has ended, for the next chunks. */
-  private readonly freeChunks: Buffer[] = [];
 
   constructor(
     sessions: readonly PostgresSession[],
@@ -180,7 +164,7 @@ export class PostgresStaging implements RowStaging {
         const chunks: Buffer[] = [];
         for (; i < segments.length && segments[i]!.columns === columns; i++) chunks.push(...segments[i]!.chunks);
         await this.copy(slot, { columns, chunks });
-        this.reuse(chunks);
+        this.text.reuse(chunks);
       }
     };
   }
@@ -224,8 +208,7 @@ export class PostgresStaging implements RowStaging {
     this.order = [];
     this.position = [];
     this.cells = ['', '\\N'];
-    this.cutChunk();
-    this.chunks = [];
+    this.text.clear();
     this.segments = [];
     this.rows = 0;
     this.chars = 0;
@@ -254,45 +237,15 @@ export class PostgresStaging implements RowStaging {
   }
 
   private closeSegment(): void {
-    this.cutChunk();
-    if (this.chunks.length === 0) return;
-    this.segments.push({ columns: this.order, chunks: this.chunks });
-    this.chunks = [];
+    this.text.cut();
+    const chunks = this.text.take();
+    if (chunks.length > 0) this.segments.push({ columns: this.order, chunks });
   }
 
-  /** Writes a row's line (and its newline) to the chunk buffer, which is cut first when the line might not fit. */
+  /** Writes a row's COPY line (and its newline). */
   private writeLine(line: string): void {
     this.chars += line.length + 1;
-    // A string of n UTF-16 units is at most 3n bytes of UTF-8.
-    const most = line.length * 3 + 1;
-    if (this.buffer === undefined || this.used + most > CHUNK_BYTES) {
-      this.cutChunk();
-      if (most > CHUNK_BYTES) {
-        this.chunks.push(Buffer.from(`${line}\n`, 'utf8'));
-        return;
-      }
-      this.buffer = this.freeChunks.pop() ?? Buffer.allocUnsafeSlow(CHUNK_BYTES);
-    }
-    this.used += this.buffer.write(line, this.used);
-    this.buffer[this.used++] = NEWLINE;
-  }
-
-  /** Ends the chunk being written: its bytes join the segment's chunks. */
-  private cutChunk(): void {
-    const { buffer, used } = this;
-    if (buffer === undefined) return;
-    this.buffer = undefined;
-    this.used = 0;
-    if (used > 0) this.chunks.push(buffer.subarray(0, used));
-    else this.freeChunks.push(buffer);
-  }
-
-  /** Keeps the chunk buffers of an ended COPY (its bytes are all sent) for the next chunks. */
-  private reuse(chunks: readonly Buffer[]): void {
-    for (const chunk of chunks) {
-      if (this.freeChunks.length >= MAX_FREE_CHUNKS) return;
-      if (chunk.byteOffset === 0 && chunk.buffer.byteLength === CHUNK_BYTES) this.freeChunks.push(Buffer.from(chunk.buffer));
-    }
+    this.text.writeLine(line);
   }
 
   private async copy(slot: Slot, segment: Segment): Promise<void> {
@@ -344,7 +297,6 @@ function flatPlan(shape: FlatShape, encoder: RecordEncoder): FlatPlan {
   };
 }
 
-const NEWLINE = 0x0a;
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 const COLON = 0x3a;
