@@ -3,6 +3,7 @@ import type { StreamBookmark } from '../state/singer-state.js';
 import type { StreamDefinition } from '../streams/stream-table.js';
 import { planExportWindows } from '../streams/windows.js';
 import { parseInstant } from '../core/instants.js';
+import { formatCount } from '../core/format.js';
 
 /** What the estimate needs to know of one export stream. */
 export interface ExportCostStream {
@@ -70,7 +71,7 @@ export function describeExportCost(cost: ExportCost): string {
   const streams = plural(cost.perStream.length, 'export stream');
   if (cost.calls === 0) return `no export call (GET /api/export/data.json) to make for ${streams}`;
   const perMinute = cost.limit.requests / (cost.limit.periodMs / 60_000);
-  const limit = `Iterable's limit of ${formatNumber(perMinute)} export calls a minute, which every export stream shares`;
+  const limit = `Iterable's limit of ${formatCount(perMinute)} export calls a minute, which every export stream shares`;
   const time = cost.leastWallMs === 0 ? `within the first minute of ${limit}` : `at least ${formatDuration(cost.leastWallMs)} at ${limit}`;
   return `${plural(cost.calls, 'export call')} (GET /api/export/data.json) for ${streams}: ${time}`;
 }
@@ -82,16 +83,13 @@ export function formatDuration(ms: number): string {
   if (minutes < 60) return `${minutes} min`;
   const hours = Math.floor(minutes / 60);
   if (hours < 48) return `${hours} h ${String(minutes % 60).padStart(2, '0')} min`;
-  return `${formatNumber(Math.floor(hours / 24))} d ${hours % 24} h`;
+  return `${formatCount(Math.floor(hours / 24))} d ${hours % 24} h`;
 }
 
 function plural(n: number, noun: string): string {
-  return `${formatNumber(n)} ${noun}${n === 1 ? '' : 's'}`;
+  return `${formatCount(n)} ${noun}${n === 1 ? '' : 's'}`;
 }
 
-function formatNumber(n: number): string {
-  return n.toLocaleString('en-US');
-}
 
 /**
  * The estimate's input for the streams of a run: the export streams (those read in windows) with

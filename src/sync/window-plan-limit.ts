@@ -2,6 +2,7 @@ import { ConfigError } from '../errors.js';
 import { RATE_LIMITS } from '../iterable/rate-limits.js';
 import type { StreamDefinition } from '../streams/stream-table.js';
 import { MS_PER_DAY, planExportWindows } from '../streams/windows.js';
+import { formatCount } from '../core/format.js';
 
 /**
  * Most export windows one stream may plan over `start_date` → now. Each window is one export
@@ -53,6 +54,3 @@ function minimumWindowDays(rangeDays: number): number {
   return Number((Math.ceil(exact / step) * step).toPrecision(2));
 }
 
-function formatCount(n: number): string {
-  return n.toLocaleString('en-US');
-}
