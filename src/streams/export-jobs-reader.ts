@@ -6,7 +6,7 @@ import type { StreamBookmark } from '../state/singer-state.js';
 import { parseInstant } from '../core/instants.js';
 import { formatIterableTime } from '../iterable/time-formats.js';
 import { formatBookmark } from '../state/bookmark.js';
-import { exportLineParserFor, parseExportLines } from './export-lines.js';
+import { BATCH_SIZE, exportLineParserFor, parseExportLines } from './export-lines.js';
 import type { ReadContext, ReadEvent } from './read-strategies.js';
 import type { TimeWindow } from './windows.js';
 
@@ -122,7 +122,7 @@ export async function* readExportJobs(
   const queuedReportMs = run.queuedReportMs ?? 60 * SECOND_MS;
   const maxJobRestarts = run.maxJobRestarts ?? 3;
   const maxFileAttempts = run.maxFileAttempts ?? 6;
-  const batchSize = ctx.batchSize ?? 2000;
+  const batchSize = ctx.batchSize ?? BATCH_SIZE;
   const parser = exportLineParserFor(ctx.stream, ctx.dateFields);
 
   // The replication key's value while a job runs: the stored bookmark, else the range's start

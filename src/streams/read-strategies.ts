@@ -18,7 +18,7 @@ import {
   selectCampaignsForMetrics,
   type CampaignForMetrics,
 } from './campaign-metrics.js';
-import { exportLineParserFor, parseExportLines } from './export-lines.js';
+import { BATCH_SIZE, exportLineParserFor, parseExportLines } from './export-lines.js';
 import { readExportJobs, type ExportJobsRun } from './export-jobs-reader.js';
 import { normalizeEpochFields } from './records.js';
 import { fillUserKey, listMemberRecord, USER_IDENTITY } from './project-types.js';
@@ -115,7 +115,7 @@ export function readStream(ctx: ReadContext): AsyncGenerator<ReadEvent> {
 }
 
 function batchSizeOf(ctx: ReadContext): number {
-  return ctx.batchSize ?? 2000;
+  return ctx.batchSize ?? BATCH_SIZE;
 }
 
 async function* readListEndpoint(
