@@ -93,6 +93,19 @@ function digits(text: string, start: number, count: number): number {
   return value;
 }
 
+/**
+ * The index of the quote that closes a JSON string whose content starts at `i` (after its opening
+ * quote), escapes allowed: the next quote after an even run of backslashes; -1 for none.
+ */
+export function closingQuote(text: string, i: number): number {
+  for (let end = text.indexOf('"', i); end >= 0; end = text.indexOf('"', end + 1)) {
+    let backslashes = 0;
+    while (text.charCodeAt(end - 1 - backslashes) === 0x5c /* \\ */) backslashes++;
+    if (backslashes % 2 === 0) return end;
+  }
+  return -1;
+}
+
 /** `\udXXX` escapes that `JSON.stringify` writes for lone surrogates (both databases refuse them). */
 const LONE_SURROGATE_ESCAPE = /\\ud[89a-f][0-9a-f]{2}/;
 

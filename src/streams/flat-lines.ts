@@ -7,7 +7,7 @@
  * undefined and goes the long way (`JSON.parse` + `normalizeExportRecord`); `JSON.parse` of the
  * document is exactly the record the long way builds, which the tests check on generated lines.
  */
-import { FlatDocument, hasLoneSurrogateEscape, isCanonicalUtcInstant, type FlatShape, type ValueKind } from '../core/rows.js';
+import { closingQuote, FlatDocument, hasLoneSurrogateEscape, isCanonicalUtcInstant, type FlatShape, type ValueKind } from '../core/rows.js';
 import { parseInstant } from '../core/instants.js';
 import { iterableTimeToIso, plainUtcExportTimeToIso } from '../iterable/time-formats.js';
 import type { ExportLineRules } from './export-lines.js';
@@ -139,7 +139,7 @@ export class FlatLineScanner {
           let end = stringEnd(line, i + 1);
           let text: string;
           if (backslash >= 0 && backslash < end) {
-            end = escapedStringEnd(line, i + 1);
+            end = closingQuote(line, i + 1);
             if (end < 0) return undefined;
             const decoded = decodeString(line.slice(start, end + 1));
             if (decoded === undefined) return undefined;
@@ -386,15 +386,6 @@ function canonicalStringEnd(text: string, i: number): number {
   return -1;
 }
 
-/** The index of the quote closing a string with escapes that starts at `i` (after its quote); -1 for none. */
-function escapedStringEnd(line: string, i: number): number {
-  for (let end = line.indexOf('"', i); end >= 0; end = line.indexOf('"', end + 1)) {
-    let backslashes = 0;
-    while (line.charCodeAt(end - 1 - backslashes) === BACKSLASH) backslashes++;
-    if (backslashes % 2 === 0) return end;
-  }
-  return -1;
-}
 
 /** The value of a JSON string literal (quotes included), or undefined when it is not one. */
 function decodeString(literal: string): string | undefined {

@@ -217,11 +217,6 @@ export class DuckDBDestination extends SqlDestination<DuckDBSession> {
     try {
       const prepared = await prepareTable(session, duckdbDialect, table);
       const shared = this.shared;
-      const columns = prepared.columns.all().length + 2;
-      if (shared !== undefined && memoryLimitMbFor(columns) > shared.limitMb) {
-        shared.limitMb = memoryLimitMbFor(columns);
-        await setMemoryLimit(shared);
-      }
       const load: SqlTableLoad = new SqlTableLoad({
         session,
         dialect: duckdbDialect,
@@ -232,7 +227,10 @@ export class DuckDBDestination extends SqlDestination<DuckDBSession> {
         description: this.description,
         partRows: this.options.partRows ?? PART_ROWS,
         partChars: PART_CHARS,
-        ...(shared === undefined ? {} : { committing: (commit, part) => commitAlone(shared, columns, commit, part as DuckDBPart) }),
+        // The table's columns as the part commits (`_rescued`, `_synced_at` included): a load may add some.
+        ...(shared === undefined
+          ? {}
+          : { committing: (commit, part) => commitAlone(shared, prepared.columns.all().length + 2, commit, part as DuckDBPart) }),
         onClose: () => this.loads.delete(load),
       });
       this.loads.add(load);

@@ -1,4 +1,4 @@
-import { FlatDocument, recordOf, type FlatShape, type Row } from '../../core/rows.js';
+import { closingQuote, FlatDocument, recordOf, type FlatShape, type Row } from '../../core/rows.js';
 import { quoteIdentifier } from '../sql/identifiers.js';
 import { LineChunks } from '../sql/line-chunks.js';
 import type { RecordEncoder, RowSink } from '../sql/record-encoder.js';
@@ -298,7 +298,6 @@ function flatPlan(shape: FlatShape, encoder: RecordEncoder): FlatPlan {
 }
 
 const QUOTE = 0x22;
-const BACKSLASH = 0x5c;
 const COLON = 0x3a;
 const SPACE = 0x20;
 const OPEN_BRACKET = 0x5b;
@@ -320,13 +319,8 @@ function jsonValueEnd(text: string, i: number): number {
   for (; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (c === QUOTE) {
-      // To the next quote not escaped (an even run of backslashes before it).
-      let backslashes = 1;
-      while (backslashes % 2 === 1) {
-        i = text.indexOf('"', i + 1);
-        if (i < 0) return -1;
-        for (backslashes = 0; text.charCodeAt(i - 1 - backslashes) === BACKSLASH; ) backslashes++;
-      }
+      i = closingQuote(text, i + 1);
+      if (i < 0) return -1;
     } else if (c === OPEN_BRACKET || c === OPEN_BRACE) {
       depth++;
     } else if (c === 0x5d || c === 0x7d) {
