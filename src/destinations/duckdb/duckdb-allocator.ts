@@ -1,5 +1,5 @@
 /**
- * Imported before `@duckdb/node-api` by every module that imports it: DuckDB's bundled jemalloc
+ * Imported by `duckdb-library.ts` before `@duckdb/node-api`: DuckDB's bundled jemalloc
  * reads `DUCKDB_JE_MALLOC_CONF` once, when the library is loaded. DuckDB keeps freed pages for
  * 1 s by default (`dirty_decay_ms:1000`), and a part commit frees and allocates tens of MB
  * within that second: returning them at once lowered a 1,000,000-row sync's peak RSS by about

@@ -1,6 +1,5 @@
 import { resolve } from 'node:path';
-import './duckdb-allocator.js'; // before @duckdb/node-api loads DuckDB
-import { DuckDBInstance } from '@duckdb/node-api';
+import { DuckDBInstance } from './duckdb-library.js';
 import { DestinationError } from '../../errors.js';
 import type { Logger } from '../../core/types.js';
 import type { LoadMode, TableLoad, TableSpec } from '../destination.js';

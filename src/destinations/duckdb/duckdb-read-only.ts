@@ -1,6 +1,5 @@
 import { existsSync } from 'node:fs';
-import './duckdb-allocator.js'; // before @duckdb/node-api loads DuckDB
-import { DuckDBDecimalValue, DuckDBInstance, DuckDBTimestampTZValue, type DuckDBValue } from '@duckdb/node-api';
+import { DuckDBDecimalValue, DuckDBInstance, DuckDBTimestampTZValue, type DuckDBValue } from './duckdb-library.js';
 import { ConfigError, DestinationError } from '../../errors.js';
 import { firstLine, type QueryTable, type ReadOnlyDatabase } from '../read-only.js';
 import { duckdbDialect } from './duckdb-destination.js';

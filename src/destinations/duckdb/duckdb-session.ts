@@ -1,5 +1,4 @@
-import './duckdb-allocator.js'; // before @duckdb/node-api loads DuckDB
-import { DuckDBTimestampTZValue, type DuckDBConnection, type DuckDBResultReader, type DuckDBValue } from '@duckdb/node-api';
+import { DuckDBTimestampTZValue, type DuckDBConnection, type DuckDBResultReader, type DuckDBValue } from './duckdb-library.js';
 import type { SqlParam, SqlSession } from '../sql/sql-dialect.js';
 
 /** A DuckDB connection as an SqlSession. */
