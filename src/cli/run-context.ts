@@ -132,7 +132,7 @@ export async function createDestination(
 ): Promise<Destination> {
   const destination = isSingerDestination(url)
     ? new SingerDestination({ out: process.stdout, state: singer.state, onRejected: singer.onRejected })
-    : openDestination(url, { logger });
+    : await openDestination(url, { logger });
   await destination.open();
   return destination;
 }

@@ -1,8 +1,6 @@
 import { ConfigError, redactSecrets } from '../errors.js';
 import type { Logger } from '../core/types.js';
 import type { Destination } from './destination.js';
-import { DuckDBDestination } from './duckdb/duckdb-destination.js';
-import { PostgresDestination } from './postgres/postgres-destination.js';
 
 /** The destination URL forms, for messages. */
 export const DESTINATION_FORMS = [
@@ -19,17 +17,20 @@ export interface OpenDestinationOptions {
  * The database destination for a URL, not yet opened (call `open()`): `duckdb:PATH` (also
  * `duckdb::memory:`) or `postgres://…` / `postgresql://…`. Singer output (`singer:`, `-`) is not
  * a database and is built by the CLI; any other form is a ConfigError listing the valid ones.
+ * Each database's code (and its driver: DuckDB's library, `pg`) is loaded only for its own URLs.
  */
-export function openDestination(url: string, options: OpenDestinationOptions = {}): Destination {
+export async function openDestination(url: string, options: OpenDestinationOptions = {}): Promise<Destination> {
   const trimmed = url.trim();
   const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(trimmed)?.[1]?.toLowerCase();
   if (scheme === 'duckdb') {
     let path = trimmed.slice('duckdb:'.length);
     if (path.startsWith('//')) path = path.slice(2); // duckdb:///abs/path
     if (path === '') throw new ConfigError(`destination ${trimmed} names no file; use duckdb:PATH, e.g. duckdb:iterable.duckdb`);
+    const { DuckDBDestination } = await import('./duckdb/duckdb-destination.js');
     return new DuckDBDestination({ path, logger: options.logger });
   }
   if (scheme === 'postgres' || scheme === 'postgresql') {
+    const { PostgresDestination } = await import('./postgres/postgres-destination.js');
     return new PostgresDestination({ url: trimmed, logger: options.logger });
   }
   const singer = trimmed === '-' || scheme === 'singer';

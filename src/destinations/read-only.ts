@@ -1,7 +1,5 @@
 import { ConfigError, redactSecrets } from '../errors.js';
 import { DESTINATION_FORMS } from './destination-factory.js';
-import { openDuckDBReadOnly } from './duckdb/duckdb-read-only.js';
-import { openPostgresReadOnly } from './postgres/postgres-read-only.js';
 import type { SqlDialect, SqlSession } from './sql/sql-dialect.js';
 
 /**
@@ -31,7 +29,7 @@ export interface ReadOnlyDatabase {
   close(): Promise<void>;
 }
 
-/** Opens `duckdb:PATH` or `postgres://…` read-only. */
+/** Opens `duckdb:PATH` or `postgres://…` read-only (loading that database's code only). */
 export async function openReadOnly(url: string): Promise<ReadOnlyDatabase> {
   const trimmed = url.trim();
   const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(trimmed)?.[1]?.toLowerCase();
@@ -41,9 +39,13 @@ export async function openReadOnly(url: string): Promise<ReadOnlyDatabase> {
     if (path === '' || path === ':memory:') {
       throw new ConfigError(`destination ${trimmed} names no file; use duckdb:PATH, e.g. duckdb:iterable.duckdb`);
     }
+    const { openDuckDBReadOnly } = await import('./duckdb/duckdb-read-only.js');
     return openDuckDBReadOnly(path);
   }
-  if (scheme === 'postgres' || scheme === 'postgresql') return openPostgresReadOnly(trimmed);
+  if (scheme === 'postgres' || scheme === 'postgresql') {
+    const { openPostgresReadOnly } = await import('./postgres/postgres-read-only.js');
+    return openPostgresReadOnly(trimmed);
+  }
   throw new ConfigError(
     trimmed === '-' || scheme === 'singer'
       ? `destination ${trimmed} is Singer output, which holds no tables to read; use a duckdb: or postgres:// destination`

@@ -4,26 +4,29 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import { openDestination } from '../../src/destinations/destination-factory.js';
 import { DuckDBDestination } from '../../src/destinations/duckdb/duckdb-destination.js';
 import { parsePostgresUrl, PostgresDestination } from '../../src/destinations/postgres/postgres-destination.js';
 import { ConfigError, DestinationError, redactSecrets } from '../../src/errors.js';
 
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
 describe('openDestination', () => {
-  it('opens DuckDB for duckdb:PATH', () => {
-    const destination = openDestination('duckdb:data/iterable.duckdb');
+  it('opens DuckDB for duckdb:PATH', async () => {
+    const destination = await openDestination('duckdb:data/iterable.duckdb');
     assert.ok(destination instanceof DuckDBDestination);
     assert.equal(destination.description, 'duckdb:data/iterable.duckdb');
-    assert.equal(openDestination('duckdb:///tmp/x.duckdb').description, 'duckdb:/tmp/x.duckdb');
-    assert.equal(openDestination('duckdb::memory:').description, 'duckdb::memory:');
+    assert.equal((await openDestination('duckdb:///tmp/x.duckdb')).description, 'duckdb:/tmp/x.duckdb');
+    assert.equal((await openDestination('duckdb::memory:')).description, 'duckdb::memory:');
   });
 
-  it('opens PostgreSQL for postgres:// and postgresql://, without the password in its description', () => {
-    const destination = openDestination('postgres://loader:pa55word@db.example.com:5433/warehouse?schema=raw&sslmode=require');
+  it('opens PostgreSQL for postgres:// and postgresql://, without the password in its description', async () => {
+    const destination = await openDestination('postgres://loader:pa55word@db.example.com:5433/warehouse?schema=raw&sslmode=require');
     assert.ok(destination instanceof PostgresDestination);
     assert.equal(destination.description, 'postgres://loader@db.example.com:5433/warehouse?sslmode=require&schema=raw');
-    assert.ok(openDestination('postgresql://u@h/db') instanceof PostgresDestination);
+    assert.ok((await openDestination('postgresql://u@h/db')) instanceof PostgresDestination);
     assert.equal(redactSecrets('failed with pa55word'), 'failed with ***');
   });
 
@@ -36,16 +39,37 @@ describe('openDestination', () => {
     assert.equal(parsePostgresUrl('postgres://h/db').schema, 'iterable');
   });
 
-  it('refuses other forms with a ConfigError that lists the valid ones', () => {
+  it('refuses other forms with a ConfigError that lists the valid ones', async () => {
     for (const url of ['mysql://u:secretpw@h/db', 'iterable.duckdb', '', 'duckdb:']) {
-      assert.throws(
-        () => openDestination(url),
+      await assert.rejects(
+        openDestination(url),
         (error: unknown) =>
           error instanceof ConfigError && !error.message.includes('secretpw') && /duckdb:|postgres:\/\//.test(error.message),
       );
     }
-    assert.throws(() => openDestination('singer:'), ConfigError);
-    assert.throws(() => openDestination('-'), ConfigError);
+    await assert.rejects(openDestination('singer:'), ConfigError);
+    await assert.rejects(openDestination('-'), ConfigError);
+  });
+
+  it("loads only the database it opens: a PostgreSQL destination without DuckDB's library, a DuckDB one without pg", async () => {
+    // A fresh process, as the CLI is: what it loaded shows in its memory maps and its module cache.
+    const probe = async (url: string): Promise<{ duckdb: boolean; pg: boolean }> => {
+      const script =
+        `const { openDestination } = await import('./src/destinations/destination-factory.ts');` +
+        `await openDestination(${JSON.stringify(url)});` +
+        `const { readFileSync } = await import('node:fs'); const { createRequire } = await import('node:module');` +
+        `const duckdb = readFileSync('/proc/self/maps', 'utf8').includes('libduckdb');` +
+        `const pg = Object.keys(createRequire(process.cwd() + '/').cache).some((p) => /[\\/]node_modules[\\/]pg[\\/]/.test(p));` +
+        `console.log(JSON.stringify({ duckdb, pg }));`;
+      const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+      let out = '';
+      child.stdout.on('data', (chunk: Buffer) => (out += chunk));
+      const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+      assert.equal(code, 0);
+      return JSON.parse(out) as { duckdb: boolean; pg: boolean };
+    };
+    assert.deepEqual(await probe('postgres://u@127.0.0.1:1/db'), { duckdb: false, pg: true });
+    assert.deepEqual(await probe('duckdb::memory:'), { duckdb: true, pg: false });
   });
 });
 

@@ -14,7 +14,7 @@ const KEY = 'test-server-key';
 const STREAMS = 'email_send,email_click,channels';
 
 async function bookmarkedStreams(destination: string): Promise<string[]> {
-  const db = openDestination(destination);
+  const db = await openDestination(destination);
   await db.open();
   try {
     return Object.keys((await db.readState()).bookmarks).sort();

@@ -74,7 +74,7 @@ export async function rowCounts(url: string): Promise<Record<string, number>> {
 
 /** Rows of a query on the destination, opened as the sync opens it. */
 export async function rowsOf(destination: string, sql: string): Promise<Record<string, unknown>[]> {
-  const db = openDestination(destination) as ReturnType<typeof openDestination> & { query(sql: string): Promise<Record<string, unknown>[]> };
+  const db = (await openDestination(destination)) as Awaited<ReturnType<typeof openDestination>> & { query(sql: string): Promise<Record<string, unknown>[]> };
   await db.open();
   try {
     return await db.query(sql);
@@ -90,7 +90,7 @@ export function qualified(destination: string, name: string): string {
 
 /** The bookmarks a destination holds, by stream (opened and closed for the read). */
 export async function storedBookmarks(destination: string): Promise<Record<string, Record<string, string>>> {
-  const db = openDestination(destination);
+  const db = await openDestination(destination);
   await db.open();
   try {
     return (await db.readState()).bookmarks;

@@ -172,7 +172,7 @@ describe('status errors', () => {
       const first = await sync(fake, destination, ['--streams', 'channels']);
       assert.equal(first.code, 0, first.stderr);
       // A stored bookmark that is no bookmark stops the run before any stream (exit 2).
-      const db = openDestination(destination) as ReturnType<typeof openDestination> & { query(sql: string): Promise<unknown> };
+      const db = (await openDestination(destination)) as Awaited<ReturnType<typeof openDestination>> & { query(sql: string): Promise<unknown> };
       await db.open();
       await db.query(`insert into _iterable_sync_state values ('email_send', '[1]', now())`);
       await db.close();

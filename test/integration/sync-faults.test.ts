@@ -85,7 +85,7 @@ describe('sync: the fault matrix ends with the same rows as a clean run', () => 
 });
 
 async function bookmarkOf(url: string): Promise<string> {
-  const db = openDestination(url);
+  const db = await openDestination(url);
   await db.open();
   try {
     return (await db.readState()).bookmarks.email_send!.createdAt!;

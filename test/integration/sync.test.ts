@@ -37,7 +37,7 @@ for (const kind of ['duckdb', 'postgres'] as const) {
         const reset = await runCli(['reset', '--destination', destination, '--streams', 'email_send,users'], cliEnv());
         assert.equal(reset.code, 0, reset.stderr);
         assert.match(reset.stdout, /Forgot the bookmarks of email_send, users/);
-        const db = openDestination(destination);
+        const db = await openDestination(destination);
         await db.open();
         const state = await db.readState();
         await db.close();
