@@ -29,6 +29,11 @@ interface Measure {
   rows: number;
   seconds: number;
   peakRssMb: number;
+  /**
+   * CPU seconds (user + system, every thread) of the sync, and of this process (the fake)
+   * meanwhile; `whole` when the database runs inside the sync (DuckDB), not in a server of its own.
+   */
+  cpu?: { sync: number; fake: number; whole: boolean };
 }
 
 async function baseline(url: string): Promise<Measure> {
@@ -59,6 +64,16 @@ async function baseline(url: string): Promise<Measure> {
   return { name: 'baseline (fetch + JSON.parse)', rows, seconds, peakRssMb: process.resourceUsage().maxRSS / 1024 };
 }
 
+/** User + system CPU seconds of a live process, every thread (`/proc/PID/stat`, in ticks of 1/100 s). */
+function cpuSecondsOf(pid: number): number | undefined {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return undefined;
+  }
+}
+
 function peakRssOf(pid: number): number {
   try {
     const status = readFileSync(`/proc/${pid}/status`, 'utf8');
@@ -78,29 +93,46 @@ async function product(url: string, destination: string, name: string): Promise<
     { env: { ...process.env, ITERABLE_API_KEY: 'bench', ITERABLE_SYNC_RATE_LIMIT_SCALE: '0' }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let peak = 0;
-  const poll = setInterval(() => (peak = Math.max(peak, peakRssOf(child.pid!))), 50);
+  let syncCpu = 0;
+  const poll = setInterval(() => {
+    peak = Math.max(peak, peakRssOf(child.pid!));
+    syncCpu = cpuSecondsOf(child.pid!) ?? syncCpu;
+  }, 50);
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d) => (stdout += d));
   child.stderr.on('data', (d) => (stderr += d));
   const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
   clearInterval(poll);
-  const cpu = process.cpuUsage(cpu0);
-  if (process.env.BENCH_DEBUG) console.log(`  (fake + bench process CPU during the run: ${((cpu.user + cpu.system) / 1e6).toFixed(1)} s)`);
+  const fake = process.cpuUsage(cpu0);
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   if (code !== 0) throw new Error(`${name}: sync exited ${code}\n${stderr.slice(-2000)}`);
   const rows = Number(/^email_send\s+complete\s+(\d+)/m.exec(stdout)?.[1] ?? 'NaN');
-  return { name, rows, seconds, peakRssMb: peak };
+  return { name, rows, seconds, peakRssMb: peak, cpu: { sync: syncCpu, fake: (fake.user + fake.system) / 1e6, whole: destination.startsWith('duckdb:') } };
 }
 
 function line(m: Measure, base?: Measure): string {
   const rate = m.rows / m.seconds;
   const ratio = base ? `  ${(rate / (base.rows / base.seconds)).toFixed(2)}× baseline` : '';
-  return `${m.name.padEnd(34)} ${String(m.rows).padStart(9)} rows  ${m.seconds.toFixed(2).padStart(7)} s  ${Math.round(rate).toLocaleString('en-US').padStart(9)} rows/s  peak RSS ${m.peakRssMb.toFixed(0).padStart(4)} MB${ratio}`;
+  let text = `${m.name.padEnd(34)} ${String(m.rows).padStart(9)} rows  ${m.seconds.toFixed(2).padStart(7)} s  ${Math.round(rate).toLocaleString('en-US').padStart(9)} rows/s  peak RSS ${m.peakRssMb.toFixed(0).padStart(4)} MB${ratio}`;
+  if (m.cpu) {
+    // The sync and the fake share the machine's cores: their CPU per row bounds the rate whatever
+    // runs in parallel.
+    const perRow = (seconds: number): string => `${((seconds / m.rows) * 1e6).toFixed(1)} µs/row`;
+    text += `\n${''.padEnd(34)} CPU: sync ${m.cpu.sync.toFixed(1)} s (${perRow(m.cpu.sync)}), fake ${m.cpu.fake.toFixed(1)} s (${perRow(m.cpu.fake)})`;
+    if (m.cpu.whole) {
+      const bound = (m.rows * cpus().length) / (m.cpu.sync + m.cpu.fake);
+      text += `: at most ${Math.round(bound).toLocaleString('en-US')} rows/s on ${cpus().length} cores`;
+      if (base) text += ` (${(bound / (base.rows / base.seconds)).toFixed(2)}× baseline)`;
+    } else {
+      text += `, and the database server's own`;
+    }
+  }
+  return text;
 }
 
-// The fake generates the rows as it serves them, in this process, on the same two cores: its
-// CPU time (about 3 s per million rows, printed with BENCH_DEBUG=1) is part of every run below.
+// The fake generates the rows as it serves them, in this process, on the same cores: its CPU time
+// (about 3 s per million rows, printed under each sync) is part of every run below.
 const fake = await startFakeIterable({ keys: 'any', data: generateFakeData({ start: START, end: END, generated: { emailSend: ROWS } }) });
 const dir = mkdtempSync(join(tmpdir(), 'iterable-sync-bench-'));
 try {
