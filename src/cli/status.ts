@@ -14,6 +14,7 @@ import {
 import { ConfigError } from '../errors.js';
 import { STREAMS } from '../streams/stream-table.js';
 import { EXIT } from './exit-codes.js';
+import { formatDuration } from '../core/format.js';
 import { textTable } from './query.js';
 
 export const STATUS_FORMATS = ['table', 'json'] as const;
@@ -129,7 +130,7 @@ function statusJson(destination: string, now: Date, lastRun: RunRecord | undefin
           : null,
         data_as_of: s.dataAsOf?.toISOString() ?? null,
         behind_seconds: s.dataAsOf ? Math.round((now.getTime() - s.dataAsOf.getTime()) / 1000) : null,
-        behind: s.dataAsOf ? humanDuration(now.getTime() - s.dataAsOf.getTime()) : null,
+        behind: s.dataAsOf ? formatDuration(now.getTime() - s.dataAsOf.getTime()) : null,
       })),
     },
     null,
@@ -143,12 +144,12 @@ function statusTable(destination: string, now: Date, lastRun: RunRecord | undefi
     lines.push('Last run: none recorded');
   } else if (lastRun.outcome === 'running' || lastRun.endedAt === null) {
     lines.push(
-      `Last run: ${lastRun.runId}, started ${instant(lastRun.startedAt)} (${humanDuration(now.getTime() - lastRun.startedAt.getTime())} ago), ` +
+      `Last run: ${lastRun.runId}, started ${instant(lastRun.startedAt)} (${formatDuration(now.getTime() - lastRun.startedAt.getTime())} ago), ` +
         `still running or killed (no end recorded)`,
     );
   } else {
-    const took = humanDuration(lastRun.endedAt.getTime() - lastRun.startedAt.getTime());
-    const ago = humanDuration(now.getTime() - lastRun.endedAt.getTime());
+    const took = formatDuration(lastRun.endedAt.getTime() - lastRun.startedAt.getTime());
+    const ago = formatDuration(now.getTime() - lastRun.endedAt.getTime());
     lines.push(
       `Last run: ${lastRun.runId}, ${instant(lastRun.startedAt)} → ${instant(lastRun.endedAt)} (${took}, ended ${ago} ago): ` +
         `${lastRun.outcome}, exit ${lastRun.exitCode}, ${lastRun.rows} rows`,
@@ -163,7 +164,7 @@ function statusTable(destination: string, now: Date, lastRun: RunRecord | undefi
     s.rows === null ? '-' : String(s.rows),
     s.lastRun ? instant(s.lastRun.startedAt) : '-',
     s.lastRun ? s.lastRun.status : '-',
-    s.dataAsOf ? humanDuration(now.getTime() - s.dataAsOf.getTime()) : '-',
+    s.dataAsOf ? formatDuration(now.getTime() - s.dataAsOf.getTime()) : '-',
   ]);
   const right = streams.map(() => [false, false, true, false, false, true]);
   let text = `${lines.join('\n')}${textTable(header, rows, right)}`;
@@ -183,14 +184,3 @@ function instant(date: Date): string {
   return Number.isFinite(date.getTime()) ? date.toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z') : 'invalid';
 }
 
-/** `45 s`, `12 min`, `5 h 3 min`, `3 d 4 h`; negative (a bookmark ahead of now) as `-12 min`. */
-function humanDuration(ms: number): string {
-  if (ms < 0) return `-${humanDuration(-ms)}`;
-  const s = Math.round(ms / 1000);
-  if (s < 90) return `${s} s`;
-  const min = Math.round(s / 60);
-  if (min < 90) return `${min} min`;
-  const h = Math.floor(s / 3600);
-  if (h < 48) return `${h} h ${Math.floor((s % 3600) / 60)} min`;
-  return `${Math.floor(h / 24)} d ${h % 24} h`;
-}

@@ -3,7 +3,7 @@ import type { StreamBookmark } from '../state/singer-state.js';
 import type { StreamDefinition } from '../streams/stream-table.js';
 import { planExportWindows } from '../streams/windows.js';
 import { parseInstant } from '../core/instants.js';
-import { formatCount } from '../core/format.js';
+import { formatCount, formatDuration } from '../core/format.js';
 
 /** What the estimate needs to know of one export stream. */
 export interface ExportCostStream {
@@ -72,18 +72,8 @@ export function describeExportCost(cost: ExportCost): string {
   if (cost.calls === 0) return `no export call (GET /api/export/data.json) to make for ${streams}`;
   const perMinute = cost.limit.requests / (cost.limit.periodMs / 60_000);
   const limit = `Iterable's limit of ${formatCount(perMinute)} export calls a minute, which every export stream shares`;
-  const time = cost.leastWallMs === 0 ? `within the first minute of ${limit}` : `at least ${formatDuration(cost.leastWallMs)} at ${limit}`;
+  const time = cost.leastWallMs === 0 ? `within the first minute of ${limit}` : `at least ${formatDuration(cost.leastWallMs, 'up')} at ${limit}`;
   return `${plural(cost.calls, 'export call')} (GET /api/export/data.json) for ${streams}: ${time}`;
-}
-
-/** 0 → "under a minute", 125 min → "2 h 05 min", 50 h → "2 d 2 h". */
-export function formatDuration(ms: number): string {
-  const minutes = Math.ceil(ms / 60_000);
-  if (minutes < 1) return 'under a minute';
-  if (minutes < 60) return `${minutes} min`;
-  const hours = Math.floor(minutes / 60);
-  if (hours < 48) return `${hours} h ${String(minutes % 60).padStart(2, '0')} min`;
-  return `${formatCount(Math.floor(hours / 24))} d ${hours % 24} h`;
 }
 
 function plural(n: number, noun: string): string {
