@@ -37,13 +37,15 @@ export function utcMs(
   return check.getTime();
 }
 
-/** Milliseconds east of UTC of a zone written `Z`, `+02:00` or `-0500`; 0 when absent. */
-export function offsetMs(zone: string | undefined): number {
-  if (!zone || zone.toUpperCase() === 'Z') return 0;
-  const m = /^([+-])(\d{2}):?(\d{2})$/.exec(zone);
-  if (!m) return 0;
-  const minutes = Number(m[2]) * 60 + Number(m[3]);
-  return (m[1] === '-' ? -1 : 1) * minutes * 60_000;
+/**
+ * Minutes east of UTC of a zone written `Z`, `+02`, `+0200` or `+02:00` (0 when absent), or null
+ * when it is none of these (minutes beyond 59 included).
+ */
+export function zoneOffsetMinutes(zone: string | undefined): number | null {
+  if (zone === undefined || zone === '' || zone.toUpperCase() === 'Z') return 0;
+  const m = /^([+-])(\d{2})(?::?(\d{2}))?$/.exec(zone);
+  if (!m || Number(m[3] ?? 0) > 59) return null;
+  return (m[1] === '-' ? -1 : 1) * (Number(m[2]) * 60 + Number(m[3] ?? 0));
 }
 
 /**
@@ -60,7 +62,8 @@ export function parseInstant(text: string): Date | null {
   m = ISO_DATE_TIME.exec(value);
   if (m) {
     const ms = utcMs(m[1]!, m[2]!, m[3]!, m[4] ?? '0', m[5] ?? '0', m[6] ?? '0', m[7] ?? '');
-    return ms === null ? null : new Date(ms - offsetMs(m[8]));
+    const offset = zoneOffsetMinutes(m[8]);
+    return ms === null || offset === null ? null : new Date(ms - offset * 60_000);
   }
   return null;
 }

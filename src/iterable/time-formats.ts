@@ -1,4 +1,4 @@
-import { offsetMs, utcMs } from '../core/instants.js';
+import { utcMs, zoneOffsetMinutes } from '../core/instants.js';
 import { hasDateTimeDigits, isDigit, isRealDateTime } from '../core/rows.js';
 
 /**
@@ -21,8 +21,9 @@ export function iterableTimeToIso(text: string): string | null {
   const m = ITERABLE_EXPORT_TIME.exec(text);
   if (!m) return null;
   const ms = utcMs(m[1]!, m[2]!, m[3]!, m[4], m[5], m[6], m[7] ?? '');
-  if (ms === null) return null;
-  return new Date(ms - offsetMs(`${m[8]}${m[9]}${m[10]}`)).toISOString();
+  const offset = zoneOffsetMinutes(`${m[8]}${m[9]}${m[10]}`);
+  if (ms === null || offset === null) return null;
+  return new Date(ms - offset * 60_000).toISOString();
 }
 
 /**

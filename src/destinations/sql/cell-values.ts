@@ -1,4 +1,5 @@
 import { hasLoneSurrogateEscape, isCanonicalUtcInstant, isRealDateTime } from '../../core/rows.js';
+import { utcMs, zoneOffsetMinutes } from '../../core/instants.js';
 import type { ColumnType } from './column-types.js';
 
 /**
@@ -113,26 +114,12 @@ export function parseTimestamp(text: string): string | undefined {
   if (UTC_INSTANT.test(text)) return canonicalUtcInstant(text);
   const match = TIMESTAMP.exec(text);
   if (!match) return undefined;
-  const year = Number(match[1]);
-  const month = Number(match[2]);
-  const day = Number(match[3]);
-  const hour = Number(match[4] ?? 0);
-  const minute = Number(match[5] ?? 0);
-  const second = Number(match[6] ?? 0);
-  if (year < 1 || month < 1 || month > 12 || day < 1 || hour > 23 || minute > 59 || second > 59) return undefined;
-  const date = new Date(0);
-  date.setUTCFullYear(year, month - 1, day); // not Date.UTC, which maps years 0–99 to 1900–1999
-  if (date.getUTCDate() !== day) return undefined;
-  let offsetMinutes = 0;
-  const zone = match[8];
-  if (zone !== undefined && zone !== 'Z') {
-    const digits = zone.slice(1).replace(':', '');
-    const hours = Number(digits.slice(0, 2));
-    const minutes = digits.length > 2 ? Number(digits.slice(2)) : 0;
-    if (hours > 15 || minutes > 59) return undefined;
-    offsetMinutes = (zone.startsWith('-') ? -1 : 1) * (hours * 60 + minutes);
-  }
-  const epochMs = date.getTime() + ((hour * 60 + minute - offsetMinutes) * 60 + second) * 1000;
+  const offset = zoneOffsetMinutes(match[8]);
+  // Neither database takes a leap second, an offset beyond ±15:59 or the year 0.
+  if (offset === null || Math.abs(offset) > 15 * 60 + 59 || Number(match[6] ?? 0) > 59 || match[1] === '0000') return undefined;
+  const ms = utcMs(match[1]!, match[2]!, match[3]!, match[4], match[5], match[6]);
+  if (ms === null) return undefined;
+  const epochMs = ms - offset * 60_000;
   if (epochMs < MIN_EPOCH_MS || epochMs > MAX_EPOCH_MS) return undefined;
   const micros = (match[7] ?? '').padEnd(6, '0').slice(0, 6);
   return `${new Date(epochMs).toISOString().slice(0, 19)}.${micros}Z`;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { parseInstant } from '../../../src/core/instants.js';
+import { parseInstant, zoneOffsetMinutes } from '../../../src/core/instants.js';
 
 describe('parseInstant', () => {
   it('parses every start_date form a user may write, as UTC unless an offset is given', () => {
@@ -23,5 +23,25 @@ describe('parseInstant', () => {
     for (const bad of ['yesterday', '2024-02-30', '13/01/2024', '2024-01-31T25:00:00Z', '']) {
       assert.equal(parseInstant(bad), null, bad);
     }
+  });
+});
+
+describe('zoneOffsetMinutes', () => {
+  it('reads the zones of ISO 8601 and of Iterable, and refuses other text', () => {
+    assert.equal(zoneOffsetMinutes(undefined), 0);
+    assert.equal(zoneOffsetMinutes('Z'), 0);
+    assert.equal(zoneOffsetMinutes('z'), 0);
+    assert.equal(zoneOffsetMinutes('+00:00'), 0);
+    assert.equal(zoneOffsetMinutes('+05:30'), 330);
+    assert.equal(zoneOffsetMinutes('+0530'), 330);
+    assert.equal(zoneOffsetMinutes('-08'), -480);
+    assert.equal(zoneOffsetMinutes('+05:75'), null);
+    assert.equal(zoneOffsetMinutes('+5'), null);
+    assert.equal(zoneOffsetMinutes('UTC'), null);
+  });
+
+  it('makes parseInstant refuse an offset whose minutes go past 59', () => {
+    assert.equal(parseInstant('2024-01-30 00:00+05:75'), null);
+    assert.equal(parseInstant('2024-01-30 00:00+05:45')?.toISOString(), '2024-01-29T18:15:00.000Z');
   });
 });
