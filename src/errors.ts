@@ -138,3 +138,9 @@ export function redactSecrets(text: string): string {
   // user:password@ in URLs (postgres://user:pass@host)
   return out.replace(/(\b[a-z][a-z0-9+.-]*:\/\/[^:/?#\s@]*:)[^@/\s]*@/gi, '$1***@');
 }
+
+/** The first line of an error's message (DuckDB adds the statement and a caret below it). */
+export function firstLine(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  return message.split('\n').find((line) => line.trim() !== '')?.trim() ?? message;
+}

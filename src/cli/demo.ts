@@ -1,5 +1,5 @@
 import { validateConfig } from '../config/config.js';
-import { openReadOnly } from '../destinations/read-only.js';
+import { openReadOnly } from '../destinations/destination-factory.js';
 import { DEFAULT_STREAMS } from '../streams/stream-table.js';
 import { startFakeIterable } from '../fake-iterable/server.js';
 import { commandSync } from './commands.js';

@@ -1,6 +1,7 @@
 import type { Config } from '../config/config.js';
 import { ConfigError } from '../errors.js';
-import { openReadOnly, type QueryTable } from '../destinations/read-only.js';
+import { openReadOnly } from '../destinations/destination-factory.js';
+import type { QueryTable } from '../destinations/read-only.js';
 import { EXIT } from './exit-codes.js';
 
 export const QUERY_FORMATS = ['table', 'csv', 'json'] as const;

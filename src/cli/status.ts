@@ -1,6 +1,6 @@
 import type { Config } from '../config/config.js';
 import type { RunRecord } from '../destinations/destination.js';
-import { openReadOnly } from '../destinations/read-only.js';
+import { openReadOnly } from '../destinations/destination-factory.js';
 import {
   hasSystemTable,
   readLatestStreamRuns,

@@ -1,6 +1,7 @@
 import { ConfigError, redactSecrets } from '../errors.js';
 import type { Logger } from '../core/types.js';
 import type { Destination } from './destination.js';
+import type { ReadOnlyDatabase } from './read-only.js';
 
 /** The destination URL forms, for messages. */
 export const DESTINATION_FORMS = [
@@ -38,5 +39,29 @@ export async function openDestination(url: string, options: OpenDestinationOptio
     singer
       ? `destination ${trimmed} is Singer output, which the CLI writes itself (iterable-sync tap, or sync --destination ${trimmed})`
       : `unknown destination ${redactSecrets(trimmed) || '(empty)'}; valid forms: ${DESTINATION_FORMS.join('; ')}`,
+  );
+}
+
+/** Opens `duckdb:PATH` or `postgres://…` read-only (loading that database's code only). */
+export async function openReadOnly(url: string): Promise<ReadOnlyDatabase> {
+  const trimmed = url.trim();
+  const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(trimmed)?.[1]?.toLowerCase();
+  if (scheme === 'duckdb') {
+    let path = trimmed.slice('duckdb:'.length);
+    if (path.startsWith('//')) path = path.slice(2);
+    if (path === '' || path === ':memory:') {
+      throw new ConfigError(`destination ${trimmed} names no file; use duckdb:PATH, e.g. duckdb:iterable.duckdb`);
+    }
+    const { openDuckDBReadOnly } = await import('./duckdb/duckdb-read-only.js');
+    return openDuckDBReadOnly(path);
+  }
+  if (scheme === 'postgres' || scheme === 'postgresql') {
+    const { openPostgresReadOnly } = await import('./postgres/postgres-read-only.js');
+    return openPostgresReadOnly(trimmed);
+  }
+  throw new ConfigError(
+    trimmed === '-' || scheme === 'singer'
+      ? `destination ${trimmed} is Singer output, which holds no tables to read; use a duckdb: or postgres:// destination`
+      : `unknown destination ${redactSecrets(trimmed) || '(empty)'}; valid forms: ${DESTINATION_FORMS.slice(0, 2).join('; ')}`,
   );
 }

@@ -1,9 +1,9 @@
 import type { Row } from '../core/rows.js';
 import type { JsonRecord, RejectedRecord } from '../core/types.js';
 import { FlatLineScanner } from './flat-lines.js';
-import { fillUserKey, USER_IDENTITY, type UserIdField } from './project-types.js';
+import { fillUserKey, USER_IDENTITY } from './project-types.js';
 import type { StreamDefinition } from './stream-table.js';
-import { eventId, normalizeExportRecord } from './records.js';
+import { eventId, normalizeExportRecord, type ExportLineRules } from './records.js';
 
 /**
  * Lines (or records) a read hands the destination at a time. Small batches die young in V8's
@@ -11,21 +11,6 @@ import { eventId, normalizeExportRecord } from './records.js';
  * 18 MB (PostgreSQL) at the same rows/s (2 pairs, measured).
  */
 export const BATCH_SIZE = 250;
-
-/** How the lines of one export stream become records. */
-export interface ExportLineRules {
-  /** Event streams get `_event_id` (see `eventId`). */
-  readonly isEvent: boolean;
-  /** Fields a record must have (non-empty) to be loadable: the stream's key, `_event_id` aside. */
-  readonly keyFields: readonly string[];
-  /** Custom `date` fields whose values are normalised to ISO 8601 (users). */
-  readonly dateFields: readonly string[];
-  /**
-   * The stream is keyed on this user identifier (users): a record without it takes the fallback
-   * key of `fillUserKey` instead of being rejected, so that no user is lost for lacking it.
-   */
-  readonly userKeyField?: UserIdField;
-}
 
 /** The parser of a stream's export lines (data.json windows and export job files alike). */
 export function exportLineParserFor(stream: StreamDefinition, dateFields: ReadonlySet<string> = new Set()): ExportLineParser {

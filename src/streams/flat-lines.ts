@@ -10,8 +10,7 @@
 import { closingQuote, FlatDocument, hasLoneSurrogateEscape, isCanonicalUtcInstant, type FlatShape, type ValueKind } from '../core/rows.js';
 import { parseInstant } from '../core/instants.js';
 import { iterableTimeToIso, plainUtcExportTimeToIso } from '../iterable/time-formats.js';
-import type { ExportLineRules } from './export-lines.js';
-import { lineEventId } from './records.js';
+import { lineEventId, type ExportLineRules } from './records.js';
 
 /** A field the scan met (cached: the scan runs millions of times). */
 interface FieldInfo {

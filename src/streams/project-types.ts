@@ -1,5 +1,4 @@
 import type { JsonRecord, JsonSchema } from '../core/types.js';
-import type { StreamDefinition } from './stream-table.js';
 
 /** How an Iterable project identifies its users (contract §3 `project_type`, §4a). */
 export const PROJECT_TYPES = ['email', 'userId', 'hybrid'] as const;
@@ -77,33 +76,4 @@ export function listMemberRecord(line: string, projectType: ProjectType): JsonRe
   // one. Iterable accepts only valid addresses as emails, so a line with an `@` is read as one.
   const field = listMember === 'emailOrUserId' ? (line.includes('@') ? 'email' : 'userId') : listMember;
   return { [field]: line };
-}
-
-/**
- * A stream as it runs in a project of this type: the key properties its `keyPropertiesFor`
- * gives, the identity fields of its schema typed to match (the key a non-null string, the other
- * identifiers nullable and declared), and the project type noted for its read strategy. Streams
- * whose key does not depend on the project type come back unchanged.
- */
-export function forProjectType(stream: StreamDefinition, projectType: ProjectType): StreamDefinition {
-  // Email projects are the seed contract: the stream table already states their keys and schemas.
-  if (stream.keyPropertiesFor === undefined || projectType === 'email') return stream;
-  const keyProperties = stream.keyPropertiesFor(projectType);
-  return { ...stream, keyProperties, projectType, schema: withIdentityFields(stream.schema, USER_IDENTITY[projectType].keyField) };
-}
-
-/** Every stream for a project type (see {@link forProjectType}). */
-export function streamsForProjectType(streams: readonly StreamDefinition[], projectType: ProjectType): StreamDefinition[] {
-  return streams.map((s) => forProjectType(s, projectType));
-}
-
-function withIdentityFields(schema: JsonSchema, keyField: UserIdField): JsonSchema {
-  const properties: Record<string, JsonSchema> = { ...(schema.properties ?? {}) };
-  // The key first, as the email key stood first before; then the other identifiers, nullable.
-  const ordered: Record<string, JsonSchema> = { [keyField]: { type: 'string' } };
-  for (const field of USER_ID_FIELDS) {
-    if (field !== keyField) ordered[field] = { type: ['null', 'string'] };
-  }
-  for (const [name, property] of Object.entries(properties)) if (!(name in ordered)) ordered[name] = property;
-  return { ...schema, properties: ordered };
 }

@@ -2,6 +2,22 @@ import { hash } from 'node:crypto';
 import type { JsonRecord } from '../core/types.js';
 import { epochMsToIso, parseInstant } from '../core/instants.js';
 import { iterableTimeToIso } from '../iterable/time-formats.js';
+import type { UserIdField } from './project-types.js';
+
+/** How the lines of one export stream become records. */
+export interface ExportLineRules {
+  /** Event streams get `_event_id` (see `eventId`). */
+  readonly isEvent: boolean;
+  /** Fields a record must have (non-empty) to be loadable: the stream's key, `_event_id` aside. */
+  readonly keyFields: readonly string[];
+  /** Custom `date` fields whose values are normalised to ISO 8601 (users). */
+  readonly dateFields: readonly string[];
+  /**
+   * The stream is keyed on this user identifier (users): a record without it takes the fallback
+   * key of `fillUserKey` instead of being rejected, so that no user is lost for lacking it.
+   */
+  readonly userKeyField?: UserIdField;
+}
 
 /**
  * The deterministic id of an export event: a hash of the export line exactly as Iterable sent

@@ -1,6 +1,6 @@
 import type { JsonSchema } from '../core/types.js';
 import type { EndpointFamily } from '../iterable/types.js';
-import { USER_IDENTITY, type ProjectType } from './project-types.js';
+import { USER_ID_FIELDS, USER_IDENTITY, type ProjectType, type UserIdField } from './project-types.js';
 import { STREAM_SCHEMAS } from './schemas.js';
 
 /** How a stream's records are read; each kind is one strategy in `read-strategies.ts`. */
@@ -182,3 +182,32 @@ export const DEFAULT_STREAMS: readonly StreamDefinition[] = STREAMS.filter((s) =
 
 /** Names of {@link DEFAULT_STREAMS}. */
 export const DEFAULT_STREAM_NAMES: readonly string[] = DEFAULT_STREAMS.map((s) => s.name);
+
+/**
+ * A stream as it runs in a project of this type: the key properties its `keyPropertiesFor`
+ * gives, the identity fields of its schema typed to match (the key a non-null string, the other
+ * identifiers nullable and declared), and the project type noted for its read strategy. Streams
+ * whose key does not depend on the project type come back unchanged.
+ */
+export function forProjectType(stream: StreamDefinition, projectType: ProjectType): StreamDefinition {
+  // Email projects are the seed contract: the stream table already states their keys and schemas.
+  if (stream.keyPropertiesFor === undefined || projectType === 'email') return stream;
+  const keyProperties = stream.keyPropertiesFor(projectType);
+  return { ...stream, keyProperties, projectType, schema: withIdentityFields(stream.schema, USER_IDENTITY[projectType].keyField) };
+}
+
+/** Every stream for a project type (see {@link forProjectType}). */
+export function streamsForProjectType(streams: readonly StreamDefinition[], projectType: ProjectType): StreamDefinition[] {
+  return streams.map((s) => forProjectType(s, projectType));
+}
+
+function withIdentityFields(schema: JsonSchema, keyField: UserIdField): JsonSchema {
+  const properties: Record<string, JsonSchema> = { ...(schema.properties ?? {}) };
+  // The key first, as the email key stood first before; then the other identifiers, nullable.
+  const ordered: Record<string, JsonSchema> = { [keyField]: { type: 'string' } };
+  for (const field of USER_ID_FIELDS) {
+    if (field !== keyField) ordered[field] = { type: ['null', 'string'] };
+  }
+  for (const [name, property] of Object.entries(properties)) if (!(name in ordered)) ordered[name] = property;
+  return { ...schema, properties: ordered };
+}

@@ -4,7 +4,8 @@ import { FlatDocument, type RowWindow } from '../../src/core/rows.js';
 import type { JsonRecord } from '../../src/core/types.js';
 import type { TableSpec } from '../../src/destinations/destination.js';
 import { DestinationError, SchemaError } from '../../src/errors.js';
-import { ExportLineParser, parseExportLines, type ExportLineRules } from '../../src/streams/export-lines.js';
+import { ExportLineParser, parseExportLines } from '../../src/streams/export-lines.js';
+import type { ExportLineRules } from '../../src/streams/records.js';
 import { HARNESSES, type Fixture, type Row } from './destination-harnesses.js';
 
 const str = { type: ['null', 'string'] };

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { DuckDBDecimalValue, DuckDBInstance, DuckDBTimestampTZValue, type DuckDBValue } from './duckdb-library.js';
-import { ConfigError, DestinationError } from '../../errors.js';
-import { firstLine, type QueryTable, type ReadOnlyDatabase } from '../read-only.js';
+import { ConfigError, DestinationError, firstLine } from '../../errors.js';
+import type { QueryTable, ReadOnlyDatabase } from '../read-only.js';
 import { duckdbDialect } from './duckdb-destination.js';
 import { DuckDBSession } from './duckdb-session.js';
 

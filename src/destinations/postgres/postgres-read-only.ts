@@ -1,7 +1,7 @@
 import pg from 'pg';
-import { ConfigError, DestinationError, redactSecrets } from '../../errors.js';
+import { ConfigError, DestinationError, firstLine, redactSecrets } from '../../errors.js';
 import { quoteIdentifier } from '../sql/identifiers.js';
-import { firstLine, type QueryTable, type ReadOnlyDatabase } from '../read-only.js';
+import type { QueryTable, ReadOnlyDatabase } from '../read-only.js';
 import { parsePostgresUrl, postgresDialect } from './postgres-destination.js';
 import { PostgresSession } from './postgres-session.js';
 

@@ -61,6 +61,31 @@ export function cellText(type: ColumnType, value: unknown, rules: TextRules): st
 }
 
 /**
+ * The column type for a field outside the schema, from its first non-null value: integers that
+ * are safe in JS (or bigints) → bigint, other numbers → double, ISO 8601 UTC instants
+ * (`YYYY-MM-DDTHH:MM:SS(.sss)Z`) → timestamptz, other strings → text, booleans → boolean,
+ * objects and arrays → json. `null` and `undefined` say nothing: undefined is returned.
+ */
+export function inferColumnType(value: unknown): ColumnType | undefined {
+  switch (typeof value) {
+    case 'number':
+      return Number.isSafeInteger(value) ? 'bigint' : 'double';
+    case 'bigint':
+      return 'bigint';
+    case 'boolean':
+      return 'boolean';
+    case 'string':
+      return UTC_INSTANT.test(value) && parseTimestamp(value) !== undefined ? 'timestamptz' : 'text';
+    case 'object':
+      if (value === null) return undefined;
+      if (value instanceof Date) return 'timestamptz';
+      return 'json';
+    default:
+      return undefined;
+  }
+}
+
+/**
  * True when `value`, written as JSON by `JSON.stringify`, is read by DuckDB's JSON reader into a
  * column of `type` as exactly the value `cellText` gives (so the record can be staged as it is):
  * strings, finite numbers and booleans for text (the reader keeps a number's JSON text), integers

@@ -1,5 +1,4 @@
 import type { JsonSchema } from '../../core/types.js';
-import { parseTimestamp } from './cell-values.js';
 
 /** The six column types iterable-sync writes; each destination names them in its own SQL. */
 export type ColumnType = 'bigint' | 'double' | 'boolean' | 'timestamptz' | 'text' | 'json';
@@ -44,33 +43,6 @@ function isNullOnly(schema: JsonSchema): boolean {
   return schema.type === 'null' || (Array.isArray(schema.type) && schema.type.length === 1 && schema.type[0] === 'null');
 }
 
-/** `2024-05-01T12:00:00Z` or `2024-05-01T12:00:00.123Z`: the only strings typed as timestamps by value. */
-const ISO_UTC_INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?Z$/;
-
-/**
- * The column type for a field outside the schema, from its first non-null value: integers that
- * are safe in JS (or bigints) → bigint, other numbers → double, ISO 8601 UTC instants
- * (`YYYY-MM-DDTHH:MM:SS(.sss)Z`) → timestamptz, other strings → text, booleans → boolean,
- * objects and arrays → json. `null` and `undefined` say nothing: undefined is returned.
- */
-export function inferColumnType(value: unknown): ColumnType | undefined {
-  switch (typeof value) {
-    case 'number':
-      return Number.isSafeInteger(value) ? 'bigint' : 'double';
-    case 'bigint':
-      return 'bigint';
-    case 'boolean':
-      return 'boolean';
-    case 'string':
-      return ISO_UTC_INSTANT.test(value) && parseTimestamp(value) !== undefined ? 'timestamptz' : 'text';
-    case 'object':
-      if (value === null) return undefined;
-      if (value instanceof Date) return 'timestamptz';
-      return 'json';
-    default:
-      return undefined;
-  }
-}
 
 /**
  * The column type closest to a type name as information_schema reports it (DuckDB `BIGINT`,

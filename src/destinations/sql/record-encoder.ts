@@ -1,8 +1,7 @@
 import type { FlatShape, ValueKind } from '../../core/rows.js';
 import type { JsonRecord } from '../../core/types.js';
 import type { ColumnType } from './column-types.js';
-import { cellText, cleanText, fitsAsJson, toJsonText, type TextRules } from './cell-values.js';
-import { inferColumnType } from './column-types.js';
+import { cellText, cleanText, fitsAsJson, inferColumnType, toJsonText, type TextRules } from './cell-values.js';
 import type { LoadColumn, TableColumns } from './table-columns.js';
 
 /** One value that fits its column, as canonical text (see `cellText`). */

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { cellText, parseTimestamp, toJsonText } from '../../../src/destinations/sql/cell-values.js';
+import { cellText, inferColumnType, parseTimestamp, toJsonText } from '../../../src/destinations/sql/cell-values.js';
 import { ColumnNameMapper } from '../../../src/destinations/sql/column-names.js';
-import { columnTypeForSchema, columnTypeForSqlType, inferColumnType } from '../../../src/destinations/sql/column-types.js';
+import { columnTypeForSchema, columnTypeForSqlType } from '../../../src/destinations/sql/column-types.js';
 import { RecordEncoder, isUnstorable, type EncodedRow } from '../../../src/destinations/sql/record-encoder.js';
 import { TableColumns } from '../../../src/destinations/sql/table-columns.js';
 

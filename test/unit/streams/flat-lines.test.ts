@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { FlatDocument, type ValueKind } from '../../../src/core/rows.js';
-import { ExportLineParser, type ExportLineRules } from '../../../src/streams/export-lines.js';
+import { ExportLineParser } from '../../../src/streams/export-lines.js';
+import type { ExportLineRules } from '../../../src/streams/records.js';
 import { FlatLineScanner, isCanonicalJson } from '../../../src/streams/flat-lines.js';
 import { iterableTimeToIso } from '../../../src/iterable/time-formats.js';
 

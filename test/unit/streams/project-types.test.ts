@@ -2,15 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { buildCatalog } from '../../../src/streams/catalog.js';
 import { ExportLineParser, parseExportLines } from '../../../src/streams/export-lines.js';
-import {
-  fillUserKey,
-  forProjectType,
-  listMemberRecord,
-  parseProjectType,
-  PROJECT_TYPES,
-  streamsForProjectType,
-} from '../../../src/streams/project-types.js';
-import { STREAMS } from '../../../src/streams/stream-table.js';
+import { fillUserKey, listMemberRecord, parseProjectType, PROJECT_TYPES } from '../../../src/streams/project-types.js';
+import { forProjectType, STREAMS, streamsForProjectType } from '../../../src/streams/stream-table.js';
 
 const findStream = (name: string) => STREAMS.find((s) => s.name === name);
 import { FlatDocument } from '../../../src/core/rows.js';
