@@ -169,12 +169,9 @@ export class PostgresStaging implements RowStaging {
     };
   }
 
-  /** COPYs wait on the load's session, which bounds them (see `SqlTableLoad`). */
-  readonly backlog = undefined;
-
   seal(): StagedPart {
     const slot = this.slot;
-    const part: PostgresPart = { rows: this.rows, rescuedRows: this.rescuedRows, ready: Promise.resolve(), session: slot.session, slot };
+    const part: PostgresPart = { rows: this.rows, rescuedRows: this.rescuedRows, session: slot.session, slot };
     // The next part stages on the other session (the load waits for this part's commit before the one after).
     this.slot = this.slots[(this.slots.indexOf(slot) + 1) % this.slots.length]!;
     this.rows = 0;

@@ -87,8 +87,6 @@ export interface StagedPart {
   readonly rows: number;
   /** Rows staged with a rescued value. */
   readonly rescuedRows: number;
-  /** Settles once the database side holds the part's rows; rejects when that failed. */
-  readonly ready: Promise<void>;
   /** The connection holding the staged rows, when not the load's: the part commits on it. */
   readonly session?: SqlSession;
 }
@@ -111,8 +109,6 @@ export interface RowStaging {
    * `all`: every row staged (before `seal`); otherwise the staging may wait for more.
    */
   take(all?: boolean): (() => Promise<void>) | undefined;
-  /** Settles when the staging may take more rows (it bounds what it holds); undefined when it may now. */
-  readonly backlog: Promise<void> | undefined;
   /** Closes the rows staged so far into a part (after `take`). */
   seal(): StagedPart;
   /** The part as SQL, for a merge into a table with these columns. */

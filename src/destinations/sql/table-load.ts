@@ -107,7 +107,6 @@ export class SqlTableLoad implements TableLoad {
         }
       }
       this.onLane(staging.take());
-      await staging.backlog;
       if (this.queuedWork > MAX_QUEUED_WORK) await this.lane;
       this.throwLaneFailure();
     });
@@ -155,7 +154,6 @@ export class SqlTableLoad implements TableLoad {
     const { part, rejected } = sealed;
     const session = part.session ?? this.options.session;
     try {
-      await part.ready;
       // Columns an earlier part (committing when this one was sealed) created are not pending any more.
       const stillPending = new Set(table.columns.pendingColumns());
       const pending = sealed.pending.filter((p) => stillPending.has(p));
