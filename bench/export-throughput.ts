@@ -7,7 +7,8 @@
  * process; (3) the same into PostgreSQL (DATABASE_URL, or a throwaway server started by the npm
  * script). Prints rows/s, wall time and the child's peak RSS, and the ratio product / baseline.
  *
- * Options (env): BENCH_ROWS (default 1000000), BENCH_TARGETS (default "duckdb,postgres").
+ * Options (env): BENCH_ROWS (default 1000000), BENCH_TARGETS (default "duckdb,postgres"),
+ * BENCH_SERVE=PORT (only serve the fake on that port, until interrupted).
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -133,7 +134,18 @@ function line(m: Measure, base?: Measure): string {
 
 // The fake generates the rows as it serves them, in this process, on the same cores: its CPU time
 // (about 3 s per million rows, printed under each sync) is part of every run below.
-const fake = await startFakeIterable({ keys: 'any', data: generateFakeData({ start: START, end: END, generated: { emailSend: ROWS } }) });
+const fake = await startFakeIterable({
+  keys: 'any',
+  data: generateFakeData({ start: START, end: END, generated: { emailSend: ROWS } }),
+  ...(process.env.BENCH_SERVE ? { port: Number(process.env.BENCH_SERVE) } : {}),
+});
+if (process.env.BENCH_SERVE) {
+  // Serve only, for syncs of several builds against the same fake (README "Development").
+  console.log(`${fake.url}: ${ROWS.toLocaleString('en-US')} emailSend rows from ${START.toISOString()} (Ctrl-C stops)`);
+  await new Promise<void>((resolve) => process.once('SIGINT', resolve).once('SIGTERM', resolve));
+  await fake.close();
+  process.exit(0);
+}
 const dir = mkdtempSync(join(tmpdir(), 'iterable-sync-bench-'));
 try {
   console.log(`machine: ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}; ${ROWS.toLocaleString('en-US')} emailSend rows in one window`);
