@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { FlatDocument, type RowWindow } from '../../src/core/rows.js';
 import type { JsonRecord } from '../../src/core/types.js';
@@ -896,6 +899,40 @@ for (const harness of HARNESSES) {
     });
 
     if (harness.name === 'duckdb') {
+      it('fails a commit whose staged rows cannot be written, naming the temp folder and TMPDIR; the last commit stands', async () => {
+        const dir = mkdtempSync(join(tmpdir(), 'iterable-sync-tmpdir-'));
+        const saved = process.env.TMPDIR;
+        try {
+          const first = await fx.destination.beginLoad(EVENTS, 'upsert');
+          await first.write([event('a')]);
+          await first.commit({ createdAt: '2024-05-01T00:00:00.000Z' });
+          await first.close();
+          // A file where the temp folder should be: no folder can be made in it.
+          const notAFolder = join(dir, 'not-a-folder');
+          writeFileSync(notAFolder, 'x');
+          process.env.TMPDIR = notAFolder;
+          const load = await fx.destination.beginLoad(EVENTS, 'upsert');
+          await load.write([event('b')]);
+          await assert.rejects(load.commit({ createdAt: '2024-05-02T00:00:00.000Z' }), (error: unknown) => {
+            assert.ok(error instanceof DestinationError);
+            assert.match(error.message, /cannot write staged rows in the temp folder .*not-a-folder .*set TMPDIR to another folder; .*bookmark unchanged/);
+            return true;
+          });
+          assert.deepEqual(await bookmarks(), { email_send: { createdAt: '2024-05-01T00:00:00.000Z' } });
+          process.env.TMPDIR = dir;
+          await load.write([event('b')]);
+          await load.commit({ createdAt: '2024-05-02T00:00:00.000Z' });
+          await load.close();
+          const ids = await fx.query(`SELECT "_event_id" AS id FROM ${fx.table('email_send')} ORDER BY 1`);
+          assert.deepEqual(ids.map((r) => r.id), ['a', 'b']);
+          assert.deepEqual(await bookmarks(), { email_send: { createdAt: '2024-05-02T00:00:00.000Z' } });
+        } finally {
+          if (saved === undefined) delete process.env.TMPDIR;
+          else process.env.TMPDIR = saved;
+          rmSync(dir, { recursive: true, force: true });
+        }
+      });
+
       it('loads parts of rows of 12,000 characters (the memory limit follows the size of the staged rows)', async () => {
         // Under the limit of a table of light rows (16 + columns MiB), the commit of such a part
         // ran out of memory ("failed to pin block", and DuckDB may invalidate the database then).

@@ -1,4 +1,5 @@
 import { closeSync, openSync, rmSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FlatDocument, hasLoneSurrogateEscape, type FlatShape, type Row } from '../../core/rows.js';
 import type { JsonRecord } from '../../core/types.js';
@@ -249,14 +250,23 @@ export class DuckDBStaging implements RowStaging {
       this.keysText.cut();
     }
     if (this.text.filledCount === 0 && this.keysText.filledCount === 0) return;
-    if (this.fd === undefined) {
-      this.dir ??= makeTempDir('stage');
-      this.path = join(this.dir, `part-${this.fileCount++}.ndjson`);
-      this.fd = openSync(this.path, 'w');
+    try {
+      if (this.fd === undefined) {
+        this.dir ??= makeTempDir('stage');
+        this.path = join(this.dir, `part-${this.fileCount++}.ndjson`);
+        this.fd = openSync(this.path, 'w');
+      }
+      if (this.keysFd === undefined && this.keysText.filledCount > 0) this.keysFd = openSync(`${this.path}.keys`, 'w');
+      writeChunks(this.fd, this.text);
+      if (this.keysFd !== undefined) writeChunks(this.keysFd, this.keysText);
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      throw new Error(
+        `cannot write staged rows in the temp folder ${this.dir ?? tmpdir()} (${message}); it must be a writable folder ` +
+          `with room for a part of a window (up to about 100 MB): free space there, or set TMPDIR to another folder`,
+        { cause: error },
+      );
     }
-    if (this.keysFd === undefined && this.keysText.filledCount > 0) this.keysFd = openSync(`${this.path}.keys`, 'w');
-    writeChunks(this.fd, this.text);
-    if (this.keysFd !== undefined) writeChunks(this.keysFd, this.keysText);
   }
 
   private closeFiles(): void {
