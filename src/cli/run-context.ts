@@ -5,7 +5,7 @@ import { SingerDestination } from '../destinations/singer/singer-destination.js'
 import { ConfigError } from '../errors.js';
 import { IterableClient } from '../iterable/client.js';
 import { exportJobsApi } from '../iterable/export-jobs-api.js';
-import { JobSlots, type ExportJobsRun } from '../streams/export-jobs-reader.js';
+import { JobSlots, type ExportJobsRun } from '../streams/export-jobs-run.js';
 import type { Logger } from '../core/types.js';
 import type { SingerState } from '../state/singer-state.js';
 import { DEFAULT_STREAMS, STREAMS, STREAM_NAMES, type StreamDefinition } from '../streams/stream-table.js';

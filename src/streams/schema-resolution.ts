@@ -1,7 +1,7 @@
 import type { JsonSchema } from '../core/types.js';
 import { AuthError } from '../errors.js';
 import type { Logger } from '../core/types.js';
-import type { IterableReader } from './read-strategies.js';
+import type { IterableReader } from './read-context.js';
 import { schemaForIterableFieldType } from './schemas.js';
 import type { StreamDefinition } from './stream-table.js';
 

@@ -5,14 +5,16 @@ import type { RateLimitWait } from '../iterable/rate-limiter.js';
 import { runWithRequestContext, type RequestContext } from '../iterable/request-context.js';
 import { runWithLogContext } from '../log/log-context.js';
 import type { StreamBookmark } from '../state/singer-state.js';
-import { readStream, type IterableReader } from '../streams/read-strategies.js';
+import { readStream } from '../streams/read-strategies.js';
+import type { IterableReader } from '../streams/read-context.js';
 import { resolveStreamSchema } from '../streams/schema-resolution.js';
 import type { StreamDefinition } from '../streams/stream-table.js';
 import { describeExportCost, estimateExportCost, exportCostStreams } from './export-cost.js';
 import { startingBookmarks } from './starting-bookmarks.js';
 import { chooseExportMode, type ConfiguredExportMode } from './export-mode.js';
 import { cancelLeftoverJobs } from './leftover-jobs.js';
-import { jobPositionOf, type ExportJobsRun } from '../streams/export-jobs-reader.js';
+import { jobPositionOf } from '../streams/export-jobs-reader.js';
+import type { ExportJobsRun } from '../streams/export-jobs-run.js';
 import { plannedExportWindows } from '../streams/windows.js';
 import { parseInstant } from '../core/instants.js';
 

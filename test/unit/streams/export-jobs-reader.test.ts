@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { JobSlots, jobPositionOf } from '../../../src/streams/export-jobs-reader.js';
+import { jobPositionOf } from '../../../src/streams/export-jobs-reader.js';
+import { JobSlots } from '../../../src/streams/export-jobs-run.js';
 
 describe('export jobs reader pieces', () => {
   it('JobSlots lets 4 holders run at once and serves the waiting ones in call order', async () => {
