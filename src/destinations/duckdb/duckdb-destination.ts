@@ -52,7 +52,7 @@ const FILE_CATALOG = 'iterable_sync';
 /**
  * Rows of a row group of the file (`ATTACH … (ROW_GROUP_SIZE)`; DuckDB's default is 122,880). An
  * INSERT holds one row group uncompressed before writing it: a quarter of the default lowered a
- * 1,000,000-row sync's peak RSS by 14 MB (README "Throughput and memory").
+ * 1,000,000-row sync's peak RSS by 14 MB (measured in pairs; README "Development").
  */
 const ROW_GROUP_ROWS = 30_720;
 /**

@@ -131,8 +131,8 @@ export class DuckDBStaging implements RowStaging {
     if (members !== '') this.keysText.writeLine(`{${members}}`);
   }
 
+  /** Nothing for the session: the part's files are written as chunks fill (`append`) and at `seal`. */
   take(): undefined {
-    this.writeText(false);
     return undefined;
   }
 
@@ -296,7 +296,6 @@ function recordDocument(record: JsonRecord): string | undefined {
   }
   return hasLoneSurrogateEscape(doc) ? undefined : doc;
 }
-
 
 /**
  * The key of a flat document as `"k0":value,…` (see `DuckDBStaging.addKey`), or undefined when

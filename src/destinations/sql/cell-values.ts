@@ -173,7 +173,6 @@ export function cleanText(text: string, replaceNul: boolean): string {
   return out;
 }
 
-
 /**
  * JSON text of a value, like JSON.stringify, but JS bigints are written as exact JSON numbers
  * and strings are cleaned (see `cleanText`) so that both databases accept the text.
